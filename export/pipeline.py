@@ -1,0 +1,121 @@
+"""The export job, top to bottom: data -> training -> ONNX -> parity gate -> files."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import mnist_onnx
+from mnist_onnx._paths import atomic_write, check_writable, default_export_path
+
+from .data import load_mnist
+from .onnx_export import LABELS, PREPROCESSING, add_metadata, check_parity, to_onnx
+from .report import confusion_matrix, plot_confusion, plot_curves
+from .train import fit, make_config
+
+
+@dataclass
+class ExportResult:
+    model_path: Path
+    card_path: Path
+    curves_path: Path
+    confusion_path: Path
+    card: dict
+
+
+def sidecar(model_path: Path, suffix: str) -> Path:
+    """`model.onnx` -> `model.card.json`, `model.curves.png`, ..."""
+    return model_path.with_name(model_path.stem + suffix)
+
+
+def export_model(
+    data_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    preset: str = "tutorial",
+    opset: int = 17,
+    log: Callable[[str], None] = print,
+    **overrides,
+) -> ExportResult:
+    """Train the MLP, export it to ONNX and verify it; return where everything went.
+
+    *overrides* are TrainConfig fields (hidden, activation, dropout, optimizer, learning_rate, batch_size,
+    epochs, patience, augment, seed); None means "the preset's value".
+    """
+    cfg = make_config(preset, **overrides)
+    out_path = check_writable(Path(out) if out is not None else default_export_path())  # before training
+    data = load_mnist(data_dir)
+
+    import tensorflow as tf
+    import tf2onnx
+
+    model, history = fit(cfg, data, log=log)
+
+    proto = to_onnx(model, opset=opset)
+    x_test = data.x_test.reshape(-1, 784).astype(np.float32) / 255.0
+    parity = check_parity(model, proto.SerializeToString(), x_test)  # raises: nothing written on failure
+    y_pred = parity.pop("probabilities").argmax(1)
+    test_acc = float((y_pred == data.y_test).mean())
+    log(f"test accuracy {test_acc:.4f} on {len(x_test)} images; ONNX matches TensorFlow "
+        f"(max |Δp| {parity['max_abs_probability_diff']:.1e})")
+
+    import onnx
+    import onnxruntime
+
+    widths = "-".join(str(w) for w in (784, *cfg.hidden, 10))
+    card = {
+        "name": f"mnist-onnx {cfg.preset}",
+        "architecture": f"MLP {widths}, {cfg.activation}" + (f", dropout {cfg.dropout}" if cfg.dropout else ""),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "input": {"name": PREPROCESSING["input"], "shape": ["batch", 784], "dtype": "float32"},
+        "output": {"name": "probabilities", "shape": ["batch", 10], "kind": "softmax probabilities"},
+        "preprocessing": PREPROCESSING,
+        "labels": LABELS,
+        "metrics": {
+            "test_accuracy": test_acc,
+            "validation_accuracy": history.val_accuracy[history.best_epoch - 1],
+            "best_epoch": history.best_epoch,
+            "epochs_run": len(history.epoch),
+            "train_seconds": round(history.seconds, 2),
+            "parity": parity,
+        },
+        "config": dataclasses.asdict(cfg),
+        "data": {
+            "source": data.source,
+            "train_images": int(len(data.x_train)),
+            "test_images": int(len(data.x_test)),
+            "sha256": data.sha256,
+        },
+        "history": {k: v for k, v in dataclasses.asdict(history).items() if isinstance(v, list)},
+        "versions": {
+            "mnist_onnx": mnist_onnx.__version__,
+            "tensorflow": tf.__version__,
+            "tf2onnx": tf2onnx.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "opset": opset,
+        },
+        "command": " ".join(Path(sys.argv[0]).name if i == 0 else a for i, a in enumerate(sys.argv)),
+    }
+    add_metadata(proto, card)
+
+    with atomic_write(out_path, "wb") as f:
+        f.write(proto.SerializeToString())
+    result = ExportResult(out_path, sidecar(out_path, ".card.json"), sidecar(out_path, ".curves.png"),
+                          sidecar(out_path, ".confusion.png"), card)
+    with atomic_write(result.card_path) as f:
+        json.dump(card, f, indent=2)
+    plot_curves(history, result.curves_path, f"{card['name']}: {card['architecture']}")
+    plot_confusion(confusion_matrix(data.y_test, y_pred), result.confusion_path,
+                   f"test set: {test_acc:.2%} of {len(y_pred)} correct")
+    log(f"wrote {out_path} (+ {result.card_path.name}, {result.curves_path.name}, {result.confusion_path.name})")
+    return result
