@@ -1,3 +1,59 @@
-"""mnist-onnx: classify handwritten digits with an ONNX model and ONNX Runtime (CUDA or CPU)."""
+"""mnist-onnx: classify handwritten digits with an ONNX model and ONNX Runtime (CUDA or CPU).
+
+    >>> import mnist_onnx
+    >>> clf = mnist_onnx.Classifier()              # the bundled model; provider="auto"|"cpu"|"cuda"
+    >>> clf.predict(images)                        # (N, 10) probabilities for (N, 28, 28) MNIST arrays
+    >>> clf.classify("digit.png").digit            # any PNG: polarity, transparency, size handled
+    >>> for r in clf.classify_files("scans/", recursive=True): ...
+
+Never imports TensorFlow. Names are imported lazily so that worker processes and `--help` stay light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Classifier": "._classifier",
+    "Prediction": "._classifier",
+    "FileResult": "._batch",
+    "ModelInfo": "._model",
+    "Preprocessing": "._model",
+    "resolve_model": "._model",
+    "load_image": "._preprocess",
+    "iter_files": "._files",
+    "load_idx": "._idx",
+    "MnistOnnxError": ".errors",
+    "DataError": ".errors",
+    "ModelError": ".errors",
+    "ProviderError": ".errors",
+    "ImageError": ".errors",
+}
+_ALIASES = {"load_idx": "load_split"}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from ._batch import FileResult
+    from ._classifier import Classifier, Prediction
+    from ._files import iter_files
+    from ._idx import load_split as load_idx
+    from ._model import ModelInfo, Preprocessing, resolve_model
+    from ._preprocess import load_image
+    from .errors import DataError, ImageError, MnistOnnxError, ModelError, ProviderError
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module = importlib.import_module(_EXPORTS[name], __name__)
+        value = getattr(module, _ALIASES.get(name, name))
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mnist_onnx' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

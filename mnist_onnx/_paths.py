@@ -20,6 +20,10 @@ DATA_DIR_ENV = "MNIST_ONNX_DATA_DIR"
 CACHE_DIR_ENV = "MNIST_ONNX_CACHE_DIR"
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def user_data_dir() -> Path:
     """Where `export` puts the model when no `--out` is given, and where `classify` looks for it."""
     return Path(os.environ.get(DATA_DIR_ENV) or platformdirs.user_data_dir(APP))
@@ -48,6 +52,7 @@ def atomic_write(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; the result should look like any new file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -25,3 +25,8 @@ class ProviderError(MnistOnnxError):
 
 class ImageError(MnistOnnxError):
     """One input image cannot be used (empty, truncated, not an image, too large, ...)."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem

@@ -1,0 +1,130 @@
+"""Classify many files: decode in chunks (optionally in worker processes) while the model runs on the
+previous chunk, and yield one result per input file, in input order, as soon as its chunk is done.
+
+Memory is bounded by the number of chunks in flight, never by the number of files.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+
+from ._preprocess import Invert, decode, to_mnist, to_mnist_batch
+from .errors import ImageError
+
+
+@dataclass
+class FileResult:
+    path: str
+    digit: int | None = None
+    confidence: float | None = None
+    probabilities: np.ndarray | None = None
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.error is None else "error"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def decode_chunk(paths: list[str], invert: Invert, center: bool, max_pixels: int
+                 ) -> tuple[np.ndarray, list[int], list[str | None]]:
+    """Decode and preprocess *paths*; return (pixels of the good ones, their indices, error per path).
+
+    Runs in worker processes, so it needs only numpy and Pillow, and never raises for a bad file.
+    """
+    grays, good, errors = [], [], [None] * len(paths)
+    for i, path in enumerate(paths):
+        try:
+            grays.append(decode(path, max_pixels))
+            good.append(i)
+        except ImageError as e:
+            errors[i] = e.problem
+        except Exception as e:  # noqa: BLE001 -- a batch never dies on one file
+            errors[i] = f"unexpected error ({type(e).__name__}: {e})"
+    try:
+        pixels = to_mnist_batch(grays, invert, center)
+    except Exception:  # noqa: BLE001 -- find the culprit one by one
+        pixels, kept = [], []
+        for i, g in zip(good, grays):
+            try:
+                pixels.append(to_mnist(g, invert, center))
+                kept.append(i)
+            except Exception as e:  # noqa: BLE001
+                errors[i] = f"cannot preprocess ({type(e).__name__}: {e})"
+        good = kept
+        pixels = np.stack(pixels) if pixels else np.zeros((0, 28, 28), np.float32)
+    return pixels, good, errors
+
+
+def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def classify_files(classifier, paths: Iterable[str], batch_size: int = 256, workers: int = 1,
+                   keep_probabilities: bool = False) -> Iterator[FileResult]:
+    """Yield a FileResult for every path, in order. `workers` > 1 decodes in that many processes."""
+    clf = classifier
+    args = (clf.invert, clf.center, clf.max_pixels)
+    decoder: Executor | None = None
+    if workers > 1:
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        decoder = ProcessPoolExecutor(workers, mp_context=mp.get_context(method))
+    infer = ThreadPoolExecutor(1, thread_name_prefix="mnist-onnx-infer")
+    window = max(2, 2 * workers)  # chunks decoding at once: enough to keep every worker busy, no more
+
+    def submit_decode(chunk: list[str]) -> Future:
+        if decoder is not None:
+            return decoder.submit(decode_chunk, chunk, *args)
+        done: Future = Future()
+        done.set_result(decode_chunk(chunk, *args))
+        return done
+
+    def run_model(chunk: list[str], decoded) -> list[FileResult]:
+        pixels, good, errors = decoded
+        results = [FileResult(p, error=e) for p, e in zip(chunk, errors)]
+        if len(good):
+            probs = clf.predict_pixels(pixels)
+            digits, conf = probs.argmax(1), probs.max(1)
+            for j, i in enumerate(good):
+                r = results[i]
+                r.digit, r.confidence = int(digits[j]), float(conf[j])
+                r.probabilities = probs[j] if keep_probabilities else None
+        return results
+
+    try:
+        decoding: deque[tuple[list[str], Future]] = deque()
+        pending: Future | None = None  # model running on the previous chunk, overlapping the next decode
+        chunks = _chunks(paths, batch_size)
+        for chunk in chunks:
+            decoding.append((chunk, submit_decode(chunk)))
+            if len(decoding) < window and decoder is not None:
+                continue
+            done_chunk, fut = decoding.popleft()
+            nxt = infer.submit(run_model, done_chunk, fut.result())
+            if pending is not None:
+                yield from pending.result()
+            pending = nxt
+        while decoding:
+            done_chunk, fut = decoding.popleft()
+            nxt = infer.submit(run_model, done_chunk, fut.result())
+            if pending is not None:
+                yield from pending.result()
+            pending = nxt
+        if pending is not None:
+            yield from pending.result()
+    finally:
+        infer.shutdown(wait=True, cancel_futures=True)
+        if decoder is not None:
+            decoder.shutdown(wait=True, cancel_futures=True)

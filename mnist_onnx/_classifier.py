@@ -1,0 +1,164 @@
+"""The Classifier: one ONNX model, one session, predictions on arrays, PIL images or files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image
+
+from ._model import Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
+from ._preprocess import DEFAULT_MAX_PIXELS, Invert, decode, to_mnist_batch
+
+ImageLike = Union[str, Path, Image.Image]
+Inputs = Union[np.ndarray, ImageLike, Sequence[Union[np.ndarray, ImageLike]]]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    digit: int
+    confidence: float
+    probabilities: np.ndarray  # (10,)
+
+    def top_k(self, k: int) -> list[tuple[int, float]]:
+        order = np.argsort(-self.probabilities, kind="stable")[:k]
+        return [(int(d), float(self.probabilities[d])) for d in order]
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Classifier:
+    """Classify handwritten digits with an ONNX model.
+
+    >>> clf = Classifier()                      # bundled model, CUDA if it really works, else CPU
+    >>> clf.predict(x_test[:5]).argmax(1)       # MNIST arrays: (N, 28, 28) uint8, white on black
+    >>> clf.classify("samples/seven.png")       # files and PIL images go through the full preprocessing
+
+    Arrays are taken to be MNIST-style already (white ink on black, 0..255 uint8 or 0..1 float); files and
+    PIL images are decoded, polarity-corrected and brought to MNIST's normal form (see `load_image`).
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        provider: Provider = "auto",
+        device_id: int = 0,
+        invert: Invert = "auto",
+        center: bool = True,
+        mean: float | None = None,
+        std: float | None = None,
+        scale: float | None = None,
+        model_ink: Ink | None = None,
+        threads: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        path, source = resolve_model(model)
+        self.session, self.provider, self.provider_note = open_session(path, provider, device_id, threads)
+        self.info: ModelInfo = read_contract(self.session, path, source, mean=mean, std=std, scale=scale, ink=model_ink)
+        self.invert: Invert = invert
+        self.center = center
+        self.max_pixels = max_pixels
+        pre = self.info.preprocessing
+        # Fold "to 0..255, times scale, minus mean, over std" into one multiply-add per pixel.
+        self._mul = np.float32(255.0 * pre.scale / pre.std)
+        self._add = np.float32(-pre.mean / pre.std)
+        dims = [d if isinstance(d, int) else -1 for d in self.info.input_shape]
+        self._shape = [-1, *dims[1:]]
+
+    @property
+    def model_path(self) -> Path:
+        return self.info.path
+
+    def __repr__(self) -> str:
+        return f"Classifier(model={str(self.model_path)!r}, provider={self.provider!r})"
+
+    # --- core: (N, 28, 28) [0, 1] white-on-black -> (N, 10) probabilities ---------------------------------
+
+    def predict_pixels(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """Probabilities for images already preprocessed to (N, 28, 28) float32 in [0, 1], white on black."""
+        x = np.asarray(x, dtype=np.float32).reshape(-1, 28, 28)
+        out = np.empty((len(x), 10), np.float32)
+        for start in range(0, len(x), batch_size):
+            out[start : start + batch_size] = self._run(x[start : start + batch_size])
+        return out
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        if self.info.preprocessing.ink == "black-on-white":
+            x = 1.0 - x
+        if self.info.input_dtype == np.uint8:
+            feed = np.rint(x * 255.0).astype(np.uint8)
+        else:
+            feed = x * self._mul + self._add if (self._mul != 1 or self._add != 0) else x
+        feed = np.ascontiguousarray(feed.reshape(self._shape), dtype=self.info.input_dtype)
+        scores = self.session.run([self.info.output_name], {self.info.input_name: feed})[0].astype(np.float32)
+        scores = scores.reshape(len(x), 10)
+        kind = self.info.output_kind
+        if kind == "logits" or (kind == "auto" and not _looks_like_probabilities(scores)):
+            scores = _softmax(scores)
+        return scores
+
+    # --- conveniences ----------------------------------------------------------------------------------
+
+    def classify_files(self, paths: Iterable[str | Path], *, recursive: bool = False, pattern: str = "*.png",
+                       batch_size: int = 256, workers: int = 1, keep_probabilities: bool = False):
+        """Yield a FileResult (digit, confidence or error) for every matching file under *paths*, in order.
+
+        Streams: memory stays bounded whatever the number of files; a bad file gets an error, never an exception.
+        """
+        from ._batch import classify_files
+        from ._files import iter_files
+
+        files = iter_files([paths] if isinstance(paths, (str, Path)) else paths, pattern, recursive)
+        return classify_files(self, files, batch_size, workers, keep_probabilities)
+
+    def preprocess(self, inputs: Inputs) -> np.ndarray:
+        """What the model sees: (N, 28, 28) float32 [0, 1] for any supported input."""
+        if isinstance(inputs, np.ndarray):
+            return _array_to_pixels(inputs)
+        items: Iterable = [inputs] if isinstance(inputs, (str, Path, Image.Image)) else inputs
+        arrays, grays = [], []
+        for item in items:
+            if isinstance(item, np.ndarray):
+                arrays.append(_array_to_pixels(item))
+            else:
+                grays.append(decode(item, self.max_pixels))
+                arrays.append(None)
+        done = iter(to_mnist_batch(grays, self.invert, self.center)) if grays else iter(())
+        return np.concatenate([a if a is not None else next(done)[None] for a in arrays]) if arrays else \
+            np.zeros((0, 28, 28), np.float32)
+
+    def predict(self, inputs: Inputs, batch_size: int = 4096) -> np.ndarray:
+        """(N, 10) class probabilities, like Keras' `Model.predict`."""
+        return self.predict_pixels(self.preprocess(inputs), batch_size)
+
+    def classify(self, inputs: Inputs) -> Prediction | list[Prediction]:
+        """Predictions with digit and confidence; one for a single image, a list for many."""
+        single = isinstance(inputs, (str, Path, Image.Image)) or (
+            isinstance(inputs, np.ndarray) and inputs.ndim == 2 and inputs.shape != (1, 784))
+        probs = self.predict(inputs)
+        preds = [Prediction(int(p.argmax()), float(p.max()), p) for p in probs]
+        return preds[0] if single else preds
+
+
+def _looks_like_probabilities(scores: np.ndarray) -> bool:
+    return bool(scores.min() >= 0 and scores.max() <= 1 and np.allclose(scores.sum(1), 1, atol=1e-3))
+
+
+def _array_to_pixels(a: np.ndarray) -> np.ndarray:
+    """MNIST-style arrays of any common shape/dtype -> (N, 28, 28) float32 [0, 1]."""
+    a = np.asarray(a)
+    if a.shape[-2:] != (28, 28) and a.shape[-1] != 784:
+        raise ValueError(f"array of shape {a.shape}: expected (28, 28), (N, 28, 28), (N, 1, 28, 28), (784,) or (N, 784)")
+    x = a.reshape(-1, 28, 28)
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    x = x.astype(np.float32)
+    return x / 255.0 if x.size and x.max() > 1.5 else x

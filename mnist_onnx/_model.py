@@ -1,0 +1,201 @@
+"""Find a model, open an ONNX Runtime session on the provider that really works, and read the model's
+contract (input layout and dtype, output kind, preprocessing) from the model itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnxruntime as ort
+
+from ._paths import MODEL_ENV, default_export_path
+from ._quiet import quiet_fds
+from .errors import ModelError, ProviderError
+
+Provider = Literal["auto", "cpu", "cuda"]
+Ink = Literal["white-on-black", "black-on-white"]
+
+
+def bundled_model_path() -> Path:
+    return Path(str(resources.files("mnist_onnx") / "models" / "default.onnx"))
+
+
+def resolve_model(model: str | Path | None = None) -> tuple[Path, str]:
+    """Explicit path > $MNIST_ONNX_MODEL > the model last exported to the default place > the bundled one."""
+    if model is not None:
+        return Path(model), "given"
+    if os.environ.get(MODEL_ENV):
+        return Path(os.environ[MODEL_ENV]), f"${MODEL_ENV}"
+    exported = default_export_path()
+    if exported.is_file():
+        return exported, "exported"
+    return bundled_model_path(), "bundled"
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How [0, 1] white-on-black pixels become model input: `(pixel255 * scale - mean) / std`."""
+
+    scale: float = 1 / 255
+    mean: float = 0.0
+    std: float = 1.0
+    ink: Ink = "white-on-black"
+
+
+@dataclass
+class ModelInfo:
+    path: Path
+    source: str  # given | $MNIST_ONNX_MODEL | exported | bundled
+    input_name: str
+    input_shape: list  # as declared, e.g. ["batch", 784]
+    input_dtype: type  # np.float32 or np.uint8
+    output_name: str
+    output_kind: str  # probabilities | logits | auto (decided per batch)
+    preprocessing: Preprocessing
+    labels: list[str] = field(default_factory=lambda: [str(d) for d in range(10)])
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def card(self) -> dict | None:
+        try:
+            return json.loads(self.metadata["model_card"])
+        except (KeyError, ValueError):
+            return None
+
+
+# --- providers -----------------------------------------------------------------------------------------
+
+_preloaded = False
+
+
+def _preload_cuda_dlls() -> None:
+    """Let CUDA/cuDNN installed from pip (nvidia-* wheels) be found; silently, it prints on failure."""
+    global _preloaded
+    if not _preloaded and hasattr(ort, "preload_dlls"):
+        _preloaded = True
+        with contextlib.suppress(Exception), quiet_fds():
+            ort.preload_dlls()
+
+
+def cuda_problem() -> str | None:
+    """Why CUDA cannot work in this process, or None when its libraries load.
+
+    onnxruntime-gpu lists CUDAExecutionProvider as available even when the CUDA libraries are missing, then
+    falls back to CPU; loading the provider library ourselves tells the real reason.
+    """
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return f"this onnxruntime ({ort.__version__}) has no CUDA support; install onnxruntime-gpu"
+    _preload_cuda_dlls()
+    capi = Path(ort.__file__).parent / "capi"
+    name = "onnxruntime_providers_cuda.dll" if os.name == "nt" else "libonnxruntime_providers_cuda.so"
+    try:
+        ctypes.CDLL(str(capi / name))
+    except OSError as e:
+        missing = str(e).split(":")[0].strip() if ": cannot open" in str(e) else str(e).splitlines()[0]
+        return f"CUDA library {missing} not found (install CUDA and cuDNN, or `pip install onnxruntime-gpu[cuda,cudnn]`)"
+    if os.name != "nt":
+        try:
+            ctypes.CDLL("libcuda.so.1")
+        except OSError:
+            return "no NVIDIA driver (libcuda.so.1 not found)"
+    return None
+
+
+def _session_options(threads: int | None) -> ort.SessionOptions:
+    so = ort.SessionOptions()
+    so.log_severity_level = 3  # errors only; warnings about unused initialisers etc. are noise to users
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if threads:
+        so.intra_op_num_threads = threads
+    # Idle inference threads must not spin: on small machines they would steal the cores that decode images.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return so
+
+
+def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
+                 threads: int | None = None) -> tuple[ort.InferenceSession, str, str | None]:
+    """Return (session, provider actually used, note for the user or None).
+
+    `cuda` that cannot really run on CUDA raises ProviderError; `auto` falls back to CPU with a note.
+    """
+    if provider not in ("auto", "cpu", "cuda"):
+        raise ProviderError(f"unknown provider {provider!r}; choose auto, cpu or cuda")
+    ort.set_default_logger_severity(3)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    so = _session_options(threads)
+    note = None
+    want_cuda = provider in ("auto", "cuda")
+    problem = cuda_problem() if want_cuda else None
+    if want_cuda and problem is None:
+        providers = [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
+    else:
+        providers = ["CPUExecutionProvider"]
+        if provider == "cuda":
+            raise ProviderError(f"--provider cuda cannot run here: {problem}")
+    try:
+        with quiet_fds((2,)):  # a failed CUDA provider logs red C++ errors; we report it ourselves
+            session = ort.InferenceSession(str(path), so, providers=providers)
+    except Exception as e:  # onnxruntime raises its own exception types for corrupt models
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
+    used = session.get_providers()[0]
+    if want_cuda and used != "CUDAExecutionProvider":
+        reason = problem or f"onnxruntime could not start CUDA on device {device_id} (no usable GPU?)"
+        if provider == "cuda":
+            raise ProviderError(f"--provider cuda cannot run here: {reason}")
+        if "no CUDA support" not in reason:  # a CPU-only onnxruntime has nothing to apologise for
+            note = f"running on CPU, CUDA is not usable: {reason}"
+    return session, ("cuda" if used == "CUDAExecutionProvider" else "cpu"), note
+
+
+# --- contract ------------------------------------------------------------------------------------------
+
+_DTYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8}
+_LAYOUTS = ([784], [28, 28], [1, 28, 28])
+
+
+def read_contract(session: ort.InferenceSession, path: Path, source: str, *, mean: float | None = None,
+                  std: float | None = None, scale: float | None = None, ink: Ink | None = None) -> ModelInfo:
+    """Check the model fits the MNIST contract and collect how to feed it; flags override metadata."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1:
+        raise ModelError(f"{path}: incompatible model: {len(inputs)} inputs, expected 1 image input")
+    inp, out = inputs[0], outputs[0]
+    dims = [d if isinstance(d, int) else None for d in inp.shape]
+    if not dims or dims[1:] not in _LAYOUTS:
+        raise ModelError(f"{path}: incompatible model: input shape {inp.shape}; expected [N,784], [N,28,28] or [N,1,28,28]")
+    if inp.type not in _DTYPES:
+        raise ModelError(f"{path}: incompatible model: input type {inp.type}; expected float32 or uint8")
+    if not out.shape or out.shape[-1] != 10:
+        raise ModelError(f"{path}: incompatible model: output shape {out.shape}; expected [N,10]")
+
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    try:
+        contract = json.loads(meta.get("preprocessing", "{}"))
+        labels = json.loads(meta["labels"]) if "labels" in meta else [str(d) for d in range(10)]
+    except ValueError:
+        raise ModelError(f"{path}: model metadata is not valid JSON") from None
+    pre = Preprocessing(
+        scale=float(contract.get("scale", 1 / 255)),
+        mean=float(contract.get("mean", 0.0)),
+        std=float(contract.get("std", 1.0)),
+        ink=contract.get("ink", "white-on-black"),
+    )
+    pre = replace(pre, **{k: v for k, v in dict(mean=mean, std=std, scale=scale, ink=ink).items() if v is not None})
+    if pre.std == 0:
+        raise ModelError(f"{path}: std must not be 0")
+    kind = meta.get("output", "auto")
+    return ModelInfo(path=path, source=source, input_name=inp.name, input_shape=list(inp.shape),
+                     input_dtype=_DTYPES[inp.type], output_name=out.name,
+                     output_kind=kind if kind in ("probabilities", "logits") else "auto",
+                     preprocessing=pre, labels=[str(label) for label in labels], metadata=meta)

@@ -1,0 +1,53 @@
+"""Write classification rows as an aligned table, CSV or JSON Lines, one row as soon as it is known."""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import TextIO
+
+from ._batch import FileResult
+
+FORMATS = ("table", "csv", "jsonl")
+COLUMNS = ["path", "digit", "confidence", "status", "error"]
+
+
+def _top_k(r: FileResult, k: int) -> list[tuple[int, float]]:
+    if not k or r.probabilities is None:
+        return []
+    order = (-r.probabilities).argsort(kind="stable")[:k]
+    return [(int(d), round(float(r.probabilities[d]), 6)) for d in order]
+
+
+class RowWriter:
+    def __init__(self, stream: TextIO, fmt: str, top_k: int = 0) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; choose {', '.join(FORMATS)}")
+        self.stream, self.fmt, self.top_k = stream, fmt, top_k
+        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        if self._csv:
+            self._csv.writerow(COLUMNS + (["top_k"] if top_k else []))
+        elif fmt == "table":
+            stream.write(f"{'digit':>5}  {'conf':>6}  {'status':<6}  path" + ("  top-k" if top_k else "") + "\n")
+
+    def write(self, r: FileResult) -> None:
+        top = _top_k(r, self.top_k)
+        if self._csv:
+            row = [r.path, "" if r.digit is None else r.digit,
+                   "" if r.confidence is None else f"{r.confidence:.6f}", r.status, r.error or ""]
+            if self.top_k:
+                row.append(";".join(f"{d}:{p:.6f}" for d, p in top))
+            self._csv.writerow(row)
+        elif self.fmt == "jsonl":
+            obj = {"path": r.path, "digit": r.digit,
+                   "confidence": None if r.confidence is None else round(r.confidence, 6),
+                   "status": r.status, "error": r.error}
+            if self.top_k:
+                obj["top_k"] = [{"digit": d, "probability": p} for d, p in top]
+            self.stream.write(json.dumps(obj) + "\n")
+        else:
+            digit = "-" if r.digit is None else str(r.digit)
+            conf = "-" if r.confidence is None else f"{r.confidence:.4f}"
+            tail = f"  ({r.error})" if r.error else ""
+            extra = "  " + " ".join(f"{d}:{p:.3f}" for d, p in top) if top else ""
+            self.stream.write(f"{digit:>5}  {conf:>6}  {r.status:<6}  {r.path}{extra}{tail}\n")

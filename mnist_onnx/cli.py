@@ -1,0 +1,203 @@
+"""The `mnist-onnx` command line. Commands parse, call the library, print; logic lives in the library."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import MnistOnnxError
+
+app = typer.Typer(
+    help="Train the MNIST MLP and export it to ONNX; classify digit images with ONNX Runtime (CUDA or CPU).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class ProviderChoice(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class InvertChoice(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+class FormatChoice(str, Enum):
+    table = "table"
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+class InkChoice(str, Enum):
+    white_on_black = "white-on-black"
+    black_on_white = "black-on-white"
+
+
+class PresetChoice(str, Enum):
+    tutorial = "tutorial"
+    softmax = "softmax"
+    mlp300 = "mlp300"
+    mlp200 = "mlp200"
+    sigmoid5 = "sigmoid5"
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one line on stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def note(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+# --- shared options -----------------------------------------------------------------------------------
+
+ModelOpt = Annotated[Optional[Path], typer.Option("--model", "-m", help="ONNX model. Default: $MNIST_ONNX_MODEL, else your last `export`, else the bundled model.")]
+ProviderOpt = Annotated[ProviderChoice, typer.Option("--provider", "-p", help="auto: CUDA if it really works, else CPU.")]
+DeviceOpt = Annotated[int, typer.Option("--device-id", help="CUDA device number.")]
+InvertOpt = Annotated[InvertChoice, typer.Option("--invert", help="Ink polarity: auto decides per image (paper drawings and MNIST-style both work).")]
+CenterOpt = Annotated[bool, typer.Option("--center/--no-center", help="Crop, fit to 20x20 and centre by mass, as MNIST was made.")]
+MeanOpt = Annotated[Optional[float], typer.Option("--mean", help="Override the model's input mean (after scaling to 0..1).")]
+StdOpt = Annotated[Optional[float], typer.Option("--std", help="Override the model's input standard deviation.")]
+InkOpt = Annotated[Optional[InkChoice], typer.Option("--model-ink", help="Override the ink polarity the model expects.")]
+
+
+def make_classifier(model, provider, device_id=0, invert=InvertChoice.auto, center=True, mean=None, std=None,
+                    model_ink=None, **kwargs):
+    from ._classifier import Classifier
+
+    clf = Classifier(model, provider=provider.value, device_id=device_id, invert=invert.value, center=center,
+                     mean=mean, std=std, model_ink=model_ink.value if model_ink else None, **kwargs)
+    if clf.provider_note:
+        note(f"note: {clf.provider_note}")
+    return clf
+
+
+# --- export -------------------------------------------------------------------------------------------
+
+@app.command()
+def export(
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Folder with MNIST IDX files (gz or raw). Default: download the official files into the user cache.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Model file to write. Default: the user data folder, where `classify` finds it.")] = None,
+    preset: Annotated[PresetChoice, typer.Option(help="Network and optimiser of a tutorial.")] = PresetChoice.tutorial,
+    hidden: Annotated[Optional[str], typer.Option(help="Hidden layer widths, e.g. 512,256,128 ('' for none).")] = None,
+    activation: Annotated[Optional[str], typer.Option(help="relu, sigmoid or tanh.")] = None,
+    dropout: Annotated[Optional[float], typer.Option(help="Dropout before the output layer.")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="adam or sgd.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Training batch size.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (early stopping may end sooner).")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Epochs without validation improvement before stopping.")] = None,
+    augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="Random small rotations/shifts/zooms while training.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same model on CPU).")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
+) -> None:
+    """Train the MLP in TensorFlow, export it to ONNX, verify it against TensorFlow, write model + card + plots."""
+    try:
+        from mnist_onnx_export import export_model
+    except ImportError as e:
+        raise fail(f"`mnist-onnx export` needs the export extra (missing {e.name}): pip install 'mnist-onnx[export]'") from None
+    widths = None
+    if hidden is not None:
+        try:
+            widths = tuple(int(w) for w in hidden.replace(" ", "").split(",") if w)
+        except ValueError:
+            raise fail(f"--hidden {hidden!r}: expected comma-separated integers like 512,256,128") from None
+    try:
+        result = export_model(data, out, preset=preset.value, opset=opset, hidden=widths, activation=activation,
+                              dropout=dropout, optimizer=optimizer, learning_rate=lr, batch_size=batch_size,
+                              epochs=epochs, patience=patience, augment=augment, seed=seed)
+    except (MnistOnnxError, PermissionError, ValueError) as e:
+        raise fail(str(e)) from None
+    m = result.card["metrics"]
+    typer.echo(f"model: {result.model_path}  test accuracy {m['test_accuracy']:.2%}  validation {m['validation_accuracy']:.2%}")
+
+
+# --- classify -----------------------------------------------------------------------------------------
+
+@app.command()
+def classify(
+    paths: Annotated[list[Path], typer.Argument(help="PNG files and/or folders.", show_default=False)],
+    model: ModelOpt = None,
+    provider: ProviderOpt = ProviderChoice.auto,
+    device_id: DeviceOpt = 0,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    pattern: Annotated[str, typer.Option(help="File-name pattern inside folders (case-insensitive).")] = "*.png",
+    fmt: Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=0, max=10, help="Also list the K most likely digits.")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per inference batch.")] = 256,
+    workers: Annotated[int, typer.Option(min=1, help="Processes decoding images in parallel.")] = 1,
+    invert: InvertOpt = InvertChoice.auto,
+    center: CenterOpt = True,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    model_ink: InkOpt = None,
+    max_pixels: Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+) -> None:
+    """Classify every PNG under PATHS: one row per file, a prediction or an error. Exit 1 if any file failed."""
+    from ._output import RowWriter
+    from ._paths import atomic_write
+
+    try:
+        clf = make_classifier(model, provider, device_id, invert, center, mean, std, model_ink, max_pixels=max_pixels)
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
+    if fmt is None:
+        suffix = output.suffix.lower().lstrip(".") if output else ""
+        fmt = FormatChoice(suffix) if suffix in ("csv", "jsonl") else (
+            FormatChoice.table if output is None and sys.stdout.isatty() else FormatChoice.csv)
+    if output is not None:
+        try:
+            from ._paths import check_writable
+
+            check_writable(output)
+        except PermissionError as e:
+            raise fail(str(e)) from None
+
+    n = failed = 0
+    t0 = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        progress = None
+        if sys.stderr.isatty() and not quiet:
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            progress = stack.enter_context(Progress(
+                SpinnerColumn(), TextColumn("{task.completed:,} images"), TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(), console=Console(stderr=True), transient=True, redirect_stdout=True))
+            task = progress.add_task("classify", total=None, rate="")
+        stream = stack.enter_context(atomic_write(output, newline="")) if output else sys.stdout
+        writer = RowWriter(stream, fmt.value, top_k)
+        for r in clf.classify_files(paths, recursive=recursive, pattern=pattern, batch_size=batch_size,
+                                    workers=workers, keep_probabilities=top_k > 0):
+            writer.write(r)
+            n += 1
+            failed += not r.ok
+            if progress is not None and n % 256 == 0:
+                progress.update(task, completed=n, rate=f"{n / (time.perf_counter() - t0):,.0f} img/s")
+    secs = time.perf_counter() - t0
+    if not quiet:
+        note(f"{n:,} images: {n - failed:,} classified, {failed:,} failed in {secs:.2f} s "
+             f"({n / secs if secs else 0:,.0f} img/s) on {clf.provider.upper()}"
+             + (f"; rows in {output}" if output else ""))
+    if n == 0:
+        note("warning: no files matched" + (f" {pattern!r}" if pattern else ""))
+    raise typer.Exit(1 if failed else 0)
+
+
+def main() -> None:
+    app()
