@@ -192,7 +192,7 @@ def classify(
     secs = time.perf_counter() - t0
     if not quiet:
         note(f"{n:,} images: {n - failed:,} classified, {failed:,} failed in {secs:.2f} s "
-             f"({n / secs if secs else 0:,.0f} img/s) on {clf.provider.upper()}"
+             f"({n / secs if secs else 0:,.0f} img/s) on {clf.provider.upper()}, model {clf.model_path} ({clf.info.source})"
              + (f"; rows in {output}" if output else ""))
     if n == 0:
         note("warning: no files matched" + (f" {pattern!r}" if pattern else ""))

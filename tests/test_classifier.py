@@ -1,0 +1,156 @@
+"""The library API: arrays in, probabilities out; model resolution; providers; third-party models."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+from PIL import Image
+
+from conftest import THIRD_PARTY
+from mnist_onnx import Classifier, ModelError, ProviderError, resolve_model
+from mnist_onnx._model import bundled_model_path, cuda_problem
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return Classifier(provider="cpu")
+
+
+def plain_ort(path, x):
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return s.run(None, {s.get_inputs()[0].name: x})[0]
+
+
+def test_import_does_not_pull_tensorflow_or_onnxruntime():
+    code = "import sys, mnist_onnx; print('tensorflow' in sys.modules, 'onnxruntime' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split() == ["False", "False"]
+    code = "import sys, mnist_onnx; mnist_onnx.Classifier(provider='cpu'); print('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_predict_matches_plain_onnxruntime_on_the_test_set(clf, test_set):
+    x, y = test_set
+    ours = clf.predict(x)
+    ref = plain_ort(bundled_model_path(), x.reshape(-1, 784).astype(np.float32) / 255)
+    assert np.allclose(ours, ref, atol=1e-6)
+    card = clf.info.card
+    assert (ours.argmax(1) == y).mean() == pytest.approx(card["metrics"]["test_accuracy"], abs=1e-9)
+    assert card["metrics"]["test_accuracy"] >= 0.965
+
+
+def test_array_shapes_and_dtypes(clf, test_set):
+    x, y = test_set
+    ref = clf.predict(x[:8])
+    assert np.allclose(clf.predict(x[:8].reshape(8, 784)), ref)
+    assert np.allclose(clf.predict(x[:8, None]), ref)
+    assert np.allclose(clf.predict(x[:8].astype(np.float32) / 255), ref, atol=1e-6)
+    assert np.allclose(clf.predict(x[:8].astype(np.float64)), ref, atol=1e-6)  # 0..255 floats
+    one = clf.classify(x[0])
+    assert one.digit == y[0] and 0 < one.confidence <= 1 and one.top_k(3)[0] == (one.digit, one.confidence)
+    assert [p.digit for p in clf.classify(x[:5])] == list(clf.predict(x[:5]).argmax(1))
+    with pytest.raises(ValueError, match="expected"):
+        clf.predict(np.zeros((5, 5)))
+
+
+def test_pil_images_and_mixed_lists(clf, test_set, tmp_path):
+    x, y = test_set
+    Image.fromarray(255 - x[1]).save(tmp_path / "p.png")
+    preds = clf.classify([x[0], Image.fromarray(x[2]), tmp_path / "p.png", str(tmp_path / "p.png")])
+    assert [p.digit for p in preds] == [y[0], y[2], y[1], y[1]]
+
+
+def test_third_party_cnn_with_its_normalisation(test_set):
+    """A PyTorch CNN nobody here wrote: [N,1,28,28] input, logits out, (x - 0.1307) / 0.3081."""
+    x, y = test_set
+    c = Classifier(THIRD_PARTY, provider="cpu", mean=0.1307, std=0.3081)
+    assert c.info.input_shape[1:] == [1, 28, 28]
+    probs = c.predict(x)
+    assert np.allclose(probs.sum(1), 1, atol=1e-5)  # logits were turned into probabilities
+    ref = plain_ort(THIRD_PARTY, ((x.astype(np.float32) / 255 - 0.1307) / 0.3081)[:, None])
+    assert (probs.argmax(1) == ref.argmax(1)).all()  # to the image, what plain onnxruntime says
+    assert (probs.argmax(1) == y).mean() > 0.97
+
+
+def _tiny_model(path, shape, elem=TensorProto.FLOAT, out=10, meta=None):
+    """A model whose scores are simply its first *out* input values: shows exactly what it was fed."""
+    inp = helper.make_tensor_value_info("x", elem, shape)
+    outp = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", out])
+    nodes = [helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+             helper.make_node("Flatten", ["xf"], ["flat"]),
+             helper.make_node("Slice", ["flat", "start", "end", "axes"], ["y"])]
+    init = [helper.make_tensor("start", TensorProto.INT64, [1], [0]),
+            helper.make_tensor("end", TensorProto.INT64, [1], [out]),
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1])]
+    m = helper.make_model(helper.make_graph(nodes, "tiny", [inp], [outp], init),
+                          opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    for k, v in (meta or {}).items():
+        m.metadata_props.add(key=k, value=v)
+    onnx.save(m, str(path))
+    return path
+
+
+def softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_uint8_input_and_black_on_white_models(tmp_path):
+    """Contract variants: a uint8 [N,28,28] model gets raw 0..255 pixels; metadata can ask for black-on-white."""
+    x = np.zeros((1, 28, 28), np.float32)
+    x[0, 0, :10] = np.linspace(0, 0.9, 10)
+    u8 = Classifier(_tiny_model(tmp_path / "u8.onnx", ["N", 28, 28], TensorProto.UINT8), provider="cpu")
+    assert u8.info.input_dtype == np.uint8
+    assert np.allclose(u8.predict_pixels(x), softmax(np.rint(x[:, 0, :10] * 255)), atol=1e-6)
+    bow = Classifier(_tiny_model(tmp_path / "bow.onnx", ["N", 784], meta={
+        "preprocessing": json.dumps({"ink": "black-on-white", "scale": 1 / 255}), "output": "logits"}), provider="cpu")
+    assert bow.info.preprocessing.ink == "black-on-white" and bow.info.output_kind == "logits"
+    assert np.allclose(bow.predict_pixels(x), softmax(1 - x[:, 0, :10]), atol=1e-6)
+    flipped = Classifier(tmp_path / "bow.onnx", provider="cpu", model_ink="white-on-black", mean=0.5, std=2.0)
+    assert np.allclose(flipped.predict_pixels(x), softmax((x[:, 0, :10] - 0.5) / 2.0), atol=1e-6)
+
+
+def test_incompatible_missing_and_corrupt_models(tmp_path):
+    with pytest.raises(ModelError, match=r"input shape \['N', 3, 32, 32\]"):
+        Classifier(_tiny_model(tmp_path / "rgb.onnx", ["N", 3, 32, 32]), provider="cpu")
+    with pytest.raises(ModelError, match=r"output shape"):
+        Classifier(_tiny_model(tmp_path / "five.onnx", ["N", 784], out=5), provider="cpu")
+    with pytest.raises(ModelError, match="model file not found"):
+        Classifier(tmp_path / "nope.onnx", provider="cpu")
+    (tmp_path / "junk.onnx").write_bytes(os.urandom(2000))
+    with pytest.raises(ModelError, match="not a loadable ONNX model") as e:
+        Classifier(tmp_path / "junk.onnx", provider="cpu")
+    assert "\n" not in str(e.value)
+
+
+def test_model_resolution_order(tmp_path, monkeypatch):
+    assert resolve_model(None) == (bundled_model_path(), "bundled")
+    exported = tmp_path / "data" / "model.onnx"
+    monkeypatch.setenv("MNIST_ONNX_DATA_DIR", str(tmp_path / "data"))
+    exported.parent.mkdir()
+    exported.write_bytes(bundled_model_path().read_bytes())
+    assert resolve_model(None) == (exported, "exported")
+    monkeypatch.setenv("MNIST_ONNX_MODEL", str(THIRD_PARTY))
+    assert resolve_model(None)[0] == THIRD_PARTY
+    assert resolve_model(tmp_path / "explicit.onnx")[0] == tmp_path / "explicit.onnx"
+
+
+def test_cuda_is_honest():
+    """On a machine where CUDA cannot run, `cuda` fails with the reason and `auto` falls back with a note."""
+    problem = cuda_problem()
+    if problem is None:  # a real GPU machine: CUDA must really be used
+        assert Classifier(provider="cuda").provider == "cuda"
+        return
+    with pytest.raises(ProviderError, match="cannot run here") as e:
+        Classifier(provider="cuda")
+    assert problem in str(e.value)
+    auto = Classifier(provider="auto")
+    assert auto.provider == "cpu" and auto.session.get_providers() == ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" in ort.get_available_providers():  # onnxruntime-gpu without working CUDA
+        assert auto.provider_note and "CPU" in auto.provider_note

@@ -1,0 +1,150 @@
+"""`mnist-onnx classify` through the installed console script, as a user runs it."""
+
+import csv
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, THIRD_PARTY, run_cli, save_png
+
+
+def rows(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_samples_all_right():
+    r = run_cli("classify", "samples/")
+    assert r.returncode == 0, r.stderr
+    truth = {row["file"]: row["label"] for row in csv.DictReader(open(ROOT / "samples" / "labels.csv"))}
+    got = {row["path"].split("/")[-1]: row["digit"] for row in rows(r.stdout)}
+    assert got == truth and len(got) >= 12
+    assert "12 images: 12 classified, 0 failed" in r.stderr and "on CPU" in r.stderr
+
+
+def test_third_party_model_reads_the_samples():
+    r = run_cli("classify", "samples/", "--model", str(THIRD_PARTY), "--mean", "0.1307", "--std", "0.3081", "-p", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert all(row["path"].split("/")[-1][0] == row["digit"] for row in rows(r.stdout))
+
+
+@pytest.fixture
+def mixed(tmp_path, test_set):
+    """A folder of good digits and every kind of broken file."""
+    x, y = test_set
+    d = tmp_path / "mixed"
+    (d / "sub").mkdir(parents=True)
+    for i in range(6):
+        save_png(d / f"good_{i}.png", x[i])
+    save_png(d / "sub" / "deep.png", 255 - x[6])
+    (d / "empty.png").write_bytes(b"")
+    (d / "text.png").write_text("definitely not a PNG")
+    good = (d / "good_0.png").read_bytes()
+    (d / "truncated.png").write_bytes(good[: len(good) // 2])
+    Image.new("L", (3000, 3000), 255).save(d / "huge.png")
+    (d / "notes.txt").write_text("ignored: does not match *.png")
+    return d, y
+
+
+def test_mixed_folder_one_row_per_file(mixed):
+    d, y = mixed
+    r = run_cli("classify", str(d), "--max-pixels", "1000000")
+    assert r.returncode == 1
+    out = {row["path"].split("/")[-1]: row for row in rows(r.stdout)}
+    assert sorted(out) == sorted(["empty.png", "good_0.png", "good_1.png", "good_2.png", "good_3.png", "good_4.png",
+                                  "good_5.png", "huge.png", "text.png", "truncated.png"])
+    assert out["empty.png"]["error"] == "empty file (0 bytes)"
+    assert out["text.png"]["error"].startswith("not an image")
+    assert out["truncated.png"]["error"].startswith("truncated or corrupt")
+    assert out["huge.png"]["error"].startswith("too many pixels (3000x3000")
+    for i in range(6):
+        assert out[f"good_{i}.png"]["digit"] == str(y[i]) and out[f"good_{i}.png"]["status"] == "ok"
+    assert "10 images: 6 classified, 4 failed" in r.stderr and "img/s" in r.stderr
+
+
+def test_recursive_pattern_and_deterministic_order(mixed):
+    d, y = mixed
+    r1 = run_cli("classify", str(d), "-r", "--pattern", "good_*.PNG", "-f", "csv")
+    r2 = run_cli("classify", str(d), "-r", "--pattern", "*.png", "--workers", "2", "--batch-size", "3")
+    names1 = [row["path"] for row in rows(r1.stdout)]
+    assert names1 == sorted(names1) and len(names1) == 6 and r1.returncode == 0
+    assert [row["path"].split("/")[-1] for row in rows(r2.stdout)][-1] == "deep.png"  # sub-folders after files
+    deep = rows(r2.stdout)[-1]
+    assert deep["digit"] == str(y[6])
+
+
+def test_workers_give_identical_rows(mixed):
+    d, _ = mixed
+    one = run_cli("classify", str(d), "-r", "--batch-size", "2", "-f", "jsonl")
+    two = run_cli("classify", str(d), "-r", "--batch-size", "2", "-f", "jsonl", "--workers", "2")
+    assert one.stdout == two.stdout and one.returncode == two.returncode == 1
+
+
+def test_output_file_formats_and_top_k(mixed, tmp_path):
+    d, y = mixed
+    out = tmp_path / "res.jsonl"
+    r = run_cli("classify", str(d), "--output", str(out), "--top-k", "3")
+    assert r.returncode == 1 and r.stdout == ""
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 10 and {"path", "digit", "confidence", "status", "error", "top_k"} <= set(lines[0])
+    good = [obj for obj in lines if obj["status"] == "ok"][0]
+    assert len(good["top_k"]) == 3 and good["top_k"][0]["digit"] == good["digit"]
+    assert not list(tmp_path.glob(".res.jsonl.*"))  # no temporary file left behind
+    t = run_cli("classify", str(d / "good_0.png"), "-f", "table", "-k", "2")
+    assert t.stdout.splitlines()[0].split()[:3] == ["digit", "conf", "status"] and f"    {y[0]}  " in t.stdout
+
+
+def test_output_is_atomic_on_failure(tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("previous complete results\n")
+    r = run_cli("classify", "samples/", "--output", str(target), "--model", str(tmp_path / "missing.onnx"))
+    assert r.returncode == 2 and target.read_text() == "previous complete results\n"
+
+
+def test_usage_and_model_errors_exit_2(tmp_path):
+    r = run_cli("classify", "samples/", "--model", str(tmp_path / "missing.onnx"))
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {tmp_path / 'missing.onnx'}: model file not found"
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage")
+    r = run_cli("classify", "samples/", "--model", str(tmp_path / "bad.onnx"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a loadable ONNX model" in r.stderr
+    r = run_cli("classify", "samples/", "--provider", "tpu")
+    assert r.returncode == 2
+
+
+def test_provider_cuda_without_gpu_is_one_honest_line():
+    from mnist_onnx._model import cuda_problem
+
+    if cuda_problem() is None:
+        pytest.skip("CUDA works on this machine")
+    r = run_cli("classify", "samples/", "--provider", "cuda")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: --provider cuda cannot run here:")
+    auto = run_cli("classify", "samples/")
+    assert "[E:onnxruntime" not in auto.stderr and "Failed to load" not in auto.stderr
+
+
+def test_missing_input_gets_a_row(tmp_path):
+    r = run_cli("classify", str(tmp_path / "nope.png"), "samples/0_mnist.png")
+    assert r.returncode == 1
+    got = rows(r.stdout)
+    assert got[0]["status"] == "error" and "no longer exists" in got[0]["error"] and got[1]["digit"] == "0"
+
+
+def test_python_dash_m_and_exported_model_is_found(tmp_path, exported, monkeypatch):
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(exported.model_path, data / "model.onnx")
+    env = {"MNIST_ONNX_DATA_DIR": str(data)}
+    import os
+
+    r = subprocess.run([sys.executable, "-m", "mnist_onnx", "classify", "samples/0_mnist.png", "-f", "jsonl"],
+                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, **env})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["digit"] == 0
+    assert f"model {data / 'model.onnx'} (exported)" in r.stderr

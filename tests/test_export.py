@@ -1,0 +1,139 @@
+"""Real TensorFlow training and tf2onnx export on the 5k subset (short runs), checked with onnxruntime."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+
+from conftest import DATA, run_cli
+from mnist_onnx.errors import DataError
+from mnist_onnx_export import PRESETS, export_model, make_config
+from mnist_onnx_export.onnx_export import ParityError, check_parity
+from mnist_onnx_export.train import augment, build_model
+
+
+def test_writes_model_card_and_pictures(exported):
+    for path in (exported.model_path, exported.card_path, exported.curves_path, exported.confusion_path):
+        assert path.is_file() and path.stat().st_size > 0
+    assert exported.curves_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = json.loads(exported.card_path.read_text())
+    assert card["metrics"]["test_accuracy"] > 0.9  # 4 epochs on 5k images
+    assert card["metrics"]["parity"]["argmax_disagreements"] == 0
+    assert card["metrics"]["parity"]["max_abs_probability_diff"] <= 1e-5
+    assert card["data"]["train_images"] == 5000 and card["data"]["test_images"] == 10000
+    assert card["data"]["sha256"]["t10k-images-idx3-ubyte.gz"] == "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"
+    assert card["config"]["hidden"] == [512, 256, 128] and card["config"]["activation"] == "relu"
+    assert set(card["versions"]) >= {"tensorflow", "tf2onnx", "onnx", "onnxruntime", "opset"}
+    assert len(card["history"]["val_accuracy"]) == card["metrics"]["epochs_run"]
+
+
+def test_progress_is_logged_per_epoch(exported):
+    epochs = [line for line in exported.log if line.startswith("epoch")]
+    assert len(epochs) == exported.card["metrics"]["epochs_run"]
+    assert all("train acc" in line and "val acc" in line and "loss" in line for line in epochs)
+
+
+def test_model_is_valid_self_describing_and_dynamic(exported):
+    proto = onnx.load(str(exported.model_path))
+    onnx.checker.check_model(proto, full_check=True)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    contract = json.loads(meta["preprocessing"])
+    assert contract["ink"] == "white-on-black" and contract["layout"] == "N,784" and contract["range"] == [0.0, 1.0]
+    assert json.loads(meta["labels"]) == [str(d) for d in range(10)]
+    assert json.loads(meta["model_card"])["metrics"]["test_accuracy"] == exported.card["metrics"]["test_accuracy"]
+    assert proto.graph.input[0].name == "pixels" and proto.graph.output[0].name == "probabilities"
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    s = ort.InferenceSession(str(exported.model_path), providers=["CPUExecutionProvider"])
+    for n in (1, 7):
+        p = s.run(None, {"pixels": np.random.rand(n, 784).astype(np.float32)})[0]
+        assert p.shape == (n, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
+
+
+def test_plain_onnxruntime_without_tensorflow_scores_what_the_card_says(exported):
+    """The acceptance check a user would do: no TensorFlow, just onnxruntime + numpy on the test set."""
+    code = textwrap.dedent(f"""
+        import gzip, json, sys
+        import numpy as np, onnxruntime as ort
+        raw = gzip.open({str(DATA / 't10k-images-idx3-ubyte.gz')!r}).read()
+        x = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 784).astype(np.float32) / 255
+        y = np.frombuffer(gzip.open({str(DATA / 't10k-labels-idx1-ubyte.gz')!r}).read(), np.uint8, offset=8)
+        s = ort.InferenceSession({str(exported.model_path)!r}, providers=["CPUExecutionProvider"])
+        acc = float((s.run(None, {{"pixels": x}})[0].argmax(1) == y).mean())
+        print(json.dumps({{"acc": acc, "tf": "tensorflow" in sys.modules}}))
+    """)
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert out["tf"] is False
+    assert out["acc"] == exported.card["metrics"]["test_accuracy"]
+
+
+def test_same_seed_same_weights(exported, tmp_path):
+    again = export_model(DATA, tmp_path / "again.onnx", epochs=4, patience=4, seed=1, log=lambda s: None)
+    a = [numpy_helper.to_array(t) for t in onnx.load(str(exported.model_path)).graph.initializer]
+    b = [numpy_helper.to_array(t) for t in onnx.load(str(again.model_path)).graph.initializer]
+    assert len(a) == len(b) and all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+def test_parity_gate_rejects_a_different_model(exported):
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(3)
+    other = build_model(make_config())  # untrained: must disagree with the exported, trained model
+    x = np.random.default_rng(0).random((100, 784), dtype=np.float32)
+    with pytest.raises(ParityError, match="disagrees with TensorFlow.*no model written"):
+        check_parity(other, exported.model_path.read_bytes(), x)
+
+
+def test_unwritable_out_fails_before_loading_data(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PermissionError, match="cannot create directory"):
+        export_model(tmp_path / "no-such-data", blocker / "sub" / "model.onnx")  # data is never looked at
+
+
+def test_bad_data_one_line(tmp_path):
+    with pytest.raises(DataError, match="no train-images"):
+        export_model(tmp_path, tmp_path / "m.onnx")
+
+
+def test_presets_and_overrides():
+    assert set(PRESETS) == {"tutorial", "softmax", "mlp300", "mlp200", "sigmoid5"}
+    assert make_config("softmax").hidden == () and make_config("softmax").optimizer == "sgd"
+    assert make_config("mlp200").batch_size == 1000
+    cfg = make_config("mlp300", hidden=(64,), learning_rate=0.1, epochs=None)
+    assert cfg.hidden == (64,) and cfg.learning_rate == 0.1 and cfg.epochs == make_config("mlp300").epochs
+    widths = [layer.units for layer in build_model(make_config("sigmoid5")).layers if hasattr(layer, "units")]
+    assert widths == [200, 100, 60, 30, 10]
+    with pytest.raises(ValueError, match="unknown preset"):
+        make_config("lenet")
+
+
+def test_augment_is_identity_at_zero_and_keeps_range():
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(0).random((8, 784), dtype=np.float32))
+    same = augment(x, max_degrees=0.0, max_shift=0.0, max_zoom=0.0).numpy()
+    assert np.allclose(same, x.numpy(), atol=1e-6)
+    moved = augment(x).numpy()
+    assert moved.shape == (8, 784) and moved.min() >= 0 and moved.max() <= 1 and not np.allclose(moved, x.numpy())
+
+
+def test_cli_export_softmax_preset(tmp_path):
+    r = run_cli("export", "--data", str(DATA), "--out", str(tmp_path / "soft.onnx"), "--preset", "softmax", "--epochs", "2")
+    assert r.returncode == 0, r.stderr
+    assert "epoch   2" in r.stdout and "test accuracy" in r.stdout
+    card = json.loads((tmp_path / "soft.card.json").read_text())
+    assert card["config"]["preset"] == "softmax" and card["architecture"].startswith("MLP 784-10")
+    assert "cudart" not in r.stderr and "absl" not in r.stderr  # TensorFlow's start-up chatter stays hidden
+
+
+def test_cli_export_errors_are_one_line(tmp_path):
+    r = run_cli("export", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "m.onnx"))
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "not a directory" in r.stderr
+    r = run_cli("export", "--data", str(DATA), "--hidden", "12,x")
+    assert r.returncode == 2 and "--hidden" in r.stderr
