@@ -138,7 +138,7 @@ def classify(
     fmt: Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=0, max=10, help="Also list the K most likely digits.")] = 0,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per inference batch.")] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per inference batch.")] = 1024,
     workers: Annotated[int, typer.Option(min=1, help="Processes decoding images in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
     center: CenterOpt = True,
@@ -152,8 +152,13 @@ def classify(
     from ._output import RowWriter
     from ._paths import atomic_write
 
+    import os
+
+    # Decoding is the bottleneck: leave it its core(s) and give inference the rest (at least one thread).
+    threads = max(1, (os.cpu_count() or 1) - workers)
     try:
-        clf = make_classifier(model, provider, device_id, invert, center, mean, std, model_ink, max_pixels=max_pixels)
+        clf = make_classifier(model, provider, device_id, invert, center, mean, std, model_ink,
+                              max_pixels=max_pixels, threads=threads)
     except MnistOnnxError as e:
         raise fail(str(e)) from None
     if fmt is None:

@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmark scripts: the data, PNG folders, timing child processes."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("MNIST_ONNX_TEST_DATA", ROOT.parent / "shared" / "mnist-5k"))
+sys.path.insert(0, str(ROOT))
+
+
+def mnist_images() -> tuple[np.ndarray, np.ndarray]:
+    """All 15,000 real digits we have (10k test + 5k train) with labels."""
+    from mnist_onnx._idx import load_split
+
+    xt, yt = load_split(DATA, "test")
+    xr, yr = load_split(DATA, "train")
+    return np.concatenate([xt, xr]), np.concatenate([yt, yr])
+
+
+def make_png_folder(folder: Path, n: int) -> Path:
+    """n 28x28 grayscale PNGs of real MNIST digits (cycling through the 15k we have), made once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / f".complete-{n}"
+    if marker.exists():
+        return folder
+    x, _ = mnist_images()
+    for i in range(n):
+        Image.fromarray(x[i % len(x)]).save(folder / f"{i:07d}.png")
+    marker.touch()
+    return folder
+
+
+def run_timed(cmd: list[str], ok: tuple[int, ...] = (0,), **kw) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall seconds, peak RSS (MiB) of the child process, and the completed process; raise on a bad exit."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    wall = time.perf_counter() - t0
+    if proc.returncode not in ok:
+        raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024, proc
+
+
+def cli() -> str:
+    return str(Path(sys.executable).with_name("mnist-onnx"))
