@@ -53,3 +53,19 @@ def run_timed(cmd: list[str], ok: tuple[int, ...] = (0,), **kw) -> tuple[float, 
 
 def cli() -> str:
     return str(Path(sys.executable).with_name("mnist-onnx"))
+
+
+_RSS_WRAPPER = """
+import resource, subprocess, sys
+p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def peak_rss_mib(cmd: list[str], ok: tuple[int, ...] = (0,)) -> float:
+    """Peak RSS of the largest process *cmd* starts (itself or a worker), measured from a fresh parent."""
+    out = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, *cmd], capture_output=True, text=True, check=True)
+    code, kib = out.stdout.split()
+    if int(code) not in ok:
+        raise RuntimeError(f"{cmd[:3]} exited {code}")
+    return int(kib) / 1024

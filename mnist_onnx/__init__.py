@@ -24,6 +24,9 @@ _EXPORTS = {
     "Preprocessing": "._model",
     "resolve_model": "._model",
     "load_image": "._preprocess",
+    "Evaluation": "._evaluate",
+    "evaluate": "._evaluate",
+    "model_summary": "._model",
     "iter_files": "._files",
     "load_idx": "._idx",
     "MnistOnnxError": ".errors",
@@ -32,16 +35,18 @@ _EXPORTS = {
     "ProviderError": ".errors",
     "ImageError": ".errors",
 }
-_ALIASES = {"load_idx": "load_split"}
+_ALIASES = {"load_idx": "load_split", "evaluate": "evaluate_path"}
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from ._batch import FileResult
     from ._classifier import Classifier, Prediction
+    from ._evaluate import Evaluation
+    from ._evaluate import evaluate_path as evaluate
     from ._files import iter_files
     from ._idx import load_split as load_idx
-    from ._model import ModelInfo, Preprocessing, resolve_model
+    from ._model import ModelInfo, Preprocessing, model_summary, resolve_model
     from ._preprocess import load_image
     from .errors import DataError, ImageError, MnistOnnxError, ModelError, ProviderError
 

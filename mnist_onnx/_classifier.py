@@ -139,6 +139,19 @@ class Classifier:
         """(N, 10) class probabilities, like Keras' `Model.predict`."""
         return self.predict_pixels(self.preprocess(inputs), batch_size)
 
+    def evaluate(self, x: np.ndarray, y: np.ndarray, keep_pixels: bool = False, dataset: str = ""):
+        """Accuracy, confusion matrix and per-class scores on MNIST-style arrays, like Keras' `evaluate`.
+
+        For labelled PNG folders or CSVs, see `mnist_onnx.evaluate`.
+        """
+        from ._evaluate import Evaluation
+
+        pixels = self.preprocess(np.asarray(x))
+        probs = self.predict_pixels(pixels)
+        return Evaluation(np.asarray(y, dtype=np.int64).reshape(-1), probs.argmax(1), probs.max(1),
+                          [f"idx:{i}" for i in range(len(pixels))], pixels if keep_pixels else None,
+                          dataset=dataset)
+
     def classify(self, inputs: Inputs) -> Prediction | list[Prediction]:
         """Predictions with digit and confidence; one for a single image, a list for many."""
         single = isinstance(inputs, (str, Path, Image.Image)) or (

@@ -74,6 +74,7 @@ class ModelInfo:
 # --- providers -----------------------------------------------------------------------------------------
 
 _preloaded = False
+_CUDA_HINT = "install CUDA 12+ and cuDNN 9, or `pip install 'onnxruntime-gpu[cuda,cudnn]'`"
 
 
 def _preload_cuda_dlls() -> None:
@@ -100,7 +101,7 @@ def cuda_problem() -> str | None:
         ctypes.CDLL(str(capi / name))
     except OSError as e:
         missing = str(e).split(":")[0].strip() if ": cannot open" in str(e) else str(e).splitlines()[0]
-        return f"CUDA library {missing} not found (install CUDA and cuDNN, or `pip install onnxruntime-gpu[cuda,cudnn]`)"
+        return f"CUDA library {missing} not found"
     if os.name != "nt":
         try:
             ctypes.CDLL("libcuda.so.1")
@@ -114,10 +115,8 @@ def _session_options(threads: int | None) -> ort.SessionOptions:
     so.log_severity_level = 3  # errors only; warnings about unused initialisers etc. are noise to users
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if threads:
+    if threads:  # the CLI leaves one core per decoding process, so spinning threads never steal them
         so.intra_op_num_threads = threads
-    # Idle inference threads must not spin: on small machines they would steal the cores that decode images.
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return so
 
 
@@ -141,7 +140,7 @@ def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
     else:
         providers = ["CPUExecutionProvider"]
         if provider == "cuda":
-            raise ProviderError(f"--provider cuda cannot run here: {problem}")
+            raise ProviderError(f"--provider cuda cannot run here: {problem} ({_CUDA_HINT})")
     try:
         with quiet_fds((2,)):  # a failed CUDA provider logs red C++ errors; we report it ourselves
             session = ort.InferenceSession(str(path), so, providers=providers)
@@ -154,7 +153,7 @@ def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
         if provider == "cuda":
             raise ProviderError(f"--provider cuda cannot run here: {reason}")
         if "no CUDA support" not in reason:  # a CPU-only onnxruntime has nothing to apologise for
-            note = f"running on CPU, CUDA is not usable: {reason}"
+            note = f"CUDA unavailable ({reason}), using CPU"
     return session, ("cuda" if used == "CUDAExecutionProvider" else "cpu"), note
 
 
@@ -199,3 +198,26 @@ def read_contract(session: ort.InferenceSession, path: Path, source: str, *, mea
                      input_dtype=_DTYPES[inp.type], output_name=out.name,
                      output_kind=kind if kind in ("probabilities", "logits") else "auto",
                      preprocessing=pre, labels=[str(label) for label in labels], metadata=meta)
+
+
+def model_summary(model: str | Path | None = None) -> dict:
+    """Everything `info` shows, as plain data: I/O, contract, checksum and the embedded model card."""
+    import hashlib
+    from dataclasses import asdict
+
+    path, source = resolve_model(model)
+    session, _, _ = open_session(path, "cpu")
+    info = read_contract(session, path, source)
+    return {
+        "path": str(path),
+        "source": source,
+        "bytes": path.stat().st_size,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "inputs": [{"role": "input", "name": i.name, "type": i.type, "shape": i.shape} for i in session.get_inputs()],
+        "outputs": [{"role": "output", "name": o.name, "type": o.type, "shape": o.shape} for o in session.get_outputs()],
+        "output_kind": info.output_kind,
+        "preprocessing": {**asdict(info.preprocessing), **json.loads(info.metadata.get("preprocessing", "{}"))},
+        "labels": info.labels,
+        "metadata_keys": sorted(info.metadata),
+        "card": info.card,
+    }

@@ -9,6 +9,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
 from .errors import MnistOnnxError
@@ -78,11 +79,14 @@ def make_classifier(model, provider, device_id=0, invert=InvertChoice.auto, cent
                     model_ink=None, **kwargs):
     from ._classifier import Classifier
 
-    clf = Classifier(model, provider=provider.value, device_id=device_id, invert=invert.value, center=center,
-                     mean=mean, std=std, model_ink=model_ink.value if model_ink else None, **kwargs)
+    return Classifier(model, provider=provider.value, device_id=device_id, invert=invert.value, center=center,
+                      mean=mean, std=std, model_ink=model_ink.value if model_ink else None, **kwargs)
+
+
+def announce(clf) -> None:
+    """The provider note (e.g. CUDA fell back to CPU), printed once the job is under way, not before an error."""
     if clf.provider_note:
         note(f"note: {clf.provider_note}")
-    return clf
 
 
 # --- export -------------------------------------------------------------------------------------------
@@ -154,6 +158,13 @@ def classify(
 
     import os
 
+    if output is not None:
+        try:
+            from ._paths import check_writable
+
+            check_writable(output)
+        except PermissionError as e:
+            raise fail(str(e)) from None
     # Decoding is the bottleneck: leave it its core(s) and give inference the rest (at least one thread).
     threads = max(1, (os.cpu_count() or 1) - workers)
     try:
@@ -165,13 +176,7 @@ def classify(
         suffix = output.suffix.lower().lstrip(".") if output else ""
         fmt = FormatChoice(suffix) if suffix in ("csv", "jsonl") else (
             FormatChoice.table if output is None and sys.stdout.isatty() else FormatChoice.csv)
-    if output is not None:
-        try:
-            from ._paths import check_writable
-
-            check_writable(output)
-        except PermissionError as e:
-            raise fail(str(e)) from None
+    announce(clf)
 
     n = failed = 0
     t0 = time.perf_counter()
@@ -196,12 +201,204 @@ def classify(
                 progress.update(task, completed=n, rate=f"{n / (time.perf_counter() - t0):,.0f} img/s")
     secs = time.perf_counter() - t0
     if not quiet:
-        note(f"{n:,} images: {n - failed:,} classified, {failed:,} failed in {secs:.2f} s "
+        note(f"{n:,} image{'' if n == 1 else 's'}: {n - failed:,} classified, {failed:,} failed in {secs:.2f} s "
              f"({n / secs if secs else 0:,.0f} img/s) on {clf.provider.upper()}, model {clf.model_path} ({clf.info.source})"
              + (f"; rows in {output}" if output else ""))
     if n == 0:
         note("warning: no files matched" + (f" {pattern!r}" if pattern else ""))
     raise typer.Exit(1 if failed else 0)
+
+
+# --- evaluate -----------------------------------------------------------------------------------------
+
+@app.command()
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="IDX dataset folder (its test split), a folder of PNGs in digit sub-folders 0/..9/, or a labels CSV (file,label).", show_default=False)],
+    model: ModelOpt = None,
+    provider: ProviderOpt = ProviderChoice.auto,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON (accuracy at the top level).")] = False,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write confusion-matrix and misclassified-images PNGs here.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes decoding PNGs in parallel.")] = 1,
+    invert: InvertOpt = InvertChoice.auto,
+    center: CenterOpt = True,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    model_ink: InkOpt = None,
+) -> None:
+    """Accuracy, per-class precision/recall and the confusion matrix of a model on labelled digits."""
+    import json
+
+    from ._evaluate import evaluate_path
+
+    try:
+        clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
+        ev = evaluate_path(clf, path, keep_pixels=report is not None, workers=workers)
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
+    announce(clf)
+    for p, err in ev.unreadable:
+        note(f"warning: {p}: {err}")
+    written = []
+    if report is not None:
+        from ._pictures import confusion_png, misclassified_png
+
+        try:
+            report.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise fail(f"{report}: cannot create ({e.strerror or e})") from None
+        wrong = ev.misclassified()
+        written.append(confusion_png(ev.confusion, report / "confusion.png",
+                                     f"{ev.accuracy:.2%} of {len(ev.labels):,} correct: {clf.model_path.name}"))
+        written.append(misclassified_png(
+            ev.pixels[wrong] if ev.pixels is not None else np.zeros((0, 28, 28)), ev.labels[wrong],
+            ev.predictions[wrong], ev.confidences[wrong], report / "misclassified.png",
+            f"{len(wrong):,} misclassified (true->predicted, confidence)" + (", first 100" if len(wrong) > 100 else "")))
+    if as_json:
+        out = {**ev.to_dict(), "model": str(clf.model_path), "provider": clf.provider,
+               "report": [str(p) for p in written]}
+        typer.echo(json.dumps(out, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{ev.accuracy:.2%}[/bold] accuracy ({int((ev.labels == ev.predictions).sum()):,} of "
+                  f"{len(ev.labels):,}) on {ev.dataset} with {clf.model_path} ({clf.info.source}, {clf.provider.upper()})")
+    per = Table(title="per class", title_justify="left")
+    for col in ("digit", "support", "precision", "recall", "f1"):
+        per.add_column(col, justify="right")
+    for row in ev.per_class():
+        per.add_row(str(row["digit"]), f"{row['support']:,}", f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}")
+    console.print(per)
+    cm_table = Table(title="confusion matrix (rows: true digit, columns: predicted)", title_justify="left")
+    cm_table.add_column("", justify="right", style="bold")
+    for d in range(10):
+        cm_table.add_column(str(d), justify="right")
+    for i, row in enumerate(ev.confusion):
+        cm_table.add_row(str(i), *[f"[green]{v}[/green]" if i == j else (f"[red]{v}[/red]" if v else "·")
+                                   for j, v in enumerate(row)])
+    console.print(cm_table)
+    for p in written:
+        console.print(f"wrote {p}")
+
+
+# --- show ---------------------------------------------------------------------------------------------
+
+@app.command()
+def show(
+    images: Annotated[list[Path], typer.Argument(help="Image files.", show_default=False)],
+    model: ModelOpt = None,
+    provider: ProviderOpt = ProviderChoice.auto,
+    save: Annotated[Optional[Path], typer.Option("--save", help="Also write one PNG per image here.")] = None,
+    invert: InvertOpt = InvertChoice.auto,
+    center: CenterOpt = True,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    model_ink: InkOpt = None,
+) -> None:
+    """Draw the 28x28 input the model actually receives, and its ten probabilities as bars."""
+    from rich.columns import Columns
+    from rich.console import Console
+
+    from ._preprocess import load_image
+    from .errors import ImageError
+
+    try:
+        clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
+    announce(clf)
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+    console = Console()
+    failed = 0
+    for path in images:
+        try:
+            pixels = load_image(path, clf.invert, clf.center, clf.max_pixels)
+        except ImageError as e:
+            note(f"error: {e}")
+            failed += 1
+            continue
+        probs = clf.predict_pixels(pixels[None])[0]
+        from ._terminal import bars_text, digit_text
+
+        console.print(f"[bold]{path}[/bold]: [bold red]{int(probs.argmax())}[/bold red] ({probs.max():.1%})")
+        console.print(Columns([digit_text(pixels, console), bars_text(probs)], padding=(0, 4)))
+        if save is not None:
+            from ._pictures import show_png
+
+            out = show_png(pixels, probs, save / f"{path.stem}.show.png",
+                           f"{path.name}: {int(probs.argmax())} ({probs.max():.1%})")
+            console.print(f"wrote {out}")
+    raise typer.Exit(1 if failed else 0)
+
+
+# --- info ---------------------------------------------------------------------------------------------
+
+@app.command()
+def info(
+    model: Annotated[Optional[Path], typer.Argument(help="ONNX model (default: the one classify would use).", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """The model card: inputs/outputs, preprocessing contract, metrics, training config, data, versions."""
+    import json
+
+    from ._model import model_summary
+
+    try:
+        summary = model_summary(model)
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"{summary['path']} ({summary['source']})", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+
+    def section(name: str) -> None:
+        table.add_row(f"[underline]{name}[/underline]", "")
+
+    section("model")
+    for io in summary["inputs"] + summary["outputs"]:
+        table.add_row(f"  {io['role']} {io['name']}", f"{io['type']} {io['shape']}")
+    table.add_row("  output kind", summary["output_kind"])
+    table.add_row("  size", f"{summary['bytes']:,} bytes, sha256 {summary['sha256'][:16]}…")
+    section("preprocessing")
+    for k, v in summary["preprocessing"].items():
+        table.add_row(f"  {k}", str(v))
+    card = summary.get("card")
+    if not card:
+        table.add_row("  model card", "none: not exported by mnist-onnx (flags --mean/--std/--model-ink set the contract)")
+    else:
+        section("model card")
+        table.add_row("  name", card.get("name", ""))
+        table.add_row("  architecture", card.get("architecture", ""))
+        section("metrics")
+        for k, v in card.get("metrics", {}).items():
+            if isinstance(v, dict):
+                v = ", ".join(f"{a}={b:.3g}" if isinstance(b, float) else f"{a}={b}" for a, b in v.items())
+            elif isinstance(v, float) and v <= 1:
+                v = f"{v:.2%}"
+            table.add_row(f"  {k}", str(v))
+        section("training config")
+        for k, v in card.get("config", {}).items():
+            table.add_row(f"  {k}", str(v))
+        section("data")
+        data = card.get("data", {})
+        table.add_row("  source", str(data.get("source")))
+        table.add_row("  images", f"{data.get('train_images', 0):,} train (incl. validation) / {data.get('test_images', 0):,} test")
+        for name, digest in data.get("sha256", {}).items():
+            table.add_row(f"  {name}", digest)
+        section("versions")
+        for k, v in card.get("versions", {}).items():
+            table.add_row(f"  {k}", str(v))
+        table.add_row("  created", str(card.get("created")))
+    console.print(table)
 
 
 def main() -> None:

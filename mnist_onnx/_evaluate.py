@@ -1,0 +1,142 @@
+"""Score a model on labelled data: an IDX dataset folder, PNGs in digit sub-folders, or PNGs + labels CSV.
+
+The numbers are computed from the same predictions `classify` would make, so a user can trust that what
+`evaluate` reports is what they will get.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+
+@dataclass
+class Evaluation:
+    labels: np.ndarray  # (N,) true digits of the images that could be read
+    predictions: np.ndarray  # (N,)
+    confidences: np.ndarray  # (N,)
+    sources: list[str]  # file path, or "idx:<index>" for IDX data
+    pixels: np.ndarray | None = None  # (N, 28, 28) model inputs, kept only for the misclassified grid
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, problem)
+    dataset: str = ""
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.labels == self.predictions).mean()) if len(self.labels) else 0.0
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """confusion[true, predicted] counts."""
+        cm = np.zeros((10, 10), np.int64)
+        np.add.at(cm, (self.labels.astype(int), self.predictions.astype(int)), 1)
+        return cm
+
+    def per_class(self) -> list[dict]:
+        cm = self.confusion
+        rows = []
+        for d in range(10):
+            tp, predicted, actual = cm[d, d], cm[:, d].sum(), cm[d, :].sum()
+            precision = tp / predicted if predicted else 0.0
+            recall = tp / actual if actual else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            rows.append({"digit": d, "support": int(actual), "precision": float(precision),
+                         "recall": float(recall), "f1": float(f1)})
+        return rows
+
+    def misclassified(self) -> np.ndarray:
+        return np.flatnonzero(self.labels != self.predictions)
+
+    def to_dict(self) -> dict:
+        return {
+            "accuracy": self.accuracy,
+            "images": int(len(self.labels)),
+            "correct": int((self.labels == self.predictions).sum()),
+            "unreadable": [{"path": p, "error": e} for p, e in self.unreadable],
+            "dataset": self.dataset,
+            "per_class": self.per_class(),
+            "confusion": self.confusion.tolist(),
+            "misclassified": [{"source": self.sources[i], "label": int(self.labels[i]),
+                               "predicted": int(self.predictions[i]),
+                               "confidence": round(float(self.confidences[i]), 6)} for i in self.misclassified()],
+        }
+
+
+def labelled_files(folder: Path) -> list[tuple[str, int]]:
+    """PNGs in digit sub-folders `0/`..`9/`, or listed in a labels CSV (columns file,label) in *folder*."""
+    from ._files import iter_files
+
+    subdirs = [folder / str(d) for d in range(10) if (folder / str(d)).is_dir()]
+    if subdirs:
+        return [(p, int(Path(p).parent.name)) for sub in subdirs for p in iter_files([sub], recursive=True)]
+    for name in ("labels.csv", "labels.CSV"):
+        if (folder / name).is_file():
+            return _read_labels_csv(folder / name)
+    raise DataError(f"{folder}: no IDX test files, no digit sub-folders 0/..9/ and no labels.csv")
+
+
+def _read_labels_csv(path: Path) -> list[tuple[str, int]]:
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+    if rows and not rows[0][-1].strip().isdigit():
+        rows = rows[1:]  # header
+    out = []
+    for n, row in enumerate(rows, start=2):
+        if not row:
+            continue
+        if len(row) < 2 or not row[1].strip().isdigit() or not 0 <= int(row[1]) <= 9:
+            raise DataError(f"{path}: line {n}: expected 'file,label' with a label 0-9, got {','.join(row)!r}")
+        out.append((os.path.join(path.parent, row[0].strip()), int(row[1])))
+    if not out:
+        raise DataError(f"{path}: no labelled files")
+    return out
+
+
+def evaluate_path(clf, path: str | Path, keep_pixels: bool = True, workers: int = 1) -> Evaluation:
+    """Evaluate *clf* on the labelled data at *path* (see module docstring)."""
+    from ._idx import find_split, load_split
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: not found")
+    if path.is_dir():
+        try:
+            find_split(path, "test", "images")
+            is_idx = True
+        except DataError:
+            is_idx = False
+        if is_idx:
+            x, y = load_split(path, "test")
+            return clf.evaluate(x, y, keep_pixels=keep_pixels, dataset=f"{path} (IDX test split)")
+        items = labelled_files(path)
+    elif path.suffix.lower() == ".csv":
+        items = _read_labels_csv(path)
+    else:
+        raise DataError(f"{path}: expected an IDX folder, a folder of digit sub-folders, or a labels CSV")
+
+    truth = dict(items)
+    labels, preds, confs, sources, pixels, bad = [], [], [], [], [], []
+    for r in clf.classify_files([p for p, _ in items], workers=workers, keep_probabilities=False):
+        if not r.ok:
+            bad.append((r.path, r.error))
+            continue
+        labels.append(truth[r.path])
+        preds.append(r.digit)
+        confs.append(r.confidence)
+        sources.append(r.path)
+    ev = Evaluation(np.array(labels, dtype=np.int64), np.array(preds, dtype=np.int64), np.array(confs),
+                    sources, unreadable=bad, dataset=str(path))
+    if keep_pixels and len(ev.misclassified()):
+        wrong = [sources[i] for i in ev.misclassified()]
+        seen = clf.preprocess(wrong)
+        ev.pixels = np.zeros((len(labels), 28, 28), np.float32)
+        ev.pixels[ev.misclassified()] = seen
+    return ev
