@@ -72,7 +72,8 @@ def export_model(
     widths = "-".join(str(w) for w in (784, *cfg.hidden, 10))
     card = {
         "name": f"mnist-onnx {cfg.preset}",
-        "architecture": f"MLP {widths}, {cfg.activation}" + (f", dropout {cfg.dropout}" if cfg.dropout else ""),
+        "architecture": (f"MLP {widths}, {cfg.activation}" if cfg.hidden else f"softmax regression {widths}")
+        + (f", dropout {cfg.dropout}" if cfg.dropout else ""),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "input": {"name": PREPROCESSING["input"], "shape": ["batch", 784], "dtype": "float32"},
         "output": {"name": "probabilities", "shape": ["batch", 10], "kind": "softmax probabilities"},
