@@ -123,7 +123,7 @@ def evaluate_path(clf, path: str | Path, keep_pixels: bool = True, workers: int 
         raise DataError(f"{path}: expected an IDX folder, a folder of digit sub-folders, or a labels CSV")
 
     truth = dict(items)
-    labels, preds, confs, sources, pixels, bad = [], [], [], [], [], []
+    labels, preds, confs, sources, bad = [], [], [], [], []
     for r in clf.classify_files([p for p, _ in items], workers=workers, keep_probabilities=False):
         if not r.ok:
             bad.append((r.path, r.error))

@@ -74,7 +74,7 @@ def decode(source: str | Path | Image.Image, max_pixels: int = DEFAULT_MAX_PIXEL
     try:
         im = Image.open(path)
     except FileNotFoundError:
-        raise _fail(path, "vanished (file no longer exists)") from None
+        raise _fail(path, "file not found (missing, or vanished after listing)") from None
     except IsADirectoryError:
         raise _fail(path, "is a directory, not an image") from None
     except PermissionError:

@@ -5,7 +5,6 @@ import io
 import json
 import shutil
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -130,7 +129,7 @@ def test_missing_input_gets_a_row(tmp_path):
     r = run_cli("classify", str(tmp_path / "nope.png"), "samples/0_mnist.png")
     assert r.returncode == 1
     got = rows(r.stdout)
-    assert got[0]["status"] == "error" and "no longer exists" in got[0]["error"] and got[1]["digit"] == "0"
+    assert got[0]["status"] == "error" and got[0]["error"].startswith("file not found") and got[1]["digit"] == "0"
 
 
 def test_python_dash_m_and_exported_model_is_found(tmp_path, exported, monkeypatch):

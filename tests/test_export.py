@@ -128,7 +128,7 @@ def test_cli_export_softmax_preset(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "epoch   2" in r.stdout and "test accuracy" in r.stdout
     card = json.loads((tmp_path / "soft.card.json").read_text())
-    assert card["config"]["preset"] == "softmax" and card["architecture"].startswith("MLP 784-10")
+    assert card["config"]["preset"] == "softmax" and card["architecture"] == "softmax regression 784-10"
     assert "cudart" not in r.stderr and "absl" not in r.stderr  # TensorFlow's start-up chatter stays hidden
 
 

@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from conftest import DATA, ROOT, THIRD_PARTY, run_cli, save_png
+from conftest import DATA, THIRD_PARTY, run_cli, save_png
 from mnist_onnx._model import bundled_model_path
 
 
