@@ -155,7 +155,7 @@ class Classifier:
     def classify(self, inputs: Inputs) -> Prediction | list[Prediction]:
         """Predictions with digit and confidence; one for a single image, a list for many."""
         single = isinstance(inputs, (str, Path, Image.Image)) or (
-            isinstance(inputs, np.ndarray) and inputs.ndim == 2 and inputs.shape != (1, 784))
+            isinstance(inputs, np.ndarray) and inputs.shape in ((28, 28), (784,)))
         probs = self.predict(inputs)
         preds = [Prediction(int(p.argmax()), float(p.max()), p) for p in probs]
         return preds[0] if single else preds

@@ -54,6 +54,8 @@ def test_array_shapes_and_dtypes(clf, test_set):
     one = clf.classify(x[0])
     assert one.digit == y[0] and 0 < one.confidence <= 1 and one.top_k(3)[0] == (one.digit, one.confidence)
     assert [p.digit for p in clf.classify(x[:5])] == list(clf.predict(x[:5]).argmax(1))
+    assert [p.digit for p in clf.classify(x[:5].reshape(5, 784))] == list(clf.predict(x[:5]).argmax(1))
+    assert clf.classify(x[0].reshape(784)).digit == y[0]
     with pytest.raises(ValueError, match="expected"):
         clf.predict(np.zeros((5, 5)))
 
