@@ -123,17 +123,18 @@ class Classifier:
         """What the model sees: (N, 28, 28) float32 [0, 1] for any supported input."""
         if isinstance(inputs, np.ndarray):
             return _array_to_pixels(inputs)
-        items: Iterable = [inputs] if isinstance(inputs, (str, Path, Image.Image)) else inputs
-        arrays, grays = [], []
-        for item in items:
+        items = [inputs] if isinstance(inputs, (str, Path, Image.Image)) else list(inputs)
+        out = np.zeros((len(items), 28, 28), np.float32)
+        files = [i for i, item in enumerate(items) if not isinstance(item, np.ndarray)]
+        for i, item in enumerate(items):
             if isinstance(item, np.ndarray):
-                arrays.append(_array_to_pixels(item))
-            else:
-                grays.append(decode(item, self.max_pixels))
-                arrays.append(None)
-        done = iter(to_mnist_batch(grays, self.invert, self.center)) if grays else iter(())
-        return np.concatenate([a if a is not None else next(done)[None] for a in arrays]) if arrays else \
-            np.zeros((0, 28, 28), np.float32)
+                pixels = _array_to_pixels(item)
+                if len(pixels) != 1:
+                    raise ValueError(f"item {i}: one image per list item, got an array of {len(pixels)}")
+                out[i] = pixels[0]
+        if files:
+            out[files] = to_mnist_batch([decode(items[i], self.max_pixels) for i in files], self.invert, self.center)
+        return out
 
     def predict(self, inputs: Inputs, batch_size: int = 4096) -> np.ndarray:
         """(N, 10) class probabilities, like Keras' `Model.predict`."""

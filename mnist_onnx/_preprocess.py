@@ -212,7 +212,9 @@ def to_mnist(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> 
 def to_mnist_batch(grays: list[np.ndarray], invert: Invert = "auto", center: bool = True) -> np.ndarray:
     """Many decoded images -> (N, 28, 28) float32. 28x28 8-bit images take a vectorised fast path."""
     out = np.empty((len(grays), 28, 28), np.float32)
-    fast = [i for i, g in enumerate(grays) if g.shape == (28, 28) and g.dtype == np.uint8]
+    fast, slow = [], []
+    for i, g in enumerate(grays):
+        (fast if g.shape == (28, 28) and g.dtype == np.uint8 else slow).append(i)
     if fast:
         u8 = np.stack([grays[i] for i in fast]).reshape(len(fast), 784)
         half = 784 // 2 + 1  # "median == v" for 784 pixels <=> at least 393 of them equal v
@@ -233,11 +235,9 @@ def to_mnist_batch(grays: list[np.ndarray], invert: Invert = "auto", center: boo
         x = x.reshape(-1, 28, 28)
         idx = np.asarray(fast)
         out[idx[ok]] = x[ok]
-        for i in idx[~ok]:
-            out[i] = to_mnist(grays[i], invert, center)
-    for i, g in enumerate(grays):
-        if not (g.shape == (28, 28) and g.dtype == np.uint8):
-            out[i] = to_mnist(g, invert, center)
+        slow.extend(idx[~ok].tolist())
+    for i in slow:
+        out[i] = to_mnist(grays[i], invert, center)
     return out
 
 

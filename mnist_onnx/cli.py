@@ -77,10 +77,14 @@ InkOpt = Annotated[Optional[InkChoice], typer.Option("--model-ink", help="Overri
 
 def make_classifier(model, provider, device_id=0, invert=InvertChoice.auto, center=True, mean=None, std=None,
                     model_ink=None, **kwargs):
+    """Open the model, or print one line and exit 2 (missing/corrupt/incompatible model, unusable provider)."""
     from ._classifier import Classifier
 
-    return Classifier(model, provider=provider.value, device_id=device_id, invert=invert.value, center=center,
-                      mean=mean, std=std, model_ink=model_ink.value if model_ink else None, **kwargs)
+    try:
+        return Classifier(model, provider=provider.value, device_id=device_id, invert=invert.value, center=center,
+                          mean=mean, std=std, model_ink=model_ink.value if model_ink else None, **kwargs)
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
 
 
 def announce(clf) -> None:
@@ -167,11 +171,8 @@ def classify(
             raise fail(str(e)) from None
     # Decoding is the bottleneck: leave it its core(s) and give inference the rest (at least one thread).
     threads = max(1, (os.cpu_count() or 1) - workers)
-    try:
-        clf = make_classifier(model, provider, device_id, invert, center, mean, std, model_ink,
-                              max_pixels=max_pixels, threads=threads)
-    except MnistOnnxError as e:
-        raise fail(str(e)) from None
+    clf = make_classifier(model, provider, device_id, invert, center, mean, std, model_ink,
+                          max_pixels=max_pixels, threads=threads)
     if fmt is None:
         suffix = output.suffix.lower().lstrip(".") if output else ""
         fmt = FormatChoice(suffix) if suffix in ("csv", "jsonl") else (
@@ -230,8 +231,8 @@ def evaluate(
 
     from ._evaluate import evaluate_path
 
+    clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
     try:
-        clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
         ev = evaluate_path(clf, path, keep_pixels=report is not None, workers=workers)
     except MnistOnnxError as e:
         raise fail(str(e)) from None
@@ -300,13 +301,9 @@ def show(
     from rich.columns import Columns
     from rich.console import Console
 
-    from ._preprocess import load_image
     from .errors import ImageError
 
-    try:
-        clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
-    except MnistOnnxError as e:
-        raise fail(str(e)) from None
+    clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
     announce(clf)
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
@@ -314,7 +311,7 @@ def show(
     failed = 0
     for path in images:
         try:
-            pixels = load_image(path, clf.invert, clf.center, clf.max_pixels)
+            pixels = clf.preprocess(path)[0]  # exactly what classify feeds the model
         except ImageError as e:
             note(f"error: {e}")
             failed += 1
