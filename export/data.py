@@ -6,8 +6,12 @@ we add a mirror list and one-line errors on top of it.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import shutil
+import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +27,13 @@ MNIST_FILES = {
     "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
     "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+# SHA-256 of their uncompressed content: a mirror that re-compressed the same files is just as good.
+MNIST_CONTENT = {
+    "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 # Tried in order. The original host at lecun.com has been unreliable for years, so it comes last.
 MIRRORS = (
@@ -57,34 +68,79 @@ def mirrors() -> list[str]:
     return [u if u.endswith("/") else u + "/" for u in urls]
 
 
+def _content_sha256(path: Path, limit: int = 1 << 27) -> str | None:
+    """SHA-256 of a gzip file's uncompressed content (None if it is not gzip, is corrupt, or inflates past
+    *limit* bytes: a hostile mirror's gzip bomb is cut off, not inflated)."""
+    h, total = hashlib.sha256(), 0
+    try:
+        with gzip.open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                total += len(block)
+                if total > limit:
+                    return None
+                h.update(block)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return h.hexdigest()
+
+
+def _verified(path: Path, sums: tuple[str, ...]) -> bool:
+    """The file itself, or its uncompressed content, has one of the accepted SHA-256 sums."""
+    return _sha256(path) in sums or _content_sha256(path) in sums
+
+
 def download_mnist(cache_dir: str | Path | None = None, mirror_urls: list[str] | None = None,
-                   files: dict[str, str] | None = None) -> Path:
+                   files: dict[str, str | tuple[str, ...]] | None = None) -> Path:
     """Fetch the four canonical MNIST files into the cache (once) and return the folder.
 
-    Each file is verified against its SHA-256 (*files*: name -> SHA-256, the canonical sums by default); a
-    file that fails verification is never kept, and a verified cached file is not downloaded again.
+    *files* maps each name to the SHA-256 sums it may have (by default the canonical .gz sum and the sum of
+    the uncompressed content, so that mirrors serving the same data re-compressed work too). A download is
+    made into a temporary folder inside the cache and moved into place only once verified: the cache never
+    holds an unverified or half-written file. A cached file is verified again before it is reused.
     """
     import pooch
     import requests
 
     folder = Path(cache_dir) if cache_dir else user_cache_dir() / "mnist"
     urls = mirror_urls or mirrors()
-    for name, sha in (files or MNIST_FILES).items():
+    wanted = files or {name: (sha, MNIST_CONTENT[name]) for name, sha in MNIST_FILES.items()}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"{folder}: cannot create the download cache ({e.strerror}); "
+                        f"set MNIST_ONNX_CACHE_DIR or pass --data DIR") from None
+    for stale in folder.glob(".incoming-*"):  # left by a run that was killed mid-download
+        shutil.rmtree(stale, ignore_errors=True)
+    for name, accepted in wanted.items():
+        sums = (accepted,) if isinstance(accepted, str) else tuple(accepted)
+        target = folder / name
+        if target.is_file() and _verified(target, sums):
+            continue
         problems = []
         for base in urls:
-            try:
-                pooch.retrieve(url=base + name, known_hash=f"sha256:{sha}", fname=name, path=folder)
-                break
-            except ValueError as e:  # pooch's checksum mismatch (the bad download is deleted)
-                problems.append(f"{base}{name}: SHA-256 mismatch" if "hash" in str(e).lower() else f"{base}{name}: {e}")
-            except (requests.RequestException, OSError) as e:
-                problems.append(f"{base}{name}: {type(e).__name__}")
+            with tempfile.TemporaryDirectory(dir=folder, prefix=".incoming-") as tmp:
+                try:
+                    got = Path(pooch.retrieve(url=base + name, known_hash=None, fname=name, path=tmp))
+                except (requests.RequestException, OSError, ValueError) as e:
+                    problems.append(f"{base}{name}: {_http_problem(e)}")
+                    continue
+                if _verified(got, sums):
+                    os.replace(got, target)
+                    break
+                problems.append(f"{base}{name}: SHA-256 mismatch (neither the file nor its content is MNIST's)")
         else:
             raise DataError(
                 f"{name}: could not download from any mirror ({'; '.join(problems)}); "
                 "if you are offline, pass --data DIR with the four MNIST IDX files"
             )
     return folder
+
+
+def _http_problem(e: Exception) -> str:
+    response = getattr(e, "response", None)
+    if response is not None and getattr(response, "status_code", None):
+        return f"HTTP {response.status_code} {response.reason or ''}".strip()
+    return type(e).__name__
 
 
 def load_mnist(data_dir: str | Path | None = None) -> Dataset:

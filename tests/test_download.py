@@ -1,17 +1,23 @@
 """The download path, for real, against an HTTP server on loopback serving ../shared/mnist-5k."""
 
 import functools
+import gzip
 import hashlib
 import http.server
+import os
 import shutil
 import threading
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import DATA
+from conftest import DATA, ROOT
 from mnist_onnx.errors import DataError
 from mnist_onnx_export.data import MNIST_FILES, download_mnist, load_mnist
+
+FULL = Path(os.environ.get("MNIST_ONNX_FULL_DATA", ROOT.parent / "shared" / "mnist-full"))
 
 
 def sha(path):
@@ -21,10 +27,21 @@ def sha(path):
 @pytest.fixture
 def server(tmp_path, monkeypatch):
     """Serve a copy of the shared files; yields (base_url, served_dir, request_log)."""
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     served = tmp_path / "www"
     shutil.copytree(DATA, served)
+    yield from _serve(served, monkeypatch)
+
+
+@pytest.fixture
+def full_mirror(monkeypatch):
+    """Serve ../shared/mnist-full as it is: the training files re-compressed, the test files canonical."""
+    assert (FULL / "train-images-idx3-ubyte.gz").is_file(), f"the full MNIST is expected in {FULL}"
+    yield from _serve(FULL, monkeypatch)
+
+
+def _serve(served, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     log: list[str] = []
 
     class Handler(http.server.SimpleHTTPRequestHandler):
@@ -103,3 +120,37 @@ def test_env_mirror_and_default_cache(server, monkeypatch):
     folder = download_mnist(files={"t10k-labels-idx1-ubyte.gz": MNIST_FILES["t10k-labels-idx1-ubyte.gz"]})
     assert folder == user_cache_dir() / "mnist"
     assert np.frombuffer((folder / "t10k-labels-idx1-ubyte.gz").read_bytes()[:2], np.uint8).tolist() == [0x1F, 0x8B]
+
+
+def test_recompressed_mirror_is_accepted_by_its_content(full_mirror, tmp_path):
+    """The full MNIST re-compressed: other .gz bytes, canonical content -> accepted, cached, reused."""
+    url, served, log = full_mirror
+    assert sha(served / "train-images-idx3-ubyte.gz") != MNIST_FILES["train-images-idx3-ubyte.gz"]
+    folder = download_mnist(tmp_path / "cache", [url])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(MNIST_FILES)  # nothing else left behind
+    data = load_mnist(folder)
+    assert data.x_train.shape == (60000, 28, 28) and data.x_test.shape == (10000, 28, 28)
+    assert np.bincount(data.y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    download_mnist(tmp_path / "cache", [url])  # verified again from the cache, not downloaded again
+    assert len(log) == 4
+
+
+def test_recompressed_file_with_other_content_is_rejected(server, tmp_path):
+    """Re-compressing is fine, changing the content is not: a re-compressed 5k subset fails, nothing cached."""
+    url, served, _ = server
+    path = served / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1))
+    cache = tmp_path / "cache"
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz.*SHA-256 mismatch"):
+        download_mnist(cache, [url], files={"train-labels-idx1-ubyte.gz": (MNIST_FILES["train-labels-idx1-ubyte.gz"],
+                                                                             "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5")})
+    assert list(cache.rglob("*")) == []
+
+
+def test_tampered_cache_file_is_replaced(full_mirror, tmp_path):
+    url, _, log = full_mirror
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not mnist")
+    download_mnist(cache, [url], files={"t10k-labels-idx1-ubyte.gz": MNIST_FILES["t10k-labels-idx1-ubyte.gz"]})
+    assert sha(cache / "t10k-labels-idx1-ubyte.gz") == MNIST_FILES["t10k-labels-idx1-ubyte.gz"] and len(log) == 1
