@@ -15,7 +15,7 @@ from itertools import islice
 
 import numpy as np
 
-from ._preprocess import Invert, decode, to_mnist, to_mnist_batch
+from ._preprocess import NO_DIGIT, Invert, decode, no_digit, to_mnist, to_mnist_batch
 from .errors import ImageError
 
 
@@ -29,7 +29,10 @@ class FileResult:
 
     @property
     def status(self) -> str:
-        return "ok" if self.error is None else "error"
+        """`ok`, `no-digit` (readable, but nothing to classify) or `error` (unreadable)."""
+        if self.error is None:
+            return "ok"
+        return "no-digit" if self.error == NO_DIGIT else "error"
 
     @property
     def ok(self) -> bool:
@@ -102,13 +105,17 @@ def classify_files(classifier, paths: Iterable[str], batch_size: int = 256, work
 
     def rows(chunk: list[str], decoded, probs: Future | None) -> list[FileResult]:
         """Built on the calling thread: only the model itself runs on the inference thread (GIL-free)."""
-        _, good, errors = decoded
+        pixels, good, errors = decoded
         results = [FileResult(p, error=e) for p, e in zip(chunk, errors)]
         if probs is not None:
             p = probs.result()
             digits, conf = p.argmax(1).tolist(), p.max(1).tolist()
+            blank = no_digit(pixels).tolist()
             for j, i in enumerate(good):
                 r = results[i]
+                if blank[j]:
+                    r.error = NO_DIGIT
+                    continue
                 r.digit, r.confidence = digits[j], conf[j]
                 if keep_probabilities:
                     r.probabilities = p[j]

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ._model import Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
-from ._preprocess import DEFAULT_MAX_PIXELS, Invert, decode, to_mnist_batch
+from ._preprocess import DEFAULT_MAX_PIXELS, Invert, decode, no_digit, to_mnist_batch
 
 ImageLike = Union[str, Path, Image.Image]
 Inputs = Union[np.ndarray, ImageLike, Sequence[Union[np.ndarray, ImageLike]]]
@@ -19,7 +19,10 @@ Inputs = Union[np.ndarray, ImageLike, Sequence[Union[np.ndarray, ImageLike]]]
 
 @dataclass(frozen=True)
 class Prediction:
-    digit: int
+    """The model's reading of one image. `digit` is None (confidence 0) when preprocessing found no digit in
+    an image or file (a blank page): such an image is not classified, whatever the model would say."""
+
+    digit: int | None
     confidence: float
     probabilities: np.ndarray  # (10,)
 
@@ -157,9 +160,21 @@ class Classifier:
         """Predictions with digit and confidence; one for a single image, a list for many."""
         single = isinstance(inputs, (str, Path, Image.Image)) or (
             isinstance(inputs, np.ndarray) and inputs.shape in ((28, 28), (784,)))
-        probs = self.predict(inputs)
-        preds = [Prediction(int(p.argmax()), float(p.max()), p) for p in probs]
+        pixels = self.preprocess(inputs)
+        probs = self.predict_pixels(pixels)
+        blank = no_digit(pixels) & np.asarray(_from_files(inputs, len(pixels)))
+        preds = [Prediction(None, 0.0, p) if b else Prediction(int(p.argmax()), float(p.max()), p)
+                 for p, b in zip(probs, blank)]
         return preds[0] if single else preds
+
+
+def _from_files(inputs: Inputs, n: int) -> list[bool]:
+    """Which of the *n* inputs went through image preprocessing (files, PIL images) rather than arrays."""
+    if isinstance(inputs, np.ndarray):
+        return [False] * n
+    if isinstance(inputs, (str, Path, Image.Image)):
+        return [True]
+    return [not isinstance(item, np.ndarray) for item in inputs]
 
 
 def _looks_like_probabilities(scores: np.ndarray) -> bool:

@@ -127,22 +127,228 @@ def _reduce(gray: np.ndarray) -> np.ndarray:
 
 # --- levels and polarity -------------------------------------------------------------------------------
 
+NO_DIGIT = "no digit found (blank, or nothing stands out from the background)"
+_NO_INK_CONTRAST = 24.0  # of 255: ink must stand out from the background by at least this much
+_MIN_DIGIT_SIZE = 0.02  # of the image's larger side: anything smaller is a speck, not a digit
+_LOCAL_BACKGROUND_MIN_SIDE = 48  # below this (tiny sources, 28x28 canvases) the background is one level
+
+
+def _ring(x: np.ndarray) -> np.ndarray:
+    """The image's outer ring of pixels (3 % of the shorter side, at least 1 px)."""
+    h, w = x.shape
+    r = max(1, round(0.03 * min(h, w)))
+    if min(h, w) <= 2 * r:
+        return x.ravel()
+    return np.concatenate([x[:r].ravel(), x[-r:].ravel(), x[r:-r, :r].ravel(), x[r:-r, -r:].ravel()])
+
+
+def _sliding(x: np.ndarray, k: int, reduce: np.ufunc) -> np.ndarray:
+    """Separable k x k minimum or maximum filter (edges replicated)."""
+    lo, hi = k // 2, k - 1 - k // 2
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (lo, hi)
+        windows = np.lib.stride_tricks.sliding_window_view(np.pad(x, pad, mode="edge"), k, axis=axis)
+        x = reduce.reduce(windows, axis=-1)
+    return x
+
+
+def _local_background(x: np.ndarray) -> np.ndarray:
+    """Smooth background surface under ink-high *x*: a grey opening (minimum, then maximum filter) with a
+    window of 1/4 of the shorter side, computed on a copy box-reduced to about 128 px and scaled back up. Removes shadows, gradients and flat patches larger than the window
+    (a grey photo crop pasted on white); keeps strokes thinner than the window."""
+    h, w = x.shape
+    f = max(1, min(h, w) // 128)
+    hs, ws = h // f, w // f
+    small = x[: hs * f, : ws * f].reshape(hs, f, ws, f).mean(axis=(1, 3)) if f > 1 else x
+    k = max(3, min(hs, ws) // 4) | 1  # odd: the window is centred, so the opening does not shift
+    opened = _sliding(_sliding(small, k, np.minimum), k, np.maximum)
+    surface = Image.fromarray(np.ascontiguousarray(opened, np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR)
+    return np.minimum(np.asarray(surface, dtype=np.float32), x)
+
+
 def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
-    """(H, W) 0..255 -> float32 [0, 1], ink high. Background is the median (ink is the minority of pixels)."""
-    x = gray.astype(np.float32, copy=False)
-    median = float(np.median(x))
-    if invert == "always" or (invert == "auto" and median > 127.5):
+    """(H, W) 0..255 -> float32 [0, 1], ink high, background 0. All zeros when there is no ink to see."""
+    x = gray.astype(np.float32, copy=True)
+    # The background is the median of the outer ring: a digit crop is framed by paper, even when the digit
+    # fills half the box (USPS) or the paper is dark (a photo in a dim room).
+    ring = _ring(x)
+    background = float(np.median(ring))
+    lo, hi = float(x.min()), float(x.max())
+    if invert == "auto":  # ink is whichever side of the background holds more ink beyond the noise
+        margin = max(8.0, 3.0 * 1.4826 * float(np.median(np.abs(ring - background))))
+        dev = x - background
+        flip = float(np.maximum(-dev - margin, 0).sum()) > float(np.maximum(dev - margin, 0).sum())
+    else:
+        flip = invert == "always"
+    out = _ink(x, flip, background)
+    if not out.any() and invert == "auto" and hi - lo >= _NO_INK_CONTRAST:
+        # A digit stretched to fill its box covers half the ring too (Semeion): the ring told the wrong side.
+        out = _ink(x, not flip, lo if flip else hi, ring_floor=False)
+    return out
+
+
+def _ink(x: np.ndarray, flip: bool, background: float, ring_floor: bool = True) -> np.ndarray:
+    if flip:
         x = 255.0 - x
-        median = 255.0 - median
-    # Background level and its spread: the darkest 5 % are pure background, the median is its centre; the
-    # floor sits above both, so paper texture and shading vanish. On clean images the floor is 0.
-    low = float(np.percentile(x, 5)) if median > 0 else 0.0
-    floor = median + 1.5 * (median - low)
+        background = 255.0 - background
+    large = min(x.shape) >= _LOCAL_BACKGROUND_MIN_SIDE
+    if large:
+        x = x - _local_background(x)
+    else:
+        x = np.maximum(x - background, 0.0)
+    # Noise floor: the background's own spread (paper texture, sensor noise, JPEG). Large images: per block
+    # of a 4x4 grid, since a pasted photo crop is noisy where the white around it is not. Small ones: from
+    # the outer ring's median absolute deviation, which ink filling the box (USPS) does not move. On clean
+    # images the floor is 0.
+    floor: float | np.ndarray = 0.0
+    if ring_floor and large:
+        floor = _block_floor(x)
+    elif ring_floor:
+        ring = _ring(x)
+        med = float(np.median(ring))
+        floor = med + 3.0 * 1.4826 * float(np.median(np.abs(ring - med)))
     peak = float(x.max())
-    if peak - floor < 1e-3:
+    floor = np.minimum(floor, 0.5 * peak).astype(np.float32)  # noise never hides the ink itself
+    level = float(np.max(floor))
+    if peak - level < _NO_INK_CONTRAST:
         return np.zeros_like(x)
-    top = peak if peak - floor < 0.75 * 255 else 255.0  # stretch faint ink; keep well-exposed images as they are
-    return np.clip((x - floor) / (top - floor), 0.0, 1.0)
+    top = peak if peak - level < 0.75 * 255 else 255.0  # stretch faint ink; keep well-exposed images as they are
+    return np.clip((x - floor) / np.float32(top - level), 0.0, 1.0)
+
+
+def _block_floor(x: np.ndarray, n: int = 4) -> np.ndarray:
+    """Noise floor surface: per block of an n x n grid, the background level plus three sigma, both read
+    from the low end of the values (the 2nd and 16th percentiles are mu - 2 sigma and mu - sigma for
+    Gaussian noise), which ink -- always on the high side, up to 80 % of a block -- cannot move. Smoothly
+    upsampled to the image."""
+    h, w = x.shape
+    bh, bw = h // n, w // n
+    blocks = x[: bh * n, : bw * n].reshape(n, bh, n, bw).transpose(0, 2, 1, 3).reshape(n, n, -1)
+    p2, p16 = np.percentile(blocks, [2.3, 15.9], axis=2)
+    sigma = np.maximum(p16 - p2, 0.0)
+    grid = (p16 + 4.0 * sigma).astype(np.float32)
+    return np.asarray(Image.fromarray(grid, mode="F").resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+# --- clutter: ruled lines, frame edges, specks, second marks -------------------------------------------
+
+def _line_runs(frac: np.ndarray) -> list[tuple[int, int]]:
+    """Runs [start, end) of consecutive rows whose ink covers at least 60 % of the width."""
+    on = np.concatenate([[False], frac >= 0.6, [False]])
+    d = np.flatnonzero(np.diff(on.astype(np.int8)))
+    return list(zip(d[::2].tolist(), d[1::2].tolist()))
+
+
+def _remove_lines(x: np.ndarray) -> np.ndarray:
+    """Erase straight lines that cross the whole image: ruled or grid paper (two or more parallel lines),
+    and a frame edge (a line in the outer band). A single line through the middle may be a digit's bar, and a
+    line at most 1/8 of the image thick is a line, not ink: both stay. Strokes crossing a line are kept by
+    filling the line with the smaller of the rows just above and below it."""
+    for axis in (0, 1):
+        y = x if axis == 0 else x.T
+        n, m = y.shape
+        runs = [(a, b) for a, b in _line_runs((y > 0.05).mean(1)) if b - a <= max(2, n // 8)]
+        band = max(1, round(0.12 * n))
+        for a, b in runs:
+            if len(runs) >= 2 or a < band or b > n - band:
+                above = y[a - 1] if a > 0 else np.zeros(m, np.float32)
+                below = y[b] if b < n else np.zeros(m, np.float32)
+                y[a:b] = np.minimum(above, below)
+    return x
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected components of a boolean mask: (labels, count), labels 0 = background.
+
+    Union-find over horizontal runs: a few hundred runs per image, so plain Python is quick enough.
+    """
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
+    runs: list[tuple[int, int, int]] = []  # (row, start, end)
+    row_runs: list[list[int]] = []
+    for r in range(h):
+        starts, ends = np.flatnonzero(edges[r] == 1), np.flatnonzero(edges[r] == -1)
+        row_runs.append(list(range(len(runs), len(runs) + len(starts))))
+        runs.extend((r, int(s), int(e)) for s, e in zip(starts, ends))
+    parent = list(range(len(runs)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for r in range(1, h):
+        prev = row_runs[r - 1]
+        for i in row_runs[r]:
+            _, s, e = runs[i]
+            for j in prev:
+                _, ps, pe = runs[j]
+                if ps <= e and s <= pe:  # overlapping or touching diagonally (ends are exclusive)
+                    parent[find(i)] = find(j)
+    labels = np.zeros((h, w), np.int32)
+    roots: dict[int, int] = {}
+    for i, (r, s, e) in enumerate(runs):
+        labels[r, s:e] = roots.setdefault(find(i), len(roots) + 1)
+    return labels, len(roots)
+
+
+def _keep_digit(x: np.ndarray) -> np.ndarray:
+    """Keep the digit, drop specks and marks away from it: the heaviest ink component, plus every component
+    with at least 8 % of its ink that lies close to it (a 5's detached bar, a broken faint stroke). All zeros
+    when what is left is a speck."""
+    mask = x > 0.25
+    labels, n = _components(mask)
+    if n == 0:
+        return np.zeros_like(x)
+    mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
+    order = np.argsort(-mass)
+    ys, xs = np.nonzero(labels)
+    lab = labels[ys, xs] - 1
+    boxes = np.zeros((n, 4), np.int64)  # top, left, bottom, right (inclusive)
+    boxes[:, :2] = x.shape
+    np.minimum.at(boxes[:, 0], lab, ys)
+    np.minimum.at(boxes[:, 1], lab, xs)
+    np.maximum.at(boxes[:, 2], lab, ys)
+    np.maximum.at(boxes[:, 3], lab, xs)
+    # Width of each component's strokes (2 area / perimeter): a frame edge, a ruled line or the outline of a
+    # pasted photo is far thinner than the pen that wrote the digit.
+    area = np.bincount(lab, minlength=n).astype(np.float64)
+    perimeter = np.zeros(n + 1)
+    p = np.pad(labels, 1)
+    for u, v in ((p[1:, :], p[:-1, :]), (p[:, 1:], p[:, :-1])):
+        edge = u != v
+        perimeter += np.bincount(u[edge], minlength=n + 1) + np.bincount(v[edge], minlength=n + 1)
+    width = 2 * area / np.maximum(perimeter[1:], 1)
+    keep = [int(order[0])]
+    t, l, b, r = boxes[order[0]]
+    for c in order[1:]:
+        if mass[c] < 0.03 * mass[order[0]]:
+            break
+        if width[c] < 0.4 * width[order[0]]:
+            continue
+        ct, cl, cb, cr = boxes[c]
+        reach = 0.5 * max(b - t + 1, r - l + 1)
+        if ct - b <= reach and t - cb <= reach and cl - r <= reach and l - cr <= reach:
+            keep.append(int(c))
+            t, l, b, r = min(t, ct), min(l, cl), max(b, cb), max(r, cr)
+    if max(b - t + 1, r - l + 1) < max(3, _MIN_DIGIT_SIZE * max(x.shape)):
+        return np.zeros_like(x)
+    keep_mask = np.isin(labels, np.asarray(keep) + 1)
+    # ink just below the mask threshold next to kept strokes (anti-aliased edges) stays; far-away ink goes
+    near = np.zeros_like(keep_mask)
+    near[max(0, t - 2) : b + 3, max(0, l - 2) : r + 3] = True
+    return np.where(keep_mask | (near & ~mask), x, 0.0).astype(np.float32)
+
+
+def _clean(x: np.ndarray) -> np.ndarray:
+    """Lines and clutter out; returns ink-high [0, 1], all zeros when no digit is left."""
+    if min(x.shape) >= 40:
+        x = _remove_lines(x)
+    return _keep_digit(x)
 
 
 # --- MNIST normal form ---------------------------------------------------------------------------------
@@ -154,8 +360,41 @@ def _center_of_mass(x: np.ndarray) -> tuple[float, float]:
     return float((x.sum(1) * np.arange(x.shape[0])).sum() / total), float((x.sum(0) * np.arange(x.shape[1])).sum() / total)
 
 
-def normalize(x: np.ndarray) -> np.ndarray:
-    """Any (H, W) [0, 1] white-on-black image -> MNIST normal form (28x28, ink fitted to 20x20, COM centred)."""
+def stroke_width(x: np.ndarray) -> float:
+    """Mean stroke width in pixels of a [0, 1] ink image: twice the ink area over the ink's perimeter."""
+    m = x > 0.5
+    area = np.count_nonzero(m)
+    if area == 0:
+        return 0.0
+    p = np.pad(m, 1)
+    perimeter = np.count_nonzero(p[1:] != p[:-1]) + np.count_nonzero(p[:, 1:] != p[:, :-1])
+    return 2.0 * area / max(perimeter, 1)
+
+
+_THIN, _THICK = 1.2, 3.5  # MNIST test digits fitted to 20x20: stroke width 5th and 99th percentile (measured)
+
+
+def _pen(fit: np.ndarray) -> np.ndarray:
+    """Bring the pen width of a digit fitted to 20 px into MNIST's range: strokes of a thin pen on a large
+    photo end up ~1 px and faint (thicken them), a tiny source scaled up gives 5-8 px strokes (thin them)."""
+    peak = float(fit.max())
+    if peak <= 0:
+        return fit
+    fit = fit / peak  # faint strokes after a large reduction: full ink, as MNIST's
+    w = stroke_width(fit)
+    if w < _THIN:
+        p = np.pad(fit, ((0, 1), (0, 1)))
+        fit = np.max([p[:-1, :-1], p[1:, :-1], p[:-1, 1:], p[1:, 1:]], axis=0)  # 2x2 grey dilation
+    elif w > _THICK:
+        p = np.pad(fit, ((1, 0), (1, 0)))
+        fit = np.min([p[1:, 1:], p[:-1, 1:], p[1:, :-1], p[:-1, :-1]], axis=0)  # 2x2 grey erosion
+    return fit
+
+
+def normalize(x: np.ndarray, pen: bool = False) -> np.ndarray:
+    """Any (H, W) [0, 1] white-on-black image -> MNIST normal form (28x28, ink fitted to 20x20, COM centred).
+
+    *pen* also brings the stroke width into MNIST's range (see `_pen`); off for MNIST-like inputs."""
     rows = np.flatnonzero((x > _INK_THRESHOLD).any(1))
     cols = np.flatnonzero((x > _INK_THRESHOLD).any(0))
     out = np.zeros((28, 28), np.float32)
@@ -168,6 +407,8 @@ def normalize(x: np.ndarray) -> np.ndarray:
     resized = np.asarray(Image.fromarray(np.ascontiguousarray(crop, np.float32), mode="F").resize(
         (nw, nh), Image.Resampling.LANCZOS), dtype=np.float32)
     resized = np.clip(resized, 0.0, 1.0)
+    if pen:
+        resized = _pen(resized)
     cy, cx = _center_of_mass(resized)
     top, left = int(round(14 - cy)), int(round(14 - cx))
     top, left = min(max(top, 0), 28 - nh), min(max(left, 0), 28 - nw)
@@ -199,14 +440,21 @@ def _normal_form_from_sums(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return (total > 0) & (side >= 19) & (side <= 20) & (np.abs(cy - 14) <= 0.75) & (np.abs(cx - 14) <= 0.75)
 
 
+def no_digit(pixels: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) preprocessed images -> (N,) bool: where preprocessing found no digit (all zeros)."""
+    return ~pixels.reshape(len(pixels), -1).any(1)
+
+
 def to_mnist(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> np.ndarray:
-    """One decoded grayscale image -> (28, 28) float32 [0, 1], white ink on black, MNIST normal form."""
+    """One decoded grayscale image -> (28, 28) float32 [0, 1], white ink on black, MNIST normal form.
+
+    All zeros when there is no digit to see (blank page, uniform colour, only specks): see `no_digit`."""
     x = _levels(gray, invert)
     if x.shape == (28, 28) and (not center or is_normal_form(x[None])[0]):
         return x
     if not center:  # only resize: the caller asked us not to crop or centre
         return np.clip(np.asarray(Image.fromarray(x, mode="F").resize((28, 28), Image.Resampling.LANCZOS)), 0, 1)
-    return normalize(x)
+    return normalize(_clean(x), pen=True)
 
 
 def to_mnist_batch(grays: list[np.ndarray], invert: Invert = "auto", center: bool = True) -> np.ndarray:

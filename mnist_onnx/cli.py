@@ -179,7 +179,7 @@ def classify(
             FormatChoice.table if output is None and sys.stdout.isatty() else FormatChoice.csv)
     announce(clf)
 
-    n = failed = 0
+    n = failed = blank = 0
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
         progress = None
@@ -198,11 +198,13 @@ def classify(
             writer.write(r)
             n += 1
             failed += not r.ok
+            blank += r.status == "no-digit"
             if progress is not None and n % 256 == 0:
                 progress.update(task, completed=n, rate=f"{n / (time.perf_counter() - t0):,.0f} img/s")
     secs = time.perf_counter() - t0
     if not quiet:
-        note(f"{n:,} image{'' if n == 1 else 's'}: {n - failed:,} classified, {failed:,} failed in {secs:.2f} s "
+        note(f"{n:,} image{'' if n == 1 else 's'}: {n - failed:,} classified, "
+             + (f"{blank:,} without a digit, " if blank else "") + f"{failed - blank:,} failed in {secs:.2f} s "
              f"({n / secs if secs else 0:,.0f} img/s) on {clf.provider.upper()}, model {clf.model_path} ({clf.info.source})"
              + (f"; rows in {output}" if output else ""))
     if n == 0:
@@ -317,7 +319,13 @@ def show(
             failed += 1
             continue
         probs = clf.predict_pixels(pixels[None])[0]
+        from ._preprocess import NO_DIGIT, no_digit
         from ._terminal import bars_text, digit_text
+
+        if no_digit(pixels[None])[0]:
+            note(f"{path}: {NO_DIGIT}")
+            failed += 1
+            continue
 
         console.print(f"[bold]{path}[/bold]: [bold red]{int(probs.argmax())}[/bold red] ({probs.max():.1%})")
         console.print(Columns([digit_text(pixels, console), bars_text(probs)], padding=(0, 4)))

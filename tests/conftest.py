@@ -43,7 +43,7 @@ def exported(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("export") / "model.onnx"
     lines: list[str] = []
-    result = export_model(DATA, out, epochs=4, patience=4, seed=1, log=lines.append)
+    result = export_model(DATA, out, epochs=8, patience=8, seed=1, log=lines.append)
     result.log = lines
     return result
 

@@ -1,0 +1,165 @@
+"""Training-time augmentation: make MNIST digits vary the way real handwriting does.
+
+MNIST was written with one kind of pen, scanned one way and normalised one way. Real digits come from thin
+and thick pens, from tiny 8x8 or 16x16 sources scaled back up, blurred phone photos and wobbly hands. Two
+parts, both cheap enough for 2 CPU cores:
+
+* `lowres_variants` (NumPy, once before training): each training digit re-made the way small data sets store
+  digits (shrunk to 8x8 or 16x16, often stretched to fill the box, some with few grey levels or binarised),
+  then brought back to 28x28 by **the runtime's own preprocessing** -- so the model learns exactly what
+  `classify` will hand it for such images.
+* `augment` (TensorFlow, in the graph, per batch): elastic distortion (Simard et al. 2003) combined with a
+  small random rotation/shear/zoom/shift, stroke thickness (thinner and thicker pens), blur, contrast and noise.
+
+`docs/augmentation.png` shows what each does (made by `docs/make_pictures.py`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from mnist_onnx._preprocess import to_mnist
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """How strongly each kind of variation is applied. Probabilities are per image."""
+
+    elastic_alpha: float = 4.0  # largest displacement, pixels (twice the amplitude of the random field)
+    elastic_sigma: float = 5.0  # smoothness: one random displacement per this many pixels, upsampled
+    max_degrees: float = 12.0  # rotation
+    max_shear: float = 0.25  # horizontal shear (slant), as a fraction of the height
+    max_zoom: float = 0.12  # isotropic scale, +-
+    max_aspect: float = 0.15  # anisotropic scale, +-
+    max_shift: float = 2.0  # translation, pixels
+    p_thick: float = 0.15  # dilate: a thicker pen
+    p_thin: float = 0.1  # erode: a thinner pen
+    p_blur: float = 0.1  # Gaussian blur (out-of-focus photo, soft marker)
+    p_contrast: float = 0.15  # faint ink: scale the ink down
+    p_noise: float = 0.1  # sensor noise
+    p_lowres: float = 0.2  # use the low-resolution variant of the digit instead of the original
+
+
+# --- low-resolution sources (NumPy, once) --------------------------------------------------------------
+
+def _lowres_one(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One 28x28 uint8 digit -> as an 8x8/16x16 data set would store it -> the runtime's 28x28 float input."""
+    rows, cols = np.flatnonzero(img.any(1)), np.flatnonzero(img.any(0))
+    if len(rows) == 0:
+        return img.astype(np.float32) / 255.0
+    crop = img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    side = int(rng.choice([8, 12, 16]))
+    h, w = crop.shape
+    if rng.random() < 0.6:  # size-normalised: stretched to fill the box (USPS, Semeion, optdigits)
+        size = (side, side)
+    else:  # aspect kept, fitted into the box
+        s = side / max(h, w)
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+    small = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BOX), dtype=np.float32)
+    small = small / max(float(small.max()), 1.0) * 255.0
+    levels = rng.choice(["gray", "17", "binary"], p=[0.4, 0.3, 0.3])
+    if levels == "17":
+        small = np.round(small / 255.0 * 16) * (255.0 / 16)
+    elif levels == "binary":
+        small = np.where(small >= rng.uniform(70, 160), 255.0, 0.0)
+    pad = np.zeros((small.shape[0] + 2, small.shape[1] + 2), np.uint8)  # a margin, as stored images have
+    pad[1:-1, 1:-1] = small.astype(np.uint8)
+    return to_mnist(pad, invert="never")
+
+
+def lowres_variants(x: np.ndarray, seed: int) -> np.ndarray:
+    """(N, 28, 28) uint8 -> (N, 784) float32: each digit as a tiny source, through the runtime preprocessing."""
+    rng = np.random.default_rng(seed)
+    return np.stack([_lowres_one(img, rng) for img in x]).reshape(len(x), 784).astype(np.float32)
+
+
+# --- per-batch augmentation (TensorFlow) ---------------------------------------------------------------
+
+def _gaussian_kernel(sigma: float, radius: int) -> tf.Tensor:
+    t = np.arange(-radius, radius + 1, dtype=np.float32)
+    k = np.exp(-0.5 * (t / sigma) ** 2)
+    return tf.constant(k / k.sum(), tf.float32)
+
+
+def _smooth(field: tf.Tensor, sigma: float) -> tf.Tensor:
+    """Separable Gaussian blur of (n, 28, 28, c) fields, zero padding."""
+    radius = min(13, int(math.ceil(3 * sigma)))
+    k = _gaussian_kernel(sigma, radius)
+    c = field.shape[-1]
+    kx = tf.tile(tf.reshape(k, [1, -1, 1, 1]), [1, 1, c, 1])
+    ky = tf.tile(tf.reshape(k, [-1, 1, 1, 1]), [1, 1, c, 1])
+    field = tf.nn.depthwise_conv2d(field, kx, [1, 1, 1, 1], "SAME")
+    return tf.nn.depthwise_conv2d(field, ky, [1, 1, 1, 1], "SAME")
+
+
+def _bilinear(images: tf.Tensor, ys: tf.Tensor, xs: tf.Tensor) -> tf.Tensor:
+    """Sample (n, 28, 28) images at float coordinates (n, 28, 28); outside the image is 0."""
+    n = tf.shape(images)[0]
+    padded = tf.reshape(tf.pad(images, [[0, 0], [1, 1], [1, 1]]), [-1])  # 30x30, zero border
+    ys = tf.clip_by_value(ys + 1.0, 0.0, 28.999)
+    xs = tf.clip_by_value(xs + 1.0, 0.0, 28.999)
+    y0, x0 = tf.floor(ys), tf.floor(xs)
+    wy, wx = ys - y0, xs - x0
+    base = tf.reshape(tf.range(n) * 900, [-1, 1, 1])
+    y0i, x0i = tf.cast(y0, tf.int32), tf.cast(x0, tf.int32)
+
+    def at(dy: int, dx: int) -> tf.Tensor:
+        return tf.gather(padded, base + (y0i + dy) * 30 + (x0i + dx))
+
+    top = at(0, 0) * (1 - wx) + at(0, 1) * wx
+    bottom = at(1, 0) * (1 - wx) + at(1, 1) * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def _chance(n: tf.Tensor, p: float) -> tf.Tensor:
+    """(n, 1, 1, 1) boolean mask: which images get a treatment."""
+    return tf.random.uniform([n, 1, 1, 1]) < p
+
+
+def augment(x: tf.Tensor, cfg: AugmentConfig = AugmentConfig()) -> tf.Tensor:
+    """A batch of flat (n, 784) [0, 1] digits -> a randomly varied batch of the same shape."""
+    n = tf.shape(x)[0]
+    images = tf.reshape(x, [n, 28, 28])
+
+    # Geometry: one sampling grid per image = affine map about the centre + a smooth random displacement.
+    u = lambda: tf.random.uniform([n, 1, 1], -1.0, 1.0)  # noqa: E731
+    angle = u() * (cfg.max_degrees * math.pi / 180)
+    shear = u() * cfg.max_shear
+    zoom = 1.0 + u() * cfg.max_zoom
+    sy, sx = zoom * (1.0 + u() * cfg.max_aspect), zoom * (1.0 + u() * cfg.max_aspect)
+    ty, tx = u() * cfg.max_shift, u() * cfg.max_shift
+    grid = tf.range(28, dtype=tf.float32) - 13.5
+    gy, gx = tf.meshgrid(grid, grid, indexing="ij")
+    gy, gx = gy[None] - ty, gx[None] - tx
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # output -> input: undo the shift, rotation, shear and scale in turn
+    ry, rx = cos * gy - sin * gx, sin * gy + cos * gx
+    rx = rx - shear * ry
+    ys, xs = ry / sy + 13.5, rx / sx + 13.5
+    # Smooth random displacement: random vectors on a coarse grid (one per elastic_sigma pixels), upsampled.
+    if cfg.elastic_alpha > 0:
+        coarse = max(2, round(28 / max(cfg.elastic_sigma, 1.0)))
+        field = tf.image.resize(tf.random.uniform([n, coarse, coarse, 2], -1.0, 1.0), [28, 28], "bicubic")
+        field = field * (cfg.elastic_alpha * 0.5)
+        ys, xs = ys + field[..., 0], xs + field[..., 1]
+    images = _bilinear(images, ys, xs)
+
+    # Pen: thicker (dilate) or thinner (erode), then blur, contrast and noise.
+    img = images[..., None]
+    thick = tf.nn.max_pool2d(img, 2, 1, "SAME")
+    thick = tf.where(_chance(n, 0.5), thick, tf.nn.max_pool2d(img, 3, 1, "SAME"))
+    thin = -tf.nn.max_pool2d(-img, 2, 1, "SAME")
+    thin = tf.maximum(thin, img * 0.35)  # never erase a stroke entirely
+    r = tf.random.uniform([n, 1, 1, 1])
+    img = tf.where(r < cfg.p_thick, thick, tf.where(r < cfg.p_thick + cfg.p_thin, thin, img))
+    blurred = _smooth(img, 0.8)
+    img = tf.where(_chance(n, cfg.p_blur), blurred / (tf.reduce_max(blurred, [1, 2, 3], keepdims=True) + 1e-6), img)
+    img = tf.where(_chance(n, cfg.p_contrast), img * tf.random.uniform([n, 1, 1, 1], 0.45, 0.9), img)
+    noise = tf.random.normal(tf.shape(img), stddev=0.06)
+    img = tf.where(_chance(n, cfg.p_noise), tf.clip_by_value(img + noise, 0.0, 1.0), img)
+    return tf.reshape(img, [n, 784])
