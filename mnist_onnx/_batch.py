@@ -39,16 +39,20 @@ class FileResult:
         return self.error is None
 
 
-def decode_chunk(paths: list[str], invert: Invert, center: bool, max_pixels: int
+def decode_chunk(paths: list[str] | list[tuple[str, bytes]], invert: Invert, center: bool, max_pixels: int
                  ) -> tuple[np.ndarray, list[int], list[str | None]]:
-    """Decode and preprocess *paths*; return (pixels of the good ones, their indices, error per path).
+    """Decode and preprocess *paths* (or (name, file bytes) pairs: uploads); return (pixels of the good
+    ones, their indices, error per item).
 
     Runs in worker processes, so it needs only numpy and Pillow, and never raises for a bad file.
     """
     grays, good, errors = [], [], [None] * len(paths)
-    for i, path in enumerate(paths):
+    for i, item in enumerate(paths):
         try:
-            grays.append(decode(path, max_pixels))
+            if isinstance(item, tuple):
+                grays.append(decode(item[1], max_pixels, name=item[0]))
+            else:
+                grays.append(decode(item, max_pixels))
             good.append(i)
         except ImageError as e:
             errors[i] = e.problem
@@ -67,6 +71,33 @@ def decode_chunk(paths: list[str], invert: Invert, center: bool, max_pixels: int
         good = kept
         pixels = np.stack(pixels) if pixels else np.zeros((0, 28, 28), np.float32)
     return pixels, good, errors
+
+
+def _rows(names: list[str], decoded, probs: np.ndarray | None, keep_probabilities: bool) -> list[FileResult]:
+    """One FileResult per item of a decoded chunk: its prediction, `no-digit`, or its error."""
+    pixels, good, errors = decoded
+    results = [FileResult(n, error=e) for n, e in zip(names, errors)]
+    if probs is not None and len(good):
+        digits, conf = probs.argmax(1).tolist(), probs.max(1).tolist()
+        blank = no_digit(pixels).tolist()
+        for j, i in enumerate(good):
+            r = results[i]
+            if blank[j]:
+                r.error = NO_DIGIT
+                continue
+            r.digit, r.confidence = digits[j], conf[j]
+            if keep_probabilities:
+                r.probabilities = probs[j]
+    return results
+
+
+def classify_items(classifier, items: list[tuple[str, bytes]], predict=None) -> list[FileResult]:
+    """Classify in-memory image files (name, bytes) in one go, exactly as `classify_files` does files:
+    the same decoding, preprocessing, errors and rows. *predict* replaces `classifier.predict_pixels`
+    (the server passes its request batcher)."""
+    decoded = decode_chunk(items, classifier.invert, classifier.center, classifier.max_pixels)
+    probs = (predict or classifier.predict_pixels)(decoded[0]) if decoded[1] else None
+    return _rows([name for name, _ in items], decoded, probs, keep_probabilities=True)
 
 
 def _worker_context() -> mp.context.BaseContext:
@@ -105,21 +136,7 @@ def classify_files(classifier, paths: Iterable[str], batch_size: int = 256, work
 
     def rows(chunk: list[str], decoded, probs: Future | None) -> list[FileResult]:
         """Built on the calling thread: only the model itself runs on the inference thread (GIL-free)."""
-        pixels, good, errors = decoded
-        results = [FileResult(p, error=e) for p, e in zip(chunk, errors)]
-        if probs is not None:
-            p = probs.result()
-            digits, conf = p.argmax(1).tolist(), p.max(1).tolist()
-            blank = no_digit(pixels).tolist()
-            for j, i in enumerate(good):
-                r = results[i]
-                if blank[j]:
-                    r.error = NO_DIGIT
-                    continue
-                r.digit, r.confidence = digits[j], conf[j]
-                if keep_probabilities:
-                    r.probabilities = p[j]
-        return results
+        return _rows(chunk, decoded, None if probs is None else probs.result(), keep_probabilities)
 
     def start_model(decoded) -> Future | None:
         return infer.submit(clf.predict_pixels, decoded[0]) if len(decoded[1]) else None

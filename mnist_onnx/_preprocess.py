@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 from pathlib import Path
 from typing import Literal
@@ -63,16 +64,24 @@ def _to_gray(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("L"))  # RGB, CMYK, YCbCr, LAB, HSV
 
 
-def decode(source: str | Path | Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+           name: str | None = None) -> np.ndarray:
     """Decode one image to a (H, W) grayscale array (uint8, or float32 0..255 for 16-bit/alpha images).
 
-    Raises ImageError with a one-line message naming the file and the problem.
+    *source* is a path, a PIL image, or the bytes of an image file (an upload; *name* then names it in
+    errors). Raises ImageError with a one-line message naming the file and the problem.
     """
     if isinstance(source, Image.Image):
         return _reduce(_to_gray(source))
-    path = source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        path: object = name or "<bytes>"
+        if len(source) == 0:
+            raise _fail(path, "empty file (0 bytes)")
+        opened: object = io.BytesIO(source)
+    else:
+        path = opened = source
     try:
-        im = Image.open(path)
+        im = Image.open(opened)
     except FileNotFoundError:
         raise _fail(path, "file not found (missing, or vanished after listing)") from None
     except IsADirectoryError:
@@ -80,8 +89,8 @@ def decode(source: str | Path | Image.Image, max_pixels: int = DEFAULT_MAX_PIXEL
     except PermissionError:
         raise _fail(path, "unreadable (permission denied)") from None
     except UnidentifiedImageError:
-        with contextlib.suppress(OSError):
-            if os.path.getsize(path) == 0:
+        with contextlib.suppress(OSError, TypeError):
+            if os.path.getsize(path) == 0:  # type: ignore[arg-type]
                 raise _fail(path, "empty file (0 bytes)") from None
         raise _fail(path, "not an image (unrecognised format)") from None
     except Image.DecompressionBombError:

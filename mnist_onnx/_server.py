@@ -1,0 +1,244 @@
+"""`mnist-onnx serve`: a drawing page and an HTTP API over one shared Classifier.
+
+The same engine as `classify` (`_batch.classify_items`: decode -> preprocess -> model -> rows), so the API
+gives the same digits and the same error words for the same files. Needs the `serve` extra (FastAPI,
+uvicorn, python-multipart); nothing here is imported by the rest of the package.
+
+Uploads stay in memory: the body is read up to a size limit and multipart is parsed in memory with
+python-multipart's streaming parser (Starlette's own form parsing would spool files over 1 MB to disk).
+Concurrent requests share one model through `_Batcher`: what arrives while the model runs goes into its
+next call together.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from importlib import resources
+from typing import Any, Callable
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from ._batch import FileResult, classify_items
+
+MiB = 1 << 20
+
+
+class _Batcher:
+    """Serialises model calls from many request threads and merges what queues up into one call."""
+
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], max_batch: int = 4096) -> None:
+        self._predict = predict
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="mnist-onnx-batcher", daemon=True)
+        self._thread.start()
+        self.calls = 0  # model calls made, for the benchmark and tests
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        done: Future = Future()
+        self._queue.put((pixels, done))
+        return done.result()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            batch, size = [item], len(item[0])
+            while size < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+                size += len(nxt[0])
+            try:
+                probs = self._predict(np.concatenate([p for p, _ in batch]))
+                self.calls += 1
+            except Exception as e:  # noqa: BLE001 -- handed to every waiting request
+                for _, done in batch:
+                    done.set_exception(e)
+                continue
+            start = 0
+            for pixels, done in batch:
+                done.set_result(probs[start : start + len(pixels)])
+                start += len(pixels)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, or _TooLarge as soon as it passes *limit* bytes (declared or actual)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_multipart(body: bytes, boundary: bytes) -> list[tuple[str, str, bytes]]:
+    """(field name, file name, content) of every part, parsed in memory."""
+    parts: list[tuple[str, str, bytes]] = []
+    headers: dict[bytes, bytes] = {}
+    field, value = bytearray(), bytearray()
+    data = bytearray()
+
+    def on_header_field(b: bytes, start: int, end: int) -> None:
+        field.extend(b[start:end])
+
+    def on_header_value(b: bytes, start: int, end: int) -> None:
+        value.extend(b[start:end])
+
+    def on_header_end() -> None:
+        headers[bytes(field).lower()] = bytes(value)
+        field.clear()
+        value.clear()
+
+    def on_part_data(b: bytes, start: int, end: int) -> None:
+        data.extend(b[start:end])
+
+    def on_part_end() -> None:
+        _, options = parse_options_header(headers.get(b"content-disposition", b""))
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename", b"").decode("utf-8", "replace")
+        parts.append((name, filename, bytes(data)))
+        headers.clear()
+        data.clear()
+
+    parser = MultipartParser(boundary, {
+        "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
+        "on_part_data": on_part_data, "on_part_end": on_part_end,
+    })
+    parser.write(body)
+    parser.finalize()
+    return parts
+
+
+def _result_json(r: FileResult, pixels: np.ndarray | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "filename": r.path,
+        "digit": r.digit,
+        "confidence": r.confidence,
+        "probabilities": None if r.probabilities is None or r.digit is None else [float(p) for p in r.probabilities],
+        "status": r.status,
+        "error": r.error,
+    }
+    if pixels is not None:
+        out["pixels"] = np.round(pixels, 3).tolist()
+    return out
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000) -> FastAPI:
+    """The FastAPI application: `GET /` (drawing page), `GET /healthz`, `POST /v1/classify`, `/docs`."""
+    from . import __version__
+
+    limit = int(max_upload_mb * MiB)
+    batcher = _Batcher(classifier.predict_pixels)
+    app = FastAPI(title="mnist-onnx", version=__version__,
+                  description="Classify handwritten digits with an ONNX model: draw on `/`, or post images.")
+    app.router.on_shutdown.append(batcher.close)
+    app.state.batcher = batcher
+    page = resources.files("mnist_onnx").joinpath("static/index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return page
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness, and which model and provider answer."""
+        return {"status": "ok", "model": str(classifier.model_path), "provider": classifier.provider}
+
+    @app.post("/v1/classify", responses={
+        200: {"description": "one result per image, in upload order"},
+        400: {"description": "malformed multipart, or no file in the field `files`"},
+        413: {"description": "body too large, or too many files"},
+        415: {"description": "neither multipart/form-data nor an image/* body"},
+    })
+    async def classify(request: Request, pixels: bool = False) -> JSONResponse:
+        """Classify images: a multipart form with one or more files in the field `files`, or one raw
+        `image/*` body (name it with `?filename=`). `?pixels=true` adds the 28x28 input the model saw.
+
+        A bad file gets its own result (`digit: null`, `status` `error` or `no-digit`, the same `error`
+        words as `mnist-onnx classify`); the request still succeeds."""
+        ctype, options = parse_options_header(request.headers.get("content-type", ""))
+        ctype_s = ctype.decode("latin-1").lower()
+        if ctype_s != "multipart/form-data" and not ctype_s.startswith("image/") and ctype_s != "application/octet-stream":
+            return _error(415, f"unsupported content type {ctype_s or '(none)'!r}: send multipart/form-data "
+                               "with files in the field 'files', or one image/* body")
+        try:
+            body = await _read_body(request, limit)
+        except _TooLarge:
+            return _error(413, f"request body too large (limit {max_upload_mb:g} MiB)")
+        if ctype_s == "multipart/form-data":
+            boundary = options.get(b"boundary")
+            if not boundary:
+                return _error(400, "multipart/form-data without a boundary")
+            try:
+                parts = _parse_multipart(body, boundary)
+            except Exception as e:  # noqa: BLE001 -- python-multipart raises several kinds
+                return _error(400, f"malformed multipart body ({type(e).__name__})")
+            items = [(filename or "upload", content) for name, filename, content in parts if name == "files"]
+            if not items:
+                return _error(400, "no file in the form field 'files'")
+        else:
+            items = [(request.query_params.get("filename") or "upload", body)]
+        if len(items) > max_files:
+            return _error(413, f"too many files ({len(items)} > {max_files} per request)")
+        results, seen = await run_in_threadpool(_classify, classifier, batcher, items, pixels)
+        return JSONResponse({"results": [_result_json(r, p) for r, p in zip(results, seen)]})
+
+    return app
+
+
+def _classify(classifier, batcher: _Batcher, items: list[tuple[str, bytes]], want_pixels: bool):
+    if not want_pixels:
+        return classify_items(classifier, items, predict=batcher), [None] * len(items)
+    kept: list[np.ndarray] = []
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        kept.append(x)
+        return batcher(x)
+
+    results = classify_items(classifier, items, predict=predict)
+    seen: list[np.ndarray | None] = [None] * len(items)
+    if kept:
+        good = [i for i, r in enumerate(results) if r.error is None or r.status == "no-digit"]
+        for i, p in zip(good, kept[0]):
+            seen[i] = p
+    return results, seen
+
+
+def run(classifier, host: str, port: int, *, max_upload_mb: float, max_files: int,
+        on_ready: Callable[[str], None]) -> None:
+    """Serve until Ctrl-C or SIGTERM (uvicorn's graceful shutdown, at most a few seconds)."""
+    import uvicorn
+
+    app = create_app(classifier, max_upload_mb=max_upload_mb, max_files=max_files)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3,
+                            access_log=False)
+    server = uvicorn.Server(config)
+    shown = f"[{host}]" if ":" in host else host
+    app.router.on_startup.append(lambda: on_ready(f"http://{shown}:{port}/"))
+    server.run()

@@ -1,0 +1,210 @@
+"""`mnist-onnx serve`, for real: the server runs as its own process on a free loopback port and every test
+talks HTTP to it; the page is driven by headless Chromium (Debian's chromium-headless-shell) via Playwright."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from conftest import ROOT, run_cli
+
+SAMPLES = ROOT / "samples"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(*args: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    exe = Path(sys.executable).with_name("mnist-onnx")
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--provider", "cpu", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read()}")
+        try:
+            if requests.get(url + "healthz", timeout=1).ok:
+                return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not come up in 60 s")
+
+
+@pytest.fixture(scope="module")
+def server():
+    proc, url = start_server("--max-upload-mb", "2", "--max-files", "40")
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, test_set):
+    """Good and bad files side by side, as a user's folder would have them."""
+    d = tmp_path_factory.mktemp("hostile")
+    x, _ = test_set
+    Image.fromarray(x[0]).save(d / "a_good.png")
+    (d / "b_empty.png").write_bytes(b"")
+    (d / "c_text.png").write_text("not an image at all")
+    good = io.BytesIO()
+    Image.fromarray(255 - x[1]).resize((200, 200)).save(good, "PNG")
+    (d / "d_truncated.png").write_bytes(good.getvalue()[: len(good.getvalue()) // 2])
+    Image.new("L", (64, 64), 255).save(d / "e_blank.png")
+    Image.fromarray(255 - x[2]).convert("RGB").resize((300, 300)).save(d / "f_paper.png")
+    return d
+
+
+def cli_rows(folder: Path) -> dict[str, dict]:
+    r = run_cli("classify", str(folder), "--format", "csv", "--provider", "cpu")
+    assert r.returncode in (0, 1), r.stderr
+    return {Path(row["path"]).name: row for row in csv.DictReader(io.StringIO(r.stdout))}
+
+
+def post_files(url: str, paths: list[Path], **params) -> requests.Response:
+    files = [("files", (p.name, p.read_bytes(), "image/png")) for p in paths]
+    return requests.post(url + "v1/classify", files=files, params=params, timeout=60)
+
+
+def test_health_page_and_docs(server):
+    health = requests.get(server + "healthz", timeout=5).json()
+    assert health["status"] == "ok" and health["provider"] == "cpu" and health["model"].endswith(".onnx")
+    page = requests.get(server, timeout=5)
+    assert page.ok and 'id="prediction"' in page.text and "<canvas" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # offline: no CDN, fonts or scripts
+    assert requests.get(server + "docs", timeout=5).ok
+    spec = requests.get(server + "openapi.json", timeout=5).json()
+    assert "/v1/classify" in spec["paths"] and "/healthz" in spec["paths"]
+
+
+@pytest.mark.parametrize("folder", ["samples", "hostile"])
+def test_same_results_as_classify(folder, server, hostile):
+    """Digit for digit, status for status, the same error words: one engine behind both."""
+    where = SAMPLES if folder == "samples" else hostile
+    paths = sorted(p for p in where.iterdir() if p.suffix == ".png")
+    expected = cli_rows(where)
+    got = post_files(server, paths).json()["results"]
+    assert [r["filename"] for r in got] == [p.name for p in paths]  # upload order
+    for r in got:
+        row = expected[r["filename"]]
+        assert r["status"] == row["status"], r
+        assert (r["error"] or "") == row["error"]
+        if r["status"] == "ok":
+            assert r["digit"] == int(row["digit"]) and abs(r["confidence"] - float(row["confidence"])) < 1e-6
+            assert len(r["probabilities"]) == 10 and abs(sum(r["probabilities"]) - 1) < 1e-4
+        else:
+            assert r["digit"] is None and r["probabilities"] is None
+    if folder == "hostile":
+        assert {r["status"] for r in got} == {"ok", "error", "no-digit"}
+
+
+def test_raw_image_body_and_pixels(server):
+    data = (SAMPLES / "1_paper.png").read_bytes()
+    r = requests.post(server + "v1/classify", data=data, headers={"Content-Type": "image/png"},
+                      params={"filename": "p.png", "pixels": "true"}, timeout=30)
+    (res,) = r.json()["results"]
+    assert r.ok and res["filename"] == "p.png" and res["digit"] == 1
+    pixels = np.array(res["pixels"])
+    assert pixels.shape == (28, 28) and 0 <= pixels.min() and pixels.max() <= 1 and pixels.sum() > 30
+
+
+def test_limits_are_clear_json_errors(server, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(os.urandom(3 << 20))
+    r = post_files(server, [big])
+    assert r.status_code == 413 and "too large" in r.json()["error"]
+    many = [SAMPLES / "0_mnist.png"] * 41
+    r = post_files(server, many)
+    assert r.status_code == 413 and "too many files" in r.json()["error"]
+    r = requests.post(server + "v1/classify", data="hello", headers={"Content-Type": "text/plain"}, timeout=5)
+    assert r.status_code == 415 and "multipart/form-data" in r.json()["error"]
+    r = requests.post(server + "v1/classify", files=[("other", ("a.png", b"x"))], timeout=5)
+    assert r.status_code == 400 and "files" in r.json()["error"]
+    r = requests.post(server + "v1/classify", data=b"--x\r\nbroken", timeout=5,
+                      headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code in (200, 400)
+    assert requests.get(server + "healthz", timeout=5).ok  # still standing
+
+
+def test_concurrent_requests_share_one_model(server):
+    paths = sorted(SAMPLES.glob("*.png"))
+    truth = {p.name: int(p.name[0]) for p in paths}
+
+    def one(p: Path) -> tuple[str, int]:
+        (res,) = post_files(server, [p]).json()["results"]
+        return res["filename"], res["digit"]
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(one, paths * 4))
+    assert all(truth[name] == digit for name, digit in answers)
+
+
+def test_sigterm_stops_within_seconds():
+    proc, url = start_server()
+    assert "serving http://127.0.0.1:" in proc.stderr.readline()
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status says SIGTERM (as systemd expects)
+    assert proc.wait(timeout=10) in (0, -signal.SIGTERM)
+    assert time.monotonic() - t0 < 5
+    assert "Traceback" not in proc.stderr.read()
+
+
+def test_port_in_use_is_one_line(server):
+    port = server.rsplit(":", 1)[1].strip("/")
+    r = run_cli("serve", "--port", port, "--provider", "cpu")
+    assert r.returncode == 2 and r.stderr.startswith("error: cannot listen on") and r.stderr.count("\n") == 1
+
+
+CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
+
+
+def test_browser_draw_a_seven(server):
+    """Headless Chromium opens the page, draws a 7 with the mouse, and reads #prediction."""
+    assert CHROMIUM, "install Debian's chromium-headless-shell (apt-get install chromium-headless-shell)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(server)
+        box = page.locator("#pad").bounding_box()
+
+        def stroke(points):
+            page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+            page.mouse.down()
+            for x, y in points[1:]:
+                page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
+            page.mouse.up()
+
+        stroke([(70, 60), (210, 60), (120, 230)])  # the bar, then the long diagonal
+        page.wait_for_function("document.getElementById('prediction').textContent !== ''", timeout=15000)
+        assert page.locator("#prediction").text_content() == "7"
+        seen = page.evaluate("Array.from(document.getElementById('seen').getContext('2d')"
+                             ".getImageData(0, 0, 28, 28).data).filter((v, i) => i % 4 == 0)")
+        assert sum(v > 128 for v in seen) > 20  # the 28x28 input is drawn
+        page.click("#clear")
+        assert page.locator("#prediction").text_content() == ""
+        stroke([(140, 40), (140, 240)])  # a 1
+        page.wait_for_function("document.getElementById('prediction').textContent !== ''", timeout=15000)
+        assert page.locator("#prediction").text_content() == "1"
+        browser.close()
