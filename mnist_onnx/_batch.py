@@ -44,33 +44,39 @@ def decode_chunk(paths: list[str] | list[tuple[str, bytes]], invert: Invert, cen
     """Decode and preprocess *paths* (or (name, file bytes) pairs: uploads); return (pixels of the good
     ones, their indices, error per item).
 
-    Runs in worker processes, so it needs only numpy and Pillow, and never raises for a bad file.
+    28x28 images are preprocessed together at the end (a vectorised fast path); any other image right after
+    decoding, so a chunk holds 28x28 results, never a thousand decoded photos. Runs in worker processes, so
+    it needs only numpy and Pillow, and never raises for a bad file.
     """
-    grays, good, errors = [], [], [None] * len(paths)
+    out = np.zeros((len(paths), 28, 28), np.float32)
+    small: list[np.ndarray] = []
+    small_at: list[int] = []
+    ok = np.zeros(len(paths), bool)
+    errors: list[str | None] = [None] * len(paths)
     for i, item in enumerate(paths):
         try:
-            if isinstance(item, tuple):
-                grays.append(decode(item[1], max_pixels, name=item[0]))
+            gray = decode(item[1], max_pixels, name=item[0]) if isinstance(item, tuple) else decode(item, max_pixels)
+            if gray.shape == (28, 28):
+                small.append(gray)
+                small_at.append(i)
             else:
-                grays.append(decode(item, max_pixels))
-            good.append(i)
+                out[i] = to_mnist(gray, invert, center)
+            ok[i] = True
         except ImageError as e:
             errors[i] = e.problem
         except Exception as e:  # noqa: BLE001 -- a batch never dies on one file
-            errors[i] = f"unexpected error ({type(e).__name__}: {e})"
-    try:
-        pixels = to_mnist_batch(grays, invert, center)
-    except Exception:  # noqa: BLE001 -- find the culprit one by one
-        pixels, kept = [], []
-        for i, g in zip(good, grays):
-            try:
-                pixels.append(to_mnist(g, invert, center))
-                kept.append(i)
-            except Exception as e:  # noqa: BLE001
-                errors[i] = f"cannot preprocess ({type(e).__name__}: {e})"
-        good = kept
-        pixels = np.stack(pixels) if pixels else np.zeros((0, 28, 28), np.float32)
-    return pixels, good, errors
+            errors[i] = f"cannot preprocess ({type(e).__name__}: {e})"
+    if small:
+        try:
+            out[small_at] = to_mnist_batch(small, invert, center)
+        except Exception:  # noqa: BLE001 -- find the culprit one by one
+            for i, g in zip(small_at, small):
+                try:
+                    out[i] = to_mnist(g, invert, center)
+                except Exception as e:  # noqa: BLE001
+                    errors[i], ok[i] = f"cannot preprocess ({type(e).__name__}: {e})", False
+    good = np.flatnonzero(ok).tolist()
+    return out[ok], good, errors
 
 
 def _rows(names: list[str], decoded, probs: np.ndarray | None, keep_probabilities: bool) -> list[FileResult]:

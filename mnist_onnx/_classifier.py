@@ -110,7 +110,7 @@ class Classifier:
 
     # --- conveniences ----------------------------------------------------------------------------------
 
-    def classify_files(self, paths: Iterable[str | Path], *, recursive: bool = False, pattern: str = "*.png",
+    def classify_files(self, paths: Iterable[str | Path], *, recursive: bool = False, pattern: str | None = None,
                        batch_size: int = 256, workers: int = 1, keep_probabilities: bool = False):
         """Yield a FileResult (digit, confidence or error) for every matching file under *paths*, in order.
 

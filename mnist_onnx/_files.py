@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import re
@@ -10,42 +11,78 @@ from pathlib import Path
 
 import numpy as np
 
+from ._preprocess import EXTENSIONS
 
-def iter_files(inputs: Iterable[str | Path], pattern: str = "*.png", recursive: bool = False) -> Iterator[str]:
+
+def iter_files(inputs: Iterable[str | Path], pattern: str | None = None, recursive: bool = False) -> Iterator[str]:
     """Yield every matching file once, deterministically: per folder, files sorted by name, then subfolders.
 
-    The pattern is matched case-insensitively against file names (`*.png` also finds `SCAN.PNG`). Explicit
-    file arguments are yielded whatever their name; a missing one is yielded too, so it gets its error row.
+    *pattern* is matched case-insensitively against file names (`*.png` also finds `SCAN.PNG`); None means
+    any of the image formats we read (PNG, JPEG, GIF, BMP, TIFF, WebP, PNM). Explicit file arguments are
+    yielded whatever their name; a missing one is yielded too, so it gets its error row, and so is a folder
+    that cannot be listed (unreadable, path too long): its row says why, nothing vanishes silently. Each
+    folder is visited once even through symbolic-link loops, and a file reached through several links once.
     Folders are read one at a time, so memory does not grow with the size of the tree.
     """
-    match = re.compile(fnmatch.translate(pattern), re.IGNORECASE).match  # compiled once, not per file
+    match = _matcher(pattern)
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_links: set[tuple[int, int]] = set()
     for item in inputs:
         item = os.fspath(item)
         if os.path.isdir(item):
-            yield from _walk(item, match, recursive)
+            yield from _walk(item, match, recursive, seen_dirs, seen_links)
         else:
             yield item
 
 
-def _walk(folder: str, match: Callable[[str], object], recursive: bool) -> Iterator[str]:
-    names, subdirs = _sorted_listing(folder, match)
+def _matcher(pattern: str | None) -> Callable[[str], object]:
+    if pattern is None:
+        return re.compile(r".*\.(" + "|".join(EXTENSIONS) + r")\Z", re.IGNORECASE | re.DOTALL).match
+    return re.compile(fnmatch.translate(pattern), re.IGNORECASE).match  # compiled once, not per file
+
+
+def _walk(folder: str, match: Callable[[str], object], recursive: bool, seen_dirs: set, seen_links: set
+          ) -> Iterator[str]:
+    try:
+        st = os.stat(folder)
+    except OSError:
+        yield folder  # its row will say what is wrong
+        return
+    key = (st.st_dev, st.st_ino)
+    if key in seen_dirs:  # a symbolic-link loop, or the same folder reached twice
+        return
+    seen_dirs.add(key)
+    listing = _sorted_listing(folder, match)
+    if listing is None:
+        yield folder
+        return
+    names, subdirs, links = listing
     for name in names:
-        yield os.path.join(folder, os.fsdecode(name.tobytes().rstrip(b"\0")))
+        path = os.path.join(folder, os.fsdecode(name.tobytes().rstrip(b"\0")))
+        if name.tobytes().rstrip(b"\0") in links:
+            with contextlib.suppress(OSError):
+                target = os.stat(path)
+                if (target.st_dev, target.st_ino) in seen_links:
+                    continue
+                seen_links.add((target.st_dev, target.st_ino))
+        yield path
     del names
     if recursive:
         for name in subdirs:
-            yield from _walk(os.path.join(folder, name), match, recursive)
+            yield from _walk(os.path.join(folder, name), match, recursive, seen_dirs, seen_links)
 
 
-def _sorted_listing(folder: str, match: Callable[[str], object]) -> tuple[np.ndarray, list[str]]:
+def _sorted_listing(folder: str, match: Callable[[str], object]) -> tuple[np.ndarray, list[str], set[bytes]] | None:
     """Matching file names, sorted, as one compact fixed-width byte array (about 20 bytes a file instead
-    of ~120 for Python strings in a list), plus the sorted sub-folder names.
+    of ~120 for Python strings in a list), the sorted sub-folder names, and which files are symbolic
+    links. None if the folder cannot be listed.
 
     Sorting UTF-8 bytes gives the same order as sorting the strings (code-point order).
     """
     chunks: list[np.ndarray] = []
     pending: list[bytes] = []
     subdirs: list[str] = []
+    links: set[bytes] = set()
     try:
         with os.scandir(folder) as it:
             for entry in it:
@@ -56,14 +93,17 @@ def _sorted_listing(folder: str, match: Callable[[str], object]) -> tuple[np.nda
                 if is_dir:
                     subdirs.append(entry.name)
                 elif match(entry.name):
-                    pending.append(os.fsencode(entry.name))
+                    raw = os.fsencode(entry.name)
+                    pending.append(raw)
+                    if entry.is_symlink():
+                        links.add(raw)
                     if len(pending) >= 8192:
                         chunks.append(np.array(pending))
                         pending = []
     except OSError:
-        return np.array([], dtype="S1"), []
+        return None
     if pending:
         chunks.append(np.array(pending))
     names = np.concatenate(chunks) if chunks else np.array([], dtype="S1")
     names.sort()
-    return names, sorted(subdirs)
+    return names, sorted(subdirs), links

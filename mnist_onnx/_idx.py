@@ -6,6 +6,7 @@ Lives in the runtime package because both training (export) and `evaluate` read 
 from __future__ import annotations
 
 import gzip
+import io
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from .errors import DataError
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UBYTE = 0x08
+_MAX_IDX_BYTES = 1 << 30  # 1 GiB: 20x the largest MNIST-style file (EMNIST's), far below a gzip bomb
 
 # Name stems as the MNIST distribution spells them; `test` is accepted as an alias of `t10k`.
 SPLITS = {"train": ("train",), "test": ("t10k", "test")}
@@ -28,7 +30,18 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
     if raw[:2] == _GZIP_MAGIC:
         try:
-            return gzip.decompress(raw)
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+                head = f.read(4)
+                ndim = head[3] if len(head) == 4 else 0
+                head += f.read(4 * ndim)
+                # Never inflate more than the header promises (plus one byte to notice trailing data):
+                # a small .gz that inflates to gigabytes is cut off, not loaded.
+                shape = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+                promised = int(np.prod(shape, dtype=np.int64)) if shape else 0
+                if promised > _MAX_IDX_BYTES:
+                    raise DataError(f"{path}: IDX header promises {promised:,} bytes (shape {tuple(shape)}), over the "
+                                    f"{_MAX_IDX_BYTES:,}-byte limit")
+                return head + f.read(promised + 1)
         except (OSError, EOFError, gzip.BadGzipFile) as e:
             raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from None
     return raw

@@ -27,6 +27,8 @@ class RowWriter:
             raise ValueError(f"unknown format {fmt!r}; choose {', '.join(FORMATS)}")
         self.stream, self.fmt, self.top_k = stream, fmt, top_k
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        # csv quotes a field with "\n" but not one with a lone "\r", which readers then split: quote all of such rows
+        self._csv_all = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL) if fmt == "csv" else None
         if self._csv:
             self._csv.writerow(COLUMNS + (["top_k"] if top_k else []))
         elif fmt == "table":
@@ -43,7 +45,7 @@ class RowWriter:
                    "" if r.confidence is None else f"{r.confidence:.6f}", r.status, r.error or ""]
             if self.top_k:
                 row.append(";".join(f"{d}:{p:.6f}" for d, p in top))
-            self._csv.writerow(row)
+            (self._csv_all if "\r" in r.path or "\r" in (r.error or "") else self._csv).writerow(row)
         elif self.fmt == "jsonl":
             obj = {"path": r.path, "digit": r.digit,
                    "confidence": None if r.confidence is None else round(r.confidence, 6),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +20,6 @@ APP = "mnist-onnx"
 MODEL_ENV = "MNIST_ONNX_MODEL"
 DATA_DIR_ENV = "MNIST_ONNX_DATA_DIR"
 CACHE_DIR_ENV = "MNIST_ONNX_CACHE_DIR"
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def user_data_dir() -> Path:
@@ -43,16 +41,33 @@ def atomic_write(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
     """Write to a temporary file beside *path*, then rename it into place only if the block succeeds.
 
     A crash or an exception never leaves a half-written file under the final name; the temporary file is
-    removed on failure.
+    removed on failure. A symbolic link is written through (its target is replaced, the link stays), and a
+    device, FIFO or socket (`/dev/null`, `/dev/stdout`) is written to directly: atomic replacement is for
+    regular files only, and replacing `/dev/null` would break the machine.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    with contextlib.suppress(OSError):
+        if not stat.S_ISREG(os.stat(path).st_mode):  # follows links: what would be written to
+            with open(path, mode, **kwargs) as f:
+                yield f
+            return
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    folder = path.parent if str(path.parent) else Path(".")
+    for _ in range(100):  # a fresh name; created with 0o666 so the umask applies as to any new file
+        tmp = folder / f".{path.name}.{secrets.token_hex(4)}.part"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"{path}: no free temporary name beside it")
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; the result should look like any new file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

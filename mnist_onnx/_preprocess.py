@@ -15,6 +15,7 @@ import contextlib
 import errno
 import io
 import os
+import stat
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,10 @@ from PIL import Image, UnidentifiedImageError
 from .errors import ImageError
 
 Invert = Literal["auto", "always", "never"]
+# Raster formats people's digits arrive in. Pillow is never asked to open anything else: an EPS file would
+# go to Ghostscript, a PDF or a font to other parsers.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
+EXTENSIONS = ("png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "ppm", "pgm", "pbm")
 DEFAULT_MAX_PIXELS = 50_000_000  # decompression-bomb guard: a 50 MP phone photo is fine, a 1 GP PNG is not
 _WORK_SIDE = 512  # larger images are box-reduced to about this before any float work (the digit ends at 20 px)
 _INK_THRESHOLD = 0.1  # in [0, 1] after levels: what counts as ink for the bounding box
@@ -80,8 +85,9 @@ def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_M
         opened: object = io.BytesIO(source)
     else:
         path = opened = source
+        _check_regular(path)
     try:
-        im = Image.open(opened)
+        im = Image.open(opened, formats=FORMATS)
     except FileNotFoundError:
         raise _fail(path, "file not found (missing, or vanished after listing)") from None
     except IsADirectoryError:
@@ -107,6 +113,11 @@ def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_M
                 factor = max(im.size) // _WORK_SIDE
                 im.draft(im.mode, (im.width // factor, im.height // factor))  # JPEG: decode smaller
             im.load()
+            if max(im.size) > 2 * _WORK_SIDE and im.mode in ("L", "RGB", "RGBA", "LA", "RGBa", "La", "I", "F", "P"):
+                # Box-reduce in Pillow, before any float copy: a 7000x7000 RGBA PNG stays ~200 MB at peak.
+                if im.mode == "P":
+                    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+                im = _reduce_in_strips(im, max(im.size) // _WORK_SIDE)
             return _reduce(_to_gray(im))
         except ImageError:
             raise
@@ -116,9 +127,49 @@ def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_M
             raise _fail(path, _describe(e)) from None
 
 
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device"}
+
+
+def _check_regular(path: object) -> None:
+    """Refuse, without opening it, anything but a regular file: reading a FIFO blocks forever, /dev/zero
+    never ends. Folders get their own words (one that could not be listed reaches here)."""
+    try:
+        st = os.stat(path)  # type: ignore[arg-type]
+    except FileNotFoundError:
+        raise _fail(path, "file not found (missing, or vanished after listing)") from None
+    except OSError as e:
+        raise _fail(path, _describe(e)) from None
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            os.listdir(path)  # type: ignore[arg-type]
+        except OSError as e:
+            raise _fail(path, f"unreadable directory ({e.strerror or e})") from None
+        raise _fail(path, "is a directory, not an image")
+    if not stat.S_ISREG(st.st_mode):
+        raise _fail(path, f"not a regular file ({_KINDS.get(stat.S_IFMT(st.st_mode), 'special file')})")
+
+
+def _reduce_in_strips(im: Image.Image, factor: int) -> Image.Image:
+    """Pillow's box reduction, a strip of rows at a time: for RGBA it premultiplies into a full-size copy
+    first, which would double the peak memory of a huge image."""
+    w, h = im.size
+    rows = factor * 16
+    out = Image.new(im.mode, (w // factor, h // factor))
+    for top in range(0, (h // factor) * factor, rows):
+        bottom = min(top + rows, (h // factor) * factor)
+        strip = im.crop((0, top, (w // factor) * factor, bottom)).reduce(factor)
+        out.paste(strip, (0, top // factor))
+    return out
+
+
 def _describe(e: Exception) -> str:
     if isinstance(e, OSError) and e.errno in (errno.EIO, errno.EACCES):
         return f"unreadable ({e.strerror})"
+    if isinstance(e, OSError) and e.errno == errno.ELOOP:
+        return "unreadable (too many levels of symbolic links)"
+    if isinstance(e, OSError) and e.errno == errno.ENAMETOOLONG:
+        return "unreadable (path too long)"
     detail = str(e).splitlines()[0] if str(e) else type(e).__name__
     return f"truncated or corrupt image data ({detail})"
 

@@ -149,15 +149,16 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000) -> FastAPI:
+def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, batching: bool = True) -> FastAPI:
     """The FastAPI application: `GET /` (drawing page), `GET /healthz`, `POST /v1/classify`, `/docs`."""
     from . import __version__
 
     limit = int(max_upload_mb * MiB)
-    batcher = _Batcher(classifier.predict_pixels)
+    batcher = _Batcher(classifier.predict_pixels) if batching else None
     app = FastAPI(title="mnist-onnx", version=__version__,
                   description="Classify handwritten digits with an ONNX model: draw on `/`, or post images.")
-    app.router.on_shutdown.append(batcher.close)
+    if batcher is not None:
+        app.router.on_shutdown.append(batcher.close)
     app.state.batcher = batcher
     page = resources.files("mnist_onnx").joinpath("static/index.html").read_text(encoding="utf-8")
 
@@ -212,14 +213,15 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000) 
     return app
 
 
-def _classify(classifier, batcher: _Batcher, items: list[tuple[str, bytes]], want_pixels: bool):
+def _classify(classifier, batcher: _Batcher | None, items: list[tuple[str, bytes]], want_pixels: bool):
+    model = batcher or classifier.predict_pixels  # without batching: every request thread runs the model itself
     if not want_pixels:
-        return classify_items(classifier, items, predict=batcher), [None] * len(items)
+        return classify_items(classifier, items, predict=model), [None] * len(items)
     kept: list[np.ndarray] = []
 
     def predict(x: np.ndarray) -> np.ndarray:
         kept.append(x)
-        return batcher(x)
+        return model(x)
 
     results = classify_items(classifier, items, predict=predict)
     seen: list[np.ndarray | None] = [None] * len(items)
@@ -230,12 +232,12 @@ def _classify(classifier, batcher: _Batcher, items: list[tuple[str, bytes]], wan
     return results, seen
 
 
-def run(classifier, host: str, port: int, *, max_upload_mb: float, max_files: int,
+def run(classifier, host: str, port: int, *, max_upload_mb: float, max_files: int, batching: bool,
         on_ready: Callable[[str], None]) -> None:
     """Serve until Ctrl-C or SIGTERM (uvicorn's graceful shutdown, at most a few seconds)."""
     import uvicorn
 
-    app = create_app(classifier, max_upload_mb=max_upload_mb, max_files=max_files)
+    app = create_app(classifier, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3,
                             access_log=False)
     server = uvicorn.Server(config)

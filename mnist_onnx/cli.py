@@ -142,7 +142,7 @@ def classify(
     provider: ProviderOpt = ProviderChoice.auto,
     device_id: DeviceOpt = 0,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
-    pattern: Annotated[str, typer.Option(help="File-name pattern inside folders (case-insensitive).")] = "*.png",
+    pattern: Annotated[Optional[str], typer.Option(help="File-name pattern inside folders, case-insensitive. Default: any image (png, jpg, jpeg, gif, bmp, tif, tiff, webp, ppm, pgm, pbm).", show_default=False)] = None,
     fmt: Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=0, max=10, help="Also list the K most likely digits.")] = 0,
@@ -156,7 +156,12 @@ def classify(
     max_pixels: Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
 ) -> None:
-    """Classify every PNG under PATHS: one row per file, a prediction or an error. Exit 1 if any file failed."""
+    """Classify every image under PATHS: one row per file, a prediction or an error. Exit 1 if any file failed."""
+    import os
+
+    for path in paths:  # a typo in an argument is a usage error, not a row
+        if not os.path.lexists(path):
+            raise fail(f"{path}: no such file or folder")
     from ._output import RowWriter
     from ._paths import atomic_write
 
@@ -191,7 +196,12 @@ def classify(
                 SpinnerColumn(), TextColumn("{task.completed:,} images"), TextColumn("{task.fields[rate]}"),
                 TimeElapsedColumn(), console=Console(stderr=True), transient=True, redirect_stdout=True))
             task = progress.add_task("classify", total=None, rate="")
-        stream = stack.enter_context(atomic_write(output, newline="")) if output else sys.stdout
+        # File names are bytes: one that is not UTF-8 is written back as the same bytes (CSV, table) or as
+        # a \udcXX escape (JSON Lines), so that every name round-trips.
+        stream = stack.enter_context(atomic_write(output, newline="", encoding="utf-8", errors="surrogateescape")) if output else sys.stdout
+        if stream is sys.stdout:
+            with contextlib.suppress(AttributeError, ValueError):
+                sys.stdout.reconfigure(errors="surrogateescape")
         writer = RowWriter(stream, fmt.value, top_k)
         for r in clf.classify_files(paths, recursive=recursive, pattern=pattern, batch_size=batch_size,
                                     workers=workers, keep_probabilities=top_k > 0):
@@ -208,7 +218,8 @@ def classify(
              f"({n / secs if secs else 0:,.0f} img/s) on {clf.provider.upper()}, model {clf.model_path} ({clf.info.source})"
              + (f"; rows in {output}" if output else ""))
     if n == 0:
-        note("warning: no files matched" + (f" {pattern!r}" if pattern else ""))
+        what = f"matching {pattern!r}" if pattern else "with an image extension"
+        raise fail(f"no files {what} in {', '.join(map(str, paths))}" + ("" if recursive else " (add -r for sub-folders)"), 1)
     raise typer.Exit(1 if failed else 0)
 
 
@@ -423,6 +434,7 @@ def serve(
     max_pixels: Annotated[int, typer.Option(min=1, help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body, MiB (413 beyond).")] = 16.0,
     max_files: Annotated[int, typer.Option(min=1, help="Most files in one request (413 beyond).")] = 1000,
+    batching: Annotated[bool, typer.Option("--batching/--no-batching", help="Merge concurrent requests into shared model calls.")] = True,
 ) -> None:
     """Serve a drawing page and an HTTP API (POST /v1/classify) until Ctrl-C or SIGTERM."""
     try:
@@ -440,9 +452,16 @@ def serve(
         raise fail(f"cannot listen on {host}:{port} ({e.strerror})") from None
     clf = make_classifier(model, provider, device_id, invert, center, mean, std, model_ink, max_pixels=max_pixels)
     announce(clf)
-    run(clf, host, port, max_upload_mb=max_upload_mb, max_files=max_files,
+    run(clf, host, port, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching,
         on_ready=lambda url: note(f"serving {url} (model {clf.model_path}, {clf.provider.upper()}); Ctrl-C to stop"))
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except BrokenPipeError:  # `mnist-onnx classify ... | head -1`: the reader left; stop quietly
+        import os
+
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

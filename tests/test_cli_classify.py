@@ -125,11 +125,11 @@ def test_provider_cuda_without_gpu_is_one_honest_line():
     assert "[E:onnxruntime" not in auto.stderr and "Failed to load" not in auto.stderr
 
 
-def test_missing_input_gets_a_row(tmp_path):
+def test_missing_input_is_a_usage_error(tmp_path):
+    """A typo in an argument stops before any work (exit 2, one line); a file that vanishes later gets a row."""
     r = run_cli("classify", str(tmp_path / "nope.png"), "samples/0_mnist.png")
-    assert r.returncode == 1
-    got = rows(r.stdout)
-    assert got[0]["status"] == "error" and got[0]["error"].startswith("file not found") and got[1]["digit"] == "0"
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == f"error: {tmp_path / 'nope.png'}: no such file or folder"
 
 
 def test_python_dash_m_and_exported_model_is_found(tmp_path, exported, monkeypatch):

@@ -1,0 +1,201 @@
+"""Hostile and unlucky inputs (the hardening issue): nothing hangs, nothing is lost, one clear line each."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_cli, save_png
+
+CLI = str(Path(sys.executable).with_name("mnist-onnx"))
+
+
+@pytest.fixture
+def digits(tmp_path, test_set):
+    x, _ = test_set
+    d = tmp_path / "digits"
+    d.mkdir()
+    for i in range(3):
+        save_png(d / f"{i}.png", x[i])
+    return d
+
+
+def csv_rows(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+# --- outputs --------------------------------------------------------------------------------------------
+
+def test_output_through_a_symlink_keeps_the_link(digits, tmp_path):
+    target = tmp_path / "real.csv"
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    r = run_cli("classify", str(digits), "-o", str(link))
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert len(csv_rows(target.read_text())) == 3
+
+
+def test_output_to_a_fifo_writes_through(digits, tmp_path):
+    """Devices and FIFOs (`-o /dev/null`, `-o /dev/stdout`) are written to, never replaced by a file."""
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    r = run_cli("classify", str(digits), "-o", str(fifo), "-f", "csv")
+    reader.join(timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert fifo.is_fifo() and len(csv_rows(got[0])) == 3
+    assert not list(tmp_path.glob(".out.fifo.*"))
+
+
+def test_non_utf8_and_carriage_return_names_round_trip(digits, tmp_path):
+    raw = os.fsencode(tmp_path / "digits") + b"/caf\xe9.png"
+    os.rename(digits / "0.png", raw)
+    os.rename(digits / "1.png", digits / "a\rb.png")
+    for fmt in ("csv", "jsonl"):
+        out = tmp_path / f"out.{fmt}"
+        r = run_cli("classify", str(digits), "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        text = out.read_bytes().decode("utf-8", "surrogateescape")
+        if fmt == "csv":
+            paths = [row["path"] for row in csv.DictReader(io.StringIO(text, newline=""))]
+        else:
+            paths = [json.loads(line)["path"] for line in text.splitlines()]
+        assert len(paths) == 3
+        assert {os.fsencode(p) for p in paths} == {raw, os.fsencode(digits / "a\rb.png"), os.fsencode(digits / "2.png")}
+    p = subprocess.run([CLI, "classify", str(digits), "-f", "csv"], capture_output=True, timeout=120)
+    assert p.returncode == 0 and raw in p.stdout  # to a pipe: the same bytes come back
+
+
+def test_head_closes_the_pipe_quietly(tmp_path, test_set):
+    x, _ = test_set
+    for i in range(300):
+        save_png(tmp_path / f"{i:03d}.png", x[i])
+    p = subprocess.run(f"{CLI} classify {tmp_path} -f csv --batch-size 16 | head -1", shell=True,
+                       capture_output=True, text=True, timeout=120)
+    assert p.stdout == "path,digit,confidence,status,error\n"
+    assert "Traceback" not in p.stderr and "Broken pipe" not in p.stderr
+
+
+# --- inputs that used to hang or vanish -----------------------------------------------------------------
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_fifo_and_devices_get_a_row_not_a_hang(digits, tmp_path, workers):
+    os.mkfifo(digits / "x.png")
+    (digits / "zero.png").symlink_to("/dev/zero")
+    r = run_cli("classify", str(digits), "-f", "csv", "--workers", workers)
+    assert r.returncode == 1
+    rows = {Path(row["path"]).name: row for row in csv_rows(r.stdout)}
+    assert rows["x.png"]["error"] == "not a regular file (a FIFO)"
+    assert rows["zero.png"]["error"] == "not a regular file (a character device)"
+    assert [rows[f"{i}.png"]["status"] for i in range(3)] == ["ok"] * 3
+
+
+def test_symlink_loops_visit_each_file_once(digits):
+    (digits / "loop").symlink_to(digits)
+    sub = digits / "sub"
+    sub.mkdir()
+    save_png(sub / "s.png", np.zeros((28, 28), np.uint8) + 255)
+    (sub / "up").symlink_to(digits)
+    (sub / "again").symlink_to(sub)
+    (digits / "alias.png").symlink_to(digits / "sub" / "s.png")
+    (sub / "alias2.png").symlink_to(sub / "s.png")
+    r = run_cli("classify", str(digits), "-r", "-f", "csv")
+    names = [Path(row["path"]).name for row in csv_rows(r.stdout)]
+    assert sorted(names).count("0.png") == 1 and len(names) == 5, names  # 0,1,2, one of the s.png links, s.png
+
+
+def test_folder_past_path_max_gets_a_row(digits):
+    deep = os.fsencode(digits)
+    fd = os.open(deep, os.O_RDONLY)
+    try:
+        for _ in range(20):  # 20 x 250 characters: well past PATH_MAX (4096)
+            os.mkdir(b"d" * 250, dir_fd=fd)
+            nxt = os.open(b"d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    finally:
+        os.close(fd)
+    r = run_cli("classify", str(digits), "-r", "-f", "csv")
+    assert r.returncode == 1
+    rows = csv_rows(r.stdout)
+    assert len(rows) == 4 and rows[-1]["status"] == "error" and "too long" in rows[-1]["error"]
+
+
+def test_empty_folder_and_wrong_pattern_say_so(tmp_path, test_set):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run_cli("classify", str(empty))
+    assert r.returncode == 1 and "no files with an image extension" in r.stderr
+    Image.fromarray(255 - test_set[0][0]).save(tmp_path / "photo.jpg")
+    r = run_cli("classify", str(tmp_path), "--pattern", "*.png")
+    assert r.returncode == 1 and "no files matching '*.png'" in r.stderr
+    r = run_cli("classify", str(tmp_path), "-f", "csv")  # photos arrive as JPEG: taken by default
+    assert r.returncode == 0 and csv_rows(r.stdout)[0]["digit"] == str(test_set[1][0])
+
+
+def test_eps_never_reaches_ghostscript(tmp_path):
+    eps = tmp_path / "evil.png"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nshowpage\n")
+    r = run_cli("classify", str(eps), "-f", "csv")
+    assert r.returncode == 1 and csv_rows(r.stdout)[0]["error"] == "not an image (unrecognised format)"
+
+
+# --- memory ---------------------------------------------------------------------------------------------
+
+def _peak_rss_mib(code: str) -> float:
+    script = f"import resource\n{code}\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    return float(p.stdout.strip().splitlines()[-1])
+
+
+def test_memory_follows_file_count_not_image_size(tmp_path):
+    """Large RGBA images are preprocessed one by one and reduced before any float copy."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    rgba = np.zeros((1024, 1024, 4), np.uint8)
+    rgba[300:700, 480:540] = (0, 0, 0, 255)  # a 1
+    for i in range(150):
+        Image.fromarray(rgba, "RGBA").save(folder / f"{i:03d}.png", compress_level=1)
+    Image.fromarray(np.zeros((7000, 7000, 4), np.uint8), "RGBA").save(tmp_path / "huge.png", compress_level=1)
+    run = "from mnist_onnx import Classifier\nrows = list(Classifier(provider='cpu').classify_files([{!r}], batch_size=1024))\n"
+    many = run.format(str(folder)) + "assert len(rows) == 150 and all(r.digit == 1 for r in rows), rows[0]"
+    assert _peak_rss_mib(many) < 300
+    one = run.format(str(tmp_path / "huge.png")) + "assert rows[0].status == 'no-digit', rows[0]"
+    assert _peak_rss_mib(one) < 300
+
+
+def test_idx_gzip_bomb_is_cut_off(tmp_path):
+    from mnist_onnx._idx import read_idx
+    from mnist_onnx.errors import DataError
+
+    header = bytes([0, 0, 8, 3]) + (10_000_000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    (tmp_path / "promise.gz").write_bytes(gzip.compress(header))
+    with pytest.raises(DataError, match="over the 1,073,741,824-byte limit"):
+        read_idx(tmp_path / "promise.gz")
+    small = bytes([0, 0, 8, 1]) + (10).to_bytes(4, "big")
+    bomb = tmp_path / "bomb.gz"
+    with gzip.open(bomb, "wb", compresslevel=1) as f:
+        f.write(small)
+        block = bytes(1 << 20)
+        for _ in range(512):  # inflates to 512 MiB
+            f.write(block)
+    code = (f"from mnist_onnx._idx import read_idx\nfrom mnist_onnx.errors import DataError\n"
+            f"try:\n    read_idx({str(bomb)!r})\nexcept DataError as e:\n    assert 'trailing' in str(e), e\n"
+            f"else:\n    raise SystemExit('accepted')")
+    assert _peak_rss_mib(code) < 150
