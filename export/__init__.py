@@ -2,22 +2,25 @@
 
 `export_model()` is the whole job: load data, train, convert, verify against TensorFlow, write the model and
 its card and pictures. The `mnist-onnx export` command is a thin wrapper around it.
+
+TensorFlow is imported on first use of `export_model` (or the training modules), not by importing this
+package: `mnist_onnx_export.config` checks options without it.
 """
 
 from __future__ import annotations
 
-import os
+import importlib
+from typing import TYPE_CHECKING
 
-# TensorFlow's C++ start-up chatter (no CUDA here, oneDNN notes, ...) is not for our users.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from .config import PRESETS, TrainConfig, make_config, validate
 
-from mnist_onnx._quiet import quiet_fds  # noqa: E402
+__all__ = ["ExportResult", "PRESETS", "TrainConfig", "export_model", "make_config", "validate"]
 
-with quiet_fds():  # absl prints "cudart_stub ... GPU will not be used" at import, whatever the log level
-    import tensorflow  # noqa: E402,F401
+if TYPE_CHECKING:
+    from .pipeline import ExportResult, export_model
 
-from .pipeline import ExportResult, export_model  # noqa: E402
-from .train import PRESETS, TrainConfig, make_config  # noqa: E402
 
-__all__ = ["ExportResult", "PRESETS", "TrainConfig", "export_model", "make_config"]
+def __getattr__(name: str):
+    if name in ("ExportResult", "export_model"):
+        return getattr(importlib.import_module(".pipeline", __name__), name)
+    raise AttributeError(f"module 'mnist_onnx_export' has no attribute {name!r}")

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import onnx
-import tensorflow as tf
+from ._tf import tf
 import tf2onnx
 
 from mnist_onnx.errors import MnistOnnxError

@@ -15,11 +15,15 @@ import numpy as np
 
 import mnist_onnx
 from mnist_onnx._paths import atomic_write, check_writable, default_export_path
+from mnist_onnx.errors import ModelError
 
 from .data import load_mnist
 from .onnx_export import LABELS, PREPROCESSING, add_metadata, check_parity, to_onnx
 from .report import confusion_matrix, plot_confusion, plot_curves
-from .train import fit, make_config
+from .config import make_config, validate
+from .train import fit
+
+SANITY_FLOOR = 0.5  # a model below this on its own test split is broken, not merely weak: never the default
 
 
 @dataclass
@@ -50,6 +54,8 @@ def export_model(
     epochs, patience, augment, seed); None means "the preset's value".
     """
     cfg = make_config(preset, **overrides)
+    validate(cfg, opset)  # before any data is read or trained
+    default = out is None
     out_path = check_writable(Path(out) if out is not None else default_export_path())  # before training
     data = load_mnist(data_dir)
 
@@ -65,6 +71,12 @@ def export_model(
     test_acc = float((y_pred == data.y_test).mean())
     log(f"test accuracy {test_acc:.4f} on {len(x_test)} images; ONNX matches TensorFlow "
         f"(max |Δp| {parity['max_abs_probability_diff']:.1e})")
+
+    if test_acc < SANITY_FLOOR and default:
+        raise ModelError(f"the trained model scores {test_acc:.1%} on its own test split (below the "
+                         f"{SANITY_FLOOR:.0%} sanity floor): not installed as the default model; check the options")
+    if test_acc < SANITY_FLOOR:
+        log(f"warning: the model scores {test_acc:.1%} on its own test split, below the {SANITY_FLOOR:.0%} sanity floor")
 
     import onnx
     import onnxruntime

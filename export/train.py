@@ -12,46 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
-from .augment import AugmentConfig, augment, lowres_variants
+from ._tf import tf
+
+from .augment import AugmentConfig, augment, lowres_variants, style_variants
+from .config import PRESETS, TrainConfig, make_config  # noqa: F401 -- re-exported for callers of train
 from .data import Dataset, stratified_split
-
-
-@dataclass
-class TrainConfig:
-    preset: str = "tutorial"
-    hidden: tuple[int, ...] = (512, 256, 128)  # hidden layer widths; () is plain softmax regression
-    activation: str = "relu"  # relu | sigmoid | tanh
-    dropout: float = 0.5  # before the output layer, as in the tutorial
-    optimizer: str = "adam"  # adam | sgd
-    learning_rate: float = 1e-3  # peak; decays to 1 % of it along a cosine over `epochs` when `decay` is on
-    decay: bool = True
-    batch_size: int = 128
-    epochs: int = 40  # the learning rate schedule spans these; early stopping may end sooner
-    patience: int = 40  # epochs without a better validation accuracy before stopping
-    augment: bool = True  # vary the training digits like real handwriting (augment.py)
-    val_fraction: float = 5000 / 60000  # the tutorials' 55,000 / 5,000 split, scaled to the data
-    seed: int = 0
-
-
-# Each tutorial network with its own optimiser settings; `tutorial` is the default (with ReLU added).
-PRESETS: dict[str, dict] = {
-    "tutorial": dict(),
-    "softmax": dict(decay=False, epochs=60, patience=12, hidden=(), dropout=0.0, optimizer="sgd", learning_rate=0.5, batch_size=100, augment=False),
-    "mlp300": dict(decay=False, epochs=60, patience=12, hidden=(300,), dropout=0.0, optimizer="sgd", learning_rate=0.5, batch_size=100, augment=False),
-    "mlp200": dict(decay=False, epochs=60, patience=12, hidden=(200,), dropout=0.0, optimizer="adam", learning_rate=1e-3, batch_size=1000, augment=False),
-    "sigmoid5": dict(decay=False, epochs=60, patience=12, hidden=(200, 100, 60, 30), activation="sigmoid", dropout=0.0, optimizer="adam",
-                     learning_rate=3e-3, batch_size=100, augment=False),
-}
-
-
-def make_config(preset: str = "tutorial", **overrides) -> TrainConfig:
-    """A preset's config with the non-None *overrides* applied on top."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    return dataclasses.replace(TrainConfig(preset=preset), **values)
 
 
 @dataclass
@@ -87,10 +53,11 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print) -> 
     x_train, y_train = x_all[train_idx], data.y_train[train_idx].astype(np.int32)
     x_val, y_val = x_all[val_idx], data.y_train[val_idx].astype(np.int32)
     log(f"data: {len(x_train)} train / {len(x_val)} validation images from {data.source}")
-    if cfg.augment:  # each digit once more, as a tiny 8x8/16x16 source through the runtime's preprocessing
-        x_lowres = lowres_variants(data.x_train[train_idx], cfg.seed)
-        log(f"augmentation: low-resolution variants of {len(x_lowres)} digits made")
     aug = AugmentConfig()
+    if cfg.augment:  # each digit once more as a tiny 8x8/16x16 source, and 1s/7s in regional styles
+        x_lowres = lowres_variants(data.x_train[train_idx], cfg.seed)
+        x_style = style_variants(data.x_train[train_idx], y_train, cfg.seed)
+        log(f"augmentation: low-resolution and regional-style variants of {len(x_lowres)} digits made")
 
     model = build_model(cfg)
     if cfg.optimizer == "adam":
@@ -102,10 +69,11 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print) -> 
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     @tf.function
-    def train_step(x, y, x_lowres):
-        if cfg.augment:
-            use_lowres = tf.random.uniform([tf.shape(x)[0], 1]) < aug.p_lowres
-            x = augment(tf.where(use_lowres, x_lowres, x), aug)
+    def train_step(x, y, x_lowres, x_style):
+        if cfg.augment:  # per image: the original, its low-resolution or its regional-style variant
+            r = tf.random.uniform([tf.shape(x)[0], 1])
+            x = tf.where(r < aug.p_lowres, x_lowres, tf.where(r < aug.p_lowres + aug.p_style, x_style, x))
+            x = augment(x, aug)
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
             loss = loss_fn(y, logits)
@@ -129,7 +97,8 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print) -> 
         total_loss, total_correct = 0.0, 0.0
         for start in range(0, len(order), cfg.batch_size):
             batch = order[start : start + cfg.batch_size]
-            loss, correct = train_step(x_train[batch], y_train[batch], x_lowres[batch] if cfg.augment else x_train[batch])
+            variants = (x_lowres[batch], x_style[batch]) if cfg.augment else (x_train[batch], x_train[batch])
+            loss, correct = train_step(x_train[batch], y_train[batch], *variants)
             total_loss += float(loss) * len(batch)
             total_correct += float(correct)
         val_loss, val_acc = (float(v) for v in eval_step(x_val, y_val))

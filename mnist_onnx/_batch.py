@@ -86,10 +86,14 @@ def _rows(names: list[str], decoded, probs: np.ndarray | None, keep_probabilitie
     if probs is not None and len(good):
         digits, conf = probs.argmax(1).tolist(), probs.max(1).tolist()
         blank = no_digit(pixels).tolist()
+        finite = np.isfinite(probs).all(1).tolist()
         for j, i in enumerate(good):
             r = results[i]
             if blank[j]:
                 r.error = NO_DIGIT
+                continue
+            if not finite[j]:  # a broken model or normalisation: never an "ok" row with confidence nan
+                r.error = "model returned NaN or infinite scores"
                 continue
             r.digit, r.confidence = digits[j], conf[j]
             if keep_probabilities:

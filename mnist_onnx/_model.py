@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import math
 import os
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -182,17 +183,27 @@ def read_contract(session: ort.InferenceSession, path: Path, source: str, *, mea
     try:
         contract = json.loads(meta.get("preprocessing", "{}"))
         labels = json.loads(meta["labels"]) if "labels" in meta else [str(d) for d in range(10)]
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ModelError(f"{path}: model metadata is not valid JSON") from None
-    pre = Preprocessing(
-        scale=float(contract.get("scale", 1 / 255)),
-        mean=float(contract.get("mean", 0.0)),
-        std=float(contract.get("std", 1.0)),
-        ink=contract.get("ink", "white-on-black"),
-    )
+    try:
+        if not isinstance(contract, dict):
+            raise TypeError("not an object")
+        pre = Preprocessing(
+            scale=float(contract.get("scale", 1 / 255)),
+            mean=float(contract.get("mean", 0.0)),
+            std=float(contract.get("std", 1.0)),
+            ink=contract.get("ink", "white-on-black"),
+        )
+        if pre.ink not in ("white-on-black", "black-on-white"):
+            raise ValueError(f"ink {pre.ink!r}")
+        if not isinstance(labels, list) or len(labels) != 10:
+            raise ValueError("labels must be a list of 10")
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ModelError(f"{path}: model metadata does not fit the contract (preprocessing/labels: {e})") from None
     pre = replace(pre, **{k: v for k, v in dict(mean=mean, std=std, scale=scale, ink=ink).items() if v is not None})
-    if pre.std == 0:
-        raise ModelError(f"{path}: std must not be 0")
+    if not (math.isfinite(pre.mean) and math.isfinite(pre.scale) and math.isfinite(pre.std) and pre.std > 0):
+        raise ModelError(f"{path}: preprocessing mean {pre.mean}, std {pre.std}, scale {pre.scale}: "
+                         "need finite numbers and a positive std")
     kind = meta.get("output", "auto")
     return ModelInfo(path=path, source=source, input_name=inp.name, input_shape=list(inp.shape),
                      input_dtype=_DTYPES[inp.type], output_name=out.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from enum import Enum
@@ -75,11 +76,28 @@ StdOpt = Annotated[Optional[float], typer.Option("--std", help="Override the mod
 InkOpt = Annotated[Optional[InkChoice], typer.Option("--model-ink", help="Override the ink polarity the model expects.")]
 
 
+def check_range(flag: str, value: float | None, low: float, high: float, what: str = "") -> None:
+    """Exit 2 with one line naming the flag and its allowed range, before any work."""
+    import math
+
+    if value is None:
+        return
+    if not (math.isfinite(value) and low <= value <= high):
+        def show(v: float) -> str:
+            return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
+
+        raise fail(f"{flag} {value}: must be {what or 'a number'} from {show(low)} to {show(high)}")
+
+
 def make_classifier(model, provider, device_id=0, invert=InvertChoice.auto, center=True, mean=None, std=None,
                     model_ink=None, **kwargs):
     """Open the model, or print one line and exit 2 (missing/corrupt/incompatible model, unusable provider)."""
     from ._classifier import Classifier
 
+    check_range("--mean", mean, -1e6, 1e6)
+    check_range("--std", std, 1e-6, 1e6, "a positive number")
+    check_range("--device-id", device_id, 0, 1024, "a device number")
+    check_range("--max-pixels", kwargs.get("max_pixels"), 1, 10**12, "a pixel count")
     try:
         return Classifier(model, provider=provider.value, device_id=device_id, invert=invert.value, center=center,
                           mean=mean, std=std, model_ink=model_ink.value if model_ink else None, **kwargs)
@@ -114,7 +132,7 @@ def export(
 ) -> None:
     """Train the MLP in TensorFlow, export it to ONNX, verify it against TensorFlow, write model + card + plots."""
     try:
-        from mnist_onnx_export import export_model
+        from mnist_onnx_export import make_config, validate
     except ImportError as e:
         raise fail(f"`mnist-onnx export` needs the export extra (missing {e.name}): pip install 'mnist-onnx[export]'") from None
     widths = None
@@ -123,10 +141,18 @@ def export(
             widths = tuple(int(w) for w in hidden.replace(" ", "").split(",") if w)
         except ValueError:
             raise fail(f"--hidden {hidden!r}: expected comma-separated integers like 512,256,128") from None
+    options = dict(hidden=widths, activation=activation, dropout=dropout, optimizer=optimizer, learning_rate=lr,
+                   batch_size=batch_size, epochs=epochs, patience=patience, augment=augment, seed=seed)
+    try:  # every option, before TensorFlow is imported
+        validate(make_config(preset.value, **options), opset)
+    except ValueError as e:
+        raise fail(str(e)) from None
     try:
-        result = export_model(data, out, preset=preset.value, opset=opset, hidden=widths, activation=activation,
-                              dropout=dropout, optimizer=optimizer, learning_rate=lr, batch_size=batch_size,
-                              epochs=epochs, patience=patience, augment=augment, seed=seed)
+        from mnist_onnx_export import export_model
+    except ImportError as e:
+        raise fail(f"`mnist-onnx export` needs the export extra (missing {e.name}): pip install 'mnist-onnx[export]'") from None
+    try:
+        result = export_model(data, out, preset=preset.value, opset=opset, **options)
     except (MnistOnnxError, PermissionError, ValueError) as e:
         raise fail(str(e)) from None
     m = result.card["metrics"]
@@ -145,9 +171,9 @@ def classify(
     pattern: Annotated[Optional[str], typer.Option(help="File-name pattern inside folders, case-insensitive. Default: any image (png, jpg, jpeg, gif, bmp, tif, tiff, webp, ppm, pgm, pbm).", show_default=False)] = None,
     fmt: Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout.")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=0, max=10, help="Also list the K most likely digits.")] = 0,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per inference batch.")] = 1024,
-    workers: Annotated[int, typer.Option(min=1, help="Processes decoding images in parallel.")] = 1,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also list the K most likely digits.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 1024,
+    workers: Annotated[int, typer.Option(help="Processes decoding images in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
     center: CenterOpt = True,
     mean: MeanOpt = None,
@@ -157,15 +183,15 @@ def classify(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
 ) -> None:
     """Classify every image under PATHS: one row per file, a prediction or an error. Exit 1 if any file failed."""
-    import os
-
     for path in paths:  # a typo in an argument is a usage error, not a row
         if not os.path.lexists(path):
             raise fail(f"{path}: no such file or folder")
+    check_range("--top-k", top_k, 0, 10, "a count")
+    check_range("--batch-size", batch_size, 1, 1 << 20, "a count")
+    check_range("--workers", workers, 1, max(4, 4 * (os.cpu_count() or 1)), "a process count")
     from ._output import RowWriter
     from ._paths import atomic_write
 
-    import os
 
     if output is not None:
         try:
@@ -232,7 +258,7 @@ def evaluate(
     provider: ProviderOpt = ProviderChoice.auto,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON (accuracy at the top level).")] = False,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write confusion-matrix and misclassified-images PNGs here.")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Processes decoding PNGs in parallel.")] = 1,
+    workers: Annotated[int, typer.Option(help="Processes decoding PNGs in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
     center: CenterOpt = True,
     mean: MeanOpt = None,
@@ -244,6 +270,7 @@ def evaluate(
 
     from ._evaluate import evaluate_path
 
+    check_range("--workers", workers, 1, max(4, 4 * (os.cpu_count() or 1)), "a process count")
     clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
     try:
         ev = evaluate_path(clf, path, keep_pixels=report is not None, workers=workers)
@@ -422,7 +449,7 @@ def info(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     model: ModelOpt = None,
     provider: ProviderOpt = ProviderChoice.auto,
     device_id: DeviceOpt = 0,
@@ -431,12 +458,15 @@ def serve(
     mean: MeanOpt = None,
     std: StdOpt = None,
     model_ink: InkOpt = None,
-    max_pixels: Annotated[int, typer.Option(min=1, help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
-    max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body, MiB (413 beyond).")] = 16.0,
-    max_files: Annotated[int, typer.Option(min=1, help="Most files in one request (413 beyond).")] = 1000,
+    max_pixels: Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest request body, MiB (413 beyond).")] = 16.0,
+    max_files: Annotated[int, typer.Option(help="Most files in one request (413 beyond).")] = 1000,
     batching: Annotated[bool, typer.Option("--batching/--no-batching", help="Merge concurrent requests into shared model calls.")] = True,
 ) -> None:
     """Serve a drawing page and an HTTP API (POST /v1/classify) until Ctrl-C or SIGTERM."""
+    check_range("--port", port, 1, 65535, "a port number")
+    check_range("--max-upload-mb", max_upload_mb, 0.001, 1 << 20, "a size in MiB")
+    check_range("--max-files", max_files, 1, 1 << 20, "a count")
     try:
         from ._server import run
     except ImportError as e:

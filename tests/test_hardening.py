@@ -199,3 +199,72 @@ def test_idx_gzip_bomb_is_cut_off(tmp_path):
             f"try:\n    read_idx({str(bomb)!r})\nexcept DataError as e:\n    assert 'trailing' in str(e), e\n"
             f"else:\n    raise SystemExit('accepted')")
     assert _peak_rss_mib(code) < 150
+
+
+# --- one clear line, exit 2, before any work ------------------------------------------------------------
+
+@pytest.mark.parametrize("args, words", [
+    (["--epochs", "0"], "--epochs 0: must be from 1"),
+    (["--batch-size", "0"], "--batch-size 0: must be from 1"),
+    (["--lr", "-1"], "--lr -1.0: must be a positive number"),
+    (["--dropout", "1.5"], "--dropout 1.5: must be at least 0 and below 1"),
+    (["--dropout", "1.0"], "--dropout 1.0: must be at least 0 and below 1"),
+    (["--hidden", "0"], "--hidden 0: each layer width must be an integer from 1"),
+    (["--patience", "-1"], "--patience -1: must be from 1"),
+    (["--opset", "5"], "--opset 5: must be from 13 to 18"),
+    (["--activation", "gelu"], "--activation gelu: choose relu, sigmoid, tanh"),
+])
+def test_export_options_checked_before_tensorflow(args, words, tmp_path):
+    import time
+
+    t0 = time.monotonic()
+    r = run_cli("export", "--data", str(tmp_path), "--out", str(tmp_path / "m.onnx"), *args)
+    assert r.returncode == 2 and r.stderr == f"error: {r.stderr[7:]}" and r.stderr.count("\n") == 1
+    assert words in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 8  # no TensorFlow import, no data read, no training
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--max-pixels", "0"], "--max-pixels 0: must be a pixel count from 1"),
+    (["--workers", "1000"], "--workers 1000: must be a process count from 1 to"),
+    (["--top-k", "11"], "--top-k 11: must be a count from 0 to 10"),
+    (["--batch-size", "0"], "--batch-size 0: must be a count from 1"),
+    (["--std", "nan"], "--std nan: must be a positive number"),
+    (["--std", "-1"], "--std -1.0: must be a positive number"),
+    (["--mean", "inf"], "--mean inf: must be a number"),
+])
+def test_classify_options_checked_up_front(args, words):
+    r = run_cli("classify", "samples", *args)
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1 and words in r.stderr, r.stderr
+
+
+def _model_with_metadata(path, meta):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [784, 10], np.zeros(7840, np.float32))
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g", [x], [y], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("meta", [
+    {"preprocessing": '{"std": NaN}'},
+    {"preprocessing": '{"std": -1}'},
+    {"preprocessing": "[1, 2, 3]"},
+    {"preprocessing": '{"mean": "zero"}'},
+    {"preprocessing": "[" * 100_000 + "]" * 100_000},
+    {"labels": '"0123456789"'},
+])
+def test_hostile_model_metadata_is_one_line(meta, tmp_path):
+    model = _model_with_metadata(tmp_path / "m.onnx", meta)
+    r = run_cli("classify", "samples", "-m", str(model), "-p", "cpu")
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {model}: ") and r.stderr.count("\n") == 1, r.stderr
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,78 @@
+"""Training configuration: plain values, the tutorials' presets, and their validation.
+
+No TensorFlow here: the command line checks every option before the (slow) TensorFlow import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh")  # tf2onnx converts these exactly
+OPTIMIZERS = ("adam", "sgd")
+OPSETS = range(13, 19)  # what tf2onnx 1.16+ and onnxruntime 1.20+ both support for these layers
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "tutorial"
+    hidden: tuple[int, ...] = (512, 256, 128)  # hidden layer widths; () is plain softmax regression
+    activation: str = "relu"  # relu | sigmoid | tanh
+    dropout: float = 0.5  # before the output layer, as in the tutorial
+    optimizer: str = "adam"  # adam | sgd
+    learning_rate: float = 1e-3  # peak; decays to 1 % of it along a cosine over `epochs` when `decay` is on
+    decay: bool = True
+    batch_size: int = 128
+    epochs: int = 40  # the learning rate schedule spans these; early stopping may end sooner
+    patience: int = 40  # epochs without a better validation accuracy before stopping
+    augment: bool = True  # vary the training digits like real handwriting (augment.py)
+    val_fraction: float = 5000 / 60000  # the tutorials' 55,000 / 5,000 split, scaled to the data
+    seed: int = 0
+
+
+_PLAIN: dict = dict(decay=False, epochs=60, patience=12, augment=False)
+
+# Each tutorial network with its own optimiser settings; `tutorial` is the default (with ReLU added).
+PRESETS: dict[str, dict] = {
+    "tutorial": dict(),
+    # The plain tutorial networks: their own optimisers, no augmentation, constant rate, early stopping.
+    "softmax": dict(hidden=(), dropout=0.0, optimizer="sgd", learning_rate=0.5, batch_size=100, **_PLAIN),
+    "mlp300": dict(hidden=(300,), dropout=0.0, optimizer="sgd", learning_rate=0.5, batch_size=100, **_PLAIN),
+    "mlp200": dict(hidden=(200,), dropout=0.0, optimizer="adam", learning_rate=1e-3, batch_size=1000, **_PLAIN),
+    "sigmoid5": dict(hidden=(200, 100, 60, 30), activation="sigmoid", dropout=0.0, optimizer="adam",
+                     learning_rate=3e-3, batch_size=100, **_PLAIN),
+}
+
+
+def make_config(preset: str = "tutorial", **overrides) -> TrainConfig:
+    """A preset's config with the non-None *overrides* applied on top (not validated: see `validate`)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    return dataclasses.replace(TrainConfig(preset=preset), **values)
+
+
+def validate(cfg: TrainConfig, opset: int = 17) -> None:
+    """Raise ValueError naming the option and its allowed range: before any data is loaded or trained."""
+    def bad(flag: str, value: object, allowed: str) -> ValueError:
+        return ValueError(f"{flag} {value}: {allowed}")
+
+    if not all(isinstance(w, int) and 1 <= w <= 65536 for w in cfg.hidden):
+        raise bad("--hidden", ",".join(map(str, cfg.hidden)), "each layer width must be an integer from 1 to 65536")
+    if cfg.activation not in ACTIVATIONS:
+        raise bad("--activation", cfg.activation, f"choose {', '.join(ACTIVATIONS)} (others do not convert to ONNX exactly)")
+    if cfg.optimizer not in OPTIMIZERS:
+        raise bad("--optimizer", cfg.optimizer, f"choose {' or '.join(OPTIMIZERS)}")
+    if not (math.isfinite(cfg.dropout) and 0.0 <= cfg.dropout < 1.0):
+        raise bad("--dropout", cfg.dropout, "must be at least 0 and below 1 (1 drops everything)")
+    if not (math.isfinite(cfg.learning_rate) and 0.0 < cfg.learning_rate <= 10.0):
+        raise bad("--lr", cfg.learning_rate, "must be a positive number, at most 10")
+    if not 1 <= cfg.batch_size <= 1_000_000:
+        raise bad("--batch-size", cfg.batch_size, "must be from 1 to 1,000,000")
+    if not 1 <= cfg.epochs <= 10_000:
+        raise bad("--epochs", cfg.epochs, "must be from 1 to 10,000")
+    if not 1 <= cfg.patience <= 10_000:
+        raise bad("--patience", cfg.patience, "must be from 1 to 10,000")
+    if opset not in OPSETS:
+        raise bad("--opset", opset, f"must be from {OPSETS.start} to {OPSETS.stop - 1}")
