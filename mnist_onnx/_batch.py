@@ -6,16 +6,16 @@ Memory is bounded by the number of chunks in flight, never by the number of file
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
 
 from ._preprocess import NO_DIGIT, Invert, decode, no_digit, to_mnist, to_mnist_batch
+from ._workers import DecoderPool
 from .errors import ImageError
 
 
@@ -110,36 +110,25 @@ def classify_items(classifier, items: list[tuple[str, bytes]], predict=None) -> 
     return _rows([name for name, _ in items], decoded, probs, keep_probabilities=True)
 
 
-def _worker_context() -> mp.context.BaseContext:
-    """Start workers from a fork server that has already imported the decoder (numpy + Pillow, no
-    onnxruntime), so each worker starts in milliseconds and none inherits ONNX Runtime's threads."""
-    if "forkserver" not in mp.get_all_start_methods():
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
-    return ctx
-
-
 def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
 
 
-def classify_files(classifier, paths: Iterable[str], batch_size: int = 256, workers: int = 1,
+def classify_files(classifier, paths: Iterable[str], batch_size: int = 256, pool: DecoderPool | None = None,
                    keep_probabilities: bool = False) -> Iterator[FileResult]:
-    """Yield a FileResult for every path, in order. `workers` > 1 decodes in that many processes."""
+    """Yield a FileResult for every path, in order. With a *pool*, its processes decode the chunks."""
     clf = classifier
     args = (clf.invert, clf.center, clf.max_pixels)
-    decoder: Executor | None = None
-    if workers > 1:
-        decoder = ProcessPoolExecutor(workers, mp_context=_worker_context())
+    decoder = pool
+    workers = pool.size if pool is not None else 1
     infer = ThreadPoolExecutor(1, thread_name_prefix="mnist-onnx-infer")
     window = max(2, 2 * workers)  # chunks decoding at once: enough to keep every worker busy, no more
 
     def submit_decode(chunk: list[str]) -> Future:
         if decoder is not None:
-            return decoder.submit(decode_chunk, chunk, *args)
+            return decoder.submit(chunk, *args)
         done: Future = Future()
         done.set_result(decode_chunk(chunk, *args))
         return done
@@ -172,5 +161,5 @@ def classify_files(classifier, paths: Iterable[str], batch_size: int = 256, work
             yield from rows(*pending)
     finally:
         infer.shutdown(wait=True, cancel_futures=True)
-        if decoder is not None:
-            decoder.shutdown(wait=True, cancel_futures=True)
+        for _, fut in decoding:  # stopped early (error, Ctrl-C, the reader left): drop queued chunks
+            fut.cancel()

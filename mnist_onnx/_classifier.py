@@ -63,6 +63,7 @@ class Classifier:
         threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
+        self._decoders = None
         path, source = resolve_model(model)
         self.session, self.provider, self.provider_note = open_session(path, provider, device_id, threads)
         self.info: ModelInfo = read_contract(self.session, path, source, mean=mean, std=std, scale=scale, ink=model_ink)
@@ -120,7 +121,37 @@ class Classifier:
         from ._files import iter_files
 
         files = iter_files([paths] if isinstance(paths, (str, Path)) else paths, pattern, recursive)
-        return classify_files(self, files, batch_size, workers, keep_probabilities)
+        return classify_files(self, files, batch_size, self._pool(workers), keep_probabilities)
+
+    def _pool(self, workers: int):
+        """The decoding processes, started on first use and kept for later calls (see `close`)."""
+        if workers <= 1:
+            return None
+        if self._decoders is None or self._decoders.size != workers:
+            from ._workers import DecoderPool
+
+            self.close()
+            self._decoders = DecoderPool(workers)
+        return self._decoders
+
+    def close(self) -> None:
+        """Stop the decoding processes, if any (they also stop when the Classifier is garbage-collected or
+        the program exits). The Classifier stays usable; a later call starts them again."""
+        if self._decoders is not None:
+            self._decoders.close()
+            self._decoders = None
+
+    def __enter__(self) -> "Classifier":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 -- interpreter shutdown
+            pass
 
     def preprocess(self, inputs: Inputs) -> np.ndarray:
         """What the model sees: (N, 28, 28) float32 [0, 1] for any supported input."""

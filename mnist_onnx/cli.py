@@ -213,6 +213,7 @@ def classify(
     n = failed = blank = 0
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
+        stack.callback(clf.close)  # decoding processes stop with the command, however it ends
         progress = None
         if sys.stderr.isatty() and not quiet:
             from rich.console import Console
@@ -276,6 +277,8 @@ def evaluate(
         ev = evaluate_path(clf, path, keep_pixels=report is not None, workers=workers)
     except MnistOnnxError as e:
         raise fail(str(e)) from None
+    finally:
+        clf.close()
     announce(clf)
     for p, err in ev.unreadable:
         note(f"warning: {p}: {err}")
@@ -486,7 +489,15 @@ def serve(
         on_ready=lambda url: note(f"serving {url} (model {clf.model_path}, {clf.provider.upper()}); Ctrl-C to stop"))
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends the command like Ctrl-C does: cleanup runs (no .part file, no orphan worker), exit 143."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)  # the command line owns this process; the library never does this
     try:
         app()
     except BrokenPipeError:  # `mnist-onnx classify ... | head -1`: the reader left; stop quietly

@@ -268,3 +268,98 @@ def test_hostile_model_metadata_is_one_line(meta, tmp_path):
     r = run_cli("classify", "samples", "-m", str(model), "-p", "cpu")
     assert r.returncode == 2 and r.stderr.startswith(f"error: {model}: ") and r.stderr.count("\n") == 1, r.stderr
     assert "Traceback" not in r.stderr
+
+
+# --- worker processes: killed, terminated, interrupted; a library script without a __main__ guard ---------
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory, test_set):
+    x, _ = test_set
+    d = tmp_path_factory.mktemp("many")
+    for i in range(3000):
+        Image.fromarray(255 - x[i % 500]).resize((64, 64)).save(d / f"{i:05d}.png", compress_level=1)
+    return d
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([CLI, "classify", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_workers(proc: subprocess.Popen, n: int = 2) -> list[int]:
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        kids = [k for k in _children(proc.pid) if _alive(k)]
+        if len(kids) >= n:
+            time.sleep(0.5)  # let them get to work
+            return kids
+        time.sleep(0.05)
+    raise AssertionError("workers did not start")
+
+
+def test_killed_worker_costs_its_chunk_not_the_run(many, tmp_path):
+    import signal as sig
+
+    out = tmp_path / "rows.csv"
+    proc = _start([str(many), "--workers", "2", "--batch-size", "50", "-o", str(out), "-p", "cpu"])
+    victim = _wait_for_workers(proc)[0]
+    os.kill(victim, sig.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    rows = csv_rows(out.read_text())
+    assert len(rows) == 3000 and len({r["path"] for r in rows}) == 3000  # none lost, none doubled
+    died = [r for r in rows if r["status"] == "error"]
+    assert 0 < len(died) <= 100 and all("decoding worker died (killed by SIGKILL)" in r["error"] for r in died)
+    assert sum(r["status"] == "ok" for r in rows) >= 2900
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_terminated_run_leaves_no_part_file_and_no_worker(many, tmp_path, signame):
+    import signal as sig
+    import time
+
+    out = tmp_path / "rows.csv"
+    proc = _start([str(many), "--workers", "2", "--batch-size", "20", "-o", str(out), "-p", "cpu"])
+    kids = _wait_for_workers(proc)
+    proc.send_signal(getattr(sig, signame))
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    time.sleep(0.5)
+    assert not any(_alive(k) for k in kids), "orphaned worker"
+    assert not out.exists() and not list(tmp_path.glob(".rows.csv*"))
+
+
+def test_library_workers_in_a_script_without_main_guard(tmp_path, digits):
+    """The README's snippet, saved as a plain script: workers must not re-run it."""
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import mnist_onnx\n"
+        "print('script ran')\n"
+        "clf = mnist_onnx.Classifier(provider='cpu')\n"
+        f"for r in clf.classify_files({str(digits)!r}, recursive=True, workers=2):\n"
+        "    print(r.path, r.digit, r.confidence, r.error)\n")
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count("script ran") == 1 and p.stdout.count(".png") == 3
