@@ -6,6 +6,7 @@ we add a mirror list and one-line errors on top of it.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -120,7 +121,11 @@ def download_mnist(cache_dir: str | Path | None = None, mirror_urls: list[str] |
         for base in urls:
             with tempfile.TemporaryDirectory(dir=folder, prefix=".incoming-") as tmp:
                 try:
-                    got = Path(pooch.retrieve(url=base + name, known_hash=None, fname=name, path=tmp))
+                    got = Path(pooch.retrieve(url=base + name, known_hash=None, fname=name, path=tmp,
+                                              downloader=_BoundedDownload()))
+                except _Bounded as e:
+                    problems.append(f"{base}{name}: {e}")
+                    continue
                 except (requests.RequestException, OSError, ValueError) as e:
                     problems.append(f"{base}{name}: {_http_problem(e)}")
                     continue
@@ -134,6 +139,44 @@ def download_mnist(cache_dir: str | Path | None = None, mirror_urls: list[str] |
                 "if you are offline, pass --data DIR with the four MNIST IDX files"
             )
     return folder
+
+
+MAX_BYTES = 64 << 20  # the largest MNIST file is 9.9 MB compressed (47 MB raw, if a mirror serves it so)
+DEADLINE_S = 600.0  # per file, whole download; each read also times out after 30 s of silence
+
+
+class _Bounded(Exception):
+    """A download broke a bound: too large, or too slow."""
+
+
+class _BoundedDownload:
+    """pooch downloader with an overall deadline and a size cap (pooch's own has neither): a mirror that
+    trickles a byte every few seconds, or never stops sending, is cut off and nothing is kept."""
+
+    def __init__(self, max_bytes: int | None = None, deadline_s: float | None = None) -> None:
+        self.max_bytes = max_bytes or int(os.environ.get("MNIST_ONNX_DOWNLOAD_MAX_BYTES", MAX_BYTES))
+        self.deadline_s = deadline_s or float(os.environ.get("MNIST_ONNX_DOWNLOAD_DEADLINE", DEADLINE_S))
+
+    def __call__(self, url: str, output_file, pooch_obj, check_only: bool = False) -> bool | None:
+        import time
+
+        import requests
+
+        if check_only:
+            return True
+        start = time.monotonic()
+        with requests.get(url, stream=True, timeout=(10, 30)) as r:
+            r.raise_for_status()
+            size = 0
+            with open(output_file, "wb") if isinstance(output_file, (str, Path)) else contextlib.nullcontext(output_file) as f:
+                for chunk in r.iter_content(1 << 16):
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise _Bounded(f"more than {self.max_bytes:,} bytes: not MNIST, stopped")
+                    if time.monotonic() - start > self.deadline_s:
+                        raise _Bounded(f"still downloading after {self.deadline_s:g} s, stopped")
+                    f.write(chunk)
+        return None
 
 
 def _http_problem(e: Exception) -> str:

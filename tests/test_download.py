@@ -154,3 +154,62 @@ def test_tampered_cache_file_is_replaced(full_mirror, tmp_path):
     (cache / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not mnist")
     download_mnist(cache, [url], files={"t10k-labels-idx1-ubyte.gz": MNIST_FILES["t10k-labels-idx1-ubyte.gz"]})
     assert sha(cache / "t10k-labels-idx1-ubyte.gz") == MNIST_FILES["t10k-labels-idx1-ubyte.gz"] and len(log) == 1
+
+
+@pytest.fixture
+def hostile_mirror(monkeypatch):
+    """A mirror that trickles one byte at a time, and one that never stops sending."""
+    import time
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            try:
+                if "slow" in self.path:
+                    for _ in range(100):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                else:
+                    block = bytes(1 << 16)
+                    for _ in range(10_000):  # 640 MB at most: the test stops it long before
+                        self.wfile.write(block)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_download_deadline_and_size_cap_leave_nothing(hostile_mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_ONNX_DOWNLOAD_DEADLINE", "1.5")
+    monkeypatch.setenv("MNIST_ONNX_DOWNLOAD_MAX_BYTES", str(4 << 20))
+    cache = tmp_path / "cache"
+    with pytest.raises(DataError, match=r"still downloading after 1.5 s, stopped"):
+        download_mnist(cache, [hostile_mirror + "slow/"], files={"t10k-labels-idx1-ubyte.gz": MNIST_FILES["t10k-labels-idx1-ubyte.gz"]})
+    with pytest.raises(DataError, match=r"more than 4,194,304 bytes: not MNIST, stopped"):
+        download_mnist(cache, [hostile_mirror + "endless/"], files={"t10k-labels-idx1-ubyte.gz": MNIST_FILES["t10k-labels-idx1-ubyte.gz"]})
+    assert list(cache.rglob("*")) == []
+
+
+def test_http_404_is_named(server, tmp_path):
+    url, _, _ = server
+    with pytest.raises(DataError, match=r"HTTP 404"):
+        download_mnist(tmp_path / "c", [url + "nothing-here/"], files={"t10k-labels-idx1-ubyte.gz": "0" * 64})
+
+
+def test_unwritable_cache_is_not_a_download_failure(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.raises(DataError, match=r"cannot create the download cache"):
+        download_mnist(blocker / "cache", ["http://127.0.0.1:9/"])
