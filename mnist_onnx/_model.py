@@ -75,7 +75,25 @@ class ModelInfo:
 # --- providers -----------------------------------------------------------------------------------------
 
 _preloaded = False
-_CUDA_HINT = "install CUDA 12+ and cuDNN 9, or `pip install 'onnxruntime-gpu[cuda,cudnn]'`"
+_CUDA_HINT = "pip install 'mnist-onnx[cuda]' brings CUDA and cuDNN as wheels, or install CUDA {major} and cuDNN 9"
+
+
+def _cuda_hint(problem: str | None) -> str:
+    """Name the CUDA major version the installed onnxruntime-gpu wants (from the missing library's soname)."""
+    import re
+
+    found = re.search(r"\.so\.(\d+)", problem or "")
+    return _CUDA_HINT.format(major=found.group(1) if found else "12 or later")
+
+
+def gpu_present() -> bool:
+    """An NVIDIA GPU and driver on this machine (whether or not CUDA works for us): only then is falling
+    back to CPU worth a note. Without a GPU, CPU is simply the right choice, and silence the right answer."""
+    import shutil
+
+    if os.path.exists("/dev/nvidiactl") or os.path.isdir("/proc/driver/nvidia/gpus"):
+        return True
+    return shutil.which("nvidia-smi") is not None
 
 
 def _preload_cuda_dlls() -> None:
@@ -141,7 +159,7 @@ def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
     else:
         providers = ["CPUExecutionProvider"]
         if provider == "cuda":
-            raise ProviderError(f"--provider cuda cannot run here: {problem} ({_CUDA_HINT})")
+            raise ProviderError(f"--provider cuda cannot run here: {problem} ({_cuda_hint(problem)})")
     try:
         with quiet_fds((2,)):  # a failed CUDA provider logs red C++ errors; we report it ourselves
             session = ort.InferenceSession(str(path), so, providers=providers)
@@ -153,8 +171,8 @@ def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
         reason = problem or f"onnxruntime could not start CUDA on device {device_id} (no usable GPU?)"
         if provider == "cuda":
             raise ProviderError(f"--provider cuda cannot run here: {reason}")
-        if "no CUDA support" not in reason:  # a CPU-only onnxruntime has nothing to apologise for
-            note = f"CUDA unavailable ({reason}), using CPU"
+        if "no CUDA support" not in reason and gpu_present():  # no GPU, or a CPU-only onnxruntime: nothing to say
+            note = f"CUDA unavailable ({reason}), using CPU; {_cuda_hint(problem)}"
     return session, ("cuda" if used == "CUDAExecutionProvider" else "cpu"), note
 
 

@@ -15,12 +15,51 @@ import typer
 
 from .errors import MnistOnnxError
 
+def _plain_type(self, ctx) -> str | None:
+    """Help without Typer's `<bool>`/`<list[Path]>` labels: flags show none, values their plain name."""
+    if getattr(self, "is_flag", False):
+        return None
+    text = _typed(self, ctx)
+    if not text:
+        return text
+    text = text.replace("<", "").replace(">", "").replace("list[", "").replace("]", "")
+    return text if "|" in text else text.upper()  # choices as typed: auto|cpu|cuda
+
+
+_typed = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = _plain_type  # type: ignore[method-assign]
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]  # metavar says it
+
+
+def _console(stderr: bool = False):
+    """A rich console that wraps only on a terminal: piped into a file or program, lines stay whole."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 100_000, soft_wrap=not stream.isatty())
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"mnist-onnx {__version__}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     help="Train the MNIST MLP and export it to ONNX; classify digit images with ONNX Runtime (CUDA or CPU).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Train the MNIST MLP and export it to ONNX; classify digit images with ONNX Runtime (CUDA or CPU)."""
 
 
 class ProviderChoice(str, Enum):
@@ -105,9 +144,9 @@ def make_classifier(model, provider, device_id=0, invert=InvertChoice.auto, cent
         raise fail(str(e)) from None
 
 
-def announce(clf) -> None:
+def announce(clf, quiet: bool = False) -> None:
     """The provider note (e.g. CUDA fell back to CPU), printed once the job is under way, not before an error."""
-    if clf.provider_note:
+    if clf.provider_note and not quiet:
         note(f"note: {clf.provider_note}")
 
 
@@ -116,7 +155,7 @@ def announce(clf) -> None:
 @app.command()
 def export(
     data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Folder with MNIST IDX files (gz or raw). Default: download the official files into the user cache.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Model file to write. Default: the user data folder, where `classify` finds it.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--output", "-o", "--out", help="Model file to write. Default: the user data folder, where `classify` finds it.")] = None,
     preset: Annotated[PresetChoice, typer.Option(help="Network and optimiser of a tutorial.")] = PresetChoice.tutorial,
     hidden: Annotated[Optional[str], typer.Option(help="Hidden layer widths, e.g. 512,256,128 ('' for none).")] = None,
     activation: Annotated[Optional[str], typer.Option(help="relu, sigmoid or tanh.")] = None,
@@ -163,7 +202,7 @@ def export(
 
 @app.command()
 def classify(
-    paths: Annotated[list[Path], typer.Argument(help="PNG files and/or folders.", show_default=False)],
+    paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders.", show_default=False, metavar="PATH")],
     model: ModelOpt = None,
     provider: ProviderOpt = ProviderChoice.auto,
     device_id: DeviceOpt = 0,
@@ -180,7 +219,7 @@ def classify(
     std: StdOpt = None,
     model_ink: InkOpt = None,
     max_pixels: Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line, no notes.")] = False,
 ) -> None:
     """Classify every image under PATHS: one row per file, a prediction or an error. Exit 1 if any file failed."""
     for path in paths:  # a typo in an argument is a usage error, not a row
@@ -208,7 +247,7 @@ def classify(
         suffix = output.suffix.lower().lstrip(".") if output else ""
         fmt = FormatChoice(suffix) if suffix in ("csv", "jsonl") else (
             FormatChoice.table if output is None and sys.stdout.isatty() else FormatChoice.csv)
-    announce(clf)
+    announce(clf, quiet)
 
     n = failed = blank = 0
     t0 = time.perf_counter()
@@ -254,11 +293,11 @@ def classify(
 
 @app.command()
 def evaluate(
-    path: Annotated[Path, typer.Argument(help="IDX dataset folder (its test split), a folder of PNGs in digit sub-folders 0/..9/, or a labels CSV (file,label).", show_default=False)],
+    path: Annotated[Path, typer.Argument(help="IDX dataset folder (its test split), a folder of images in digit sub-folders 0/..9/, or a labels CSV (file,label).", show_default=False, metavar="PATH")],
     model: ModelOpt = None,
     provider: ProviderOpt = ProviderChoice.auto,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON (accuracy at the top level).")] = False,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write confusion-matrix and misclassified-images PNGs here.")] = None,
+    report: Annotated[Optional[Path], typer.Option("--output", "-o", "--report", help="Folder for the confusion-matrix and misclassified-images PNGs.")] = None,
     workers: Annotated[int, typer.Option(help="Processes decoding PNGs in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
     center: CenterOpt = True,
@@ -305,7 +344,7 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     console.print(f"[bold]{ev.accuracy:.2%}[/bold] accuracy ({int((ev.labels == ev.predictions).sum()):,} of "
                   f"{len(ev.labels):,}) on {ev.dataset} with {clf.model_path} ({clf.info.source}, {clf.provider.upper()})")
     per = Table(title="per class", title_justify="left")
@@ -330,10 +369,10 @@ def evaluate(
 
 @app.command()
 def show(
-    images: Annotated[list[Path], typer.Argument(help="Image files.", show_default=False)],
+    images: Annotated[list[Path], typer.Argument(help="Image files.", show_default=False, metavar="IMAGE")],
     model: ModelOpt = None,
     provider: ProviderOpt = ProviderChoice.auto,
-    save: Annotated[Optional[Path], typer.Option("--save", help="Also write one PNG per image here.")] = None,
+    save: Annotated[Optional[Path], typer.Option("--output", "-o", "--save", help="Folder for one PNG per image.")] = None,
     invert: InvertOpt = InvertChoice.auto,
     center: CenterOpt = True,
     mean: MeanOpt = None,
@@ -350,7 +389,7 @@ def show(
     announce(clf)
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
-    console = Console()
+    console = _console()
     failed = 0
     for path in images:
         try:
@@ -383,7 +422,7 @@ def show(
 
 @app.command()
 def info(
-    model: Annotated[Optional[Path], typer.Argument(help="ONNX model (default: the one classify would use).", show_default=False)] = None,
+    model: Annotated[Optional[Path], typer.Argument(help="ONNX model (default: the one classify would use).", show_default=False, metavar="MODEL")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """The model card: inputs/outputs, preprocessing contract, metrics, training config, data, versions."""
@@ -401,7 +440,7 @@ def info(
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     table = Table(title=f"{summary['path']} ({summary['source']})", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
