@@ -103,6 +103,11 @@ class Classifier:
             feed = x * self._mul + self._add if (self._mul != 1 or self._add != 0) else x
         feed = np.ascontiguousarray(feed.reshape(self._shape), dtype=self.info.input_dtype)
         scores = self.session.run([self.info.output_name], {self.info.input_name: feed})[0].astype(np.float32)
+        if scores.size != len(x) * 10:  # declared [N, 10], returned something else
+            from .errors import ModelError
+
+            raise ModelError(f"{self.model_path}: the model returned shape {list(scores.shape)} for {len(x)} "
+                             "images; expected [N, 10]")
         scores = scores.reshape(len(x), 10)
         kind = self.info.output_kind
         if kind == "logits" or (kind == "auto" and not _looks_like_probabilities(scores)):

@@ -86,15 +86,24 @@ def _read_labels_csv(path: Path) -> list[tuple[str, int]]:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
-    if rows and not rows[0][-1].strip().isdigit():
-        rows = rows[1:]  # header
+    first = 1
+    if rows and rows[0] and not rows[0][-1].strip().isdigit():
+        rows, first = rows[1:], 2  # header
     out = []
-    for n, row in enumerate(rows, start=2):
+    seen: dict[str, int] = {}
+    for n, row in enumerate(rows, start=first):
         if not row:
             continue
         if len(row) < 2 or not row[1].strip().isdigit() or not 0 <= int(row[1]) <= 9:
             raise DataError(f"{path}: line {n}: expected 'file,label' with a label 0-9, got {','.join(row)!r}")
-        out.append((os.path.join(path.parent, row[0].strip()), int(row[1])))
+        file = os.path.join(path.parent, row[0].strip())
+        if os.path.isdir(file):
+            raise DataError(f"{path}: line {n}: {row[0].strip()!r} is a folder; list image files, one per line")
+        key = os.path.normpath(file)
+        if key in seen:  # merging would silently count one image twice, or with two labels
+            raise DataError(f"{path}: line {n}: {row[0].strip()!r} is already listed on line {seen[key]}")
+        seen[key] = n
+        out.append((file, int(row[1])))
     if not out:
         raise DataError(f"{path}: no labelled files")
     return out

@@ -148,6 +148,8 @@ def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
     if provider not in ("auto", "cpu", "cuda"):
         raise ProviderError(f"unknown provider {provider!r}; choose auto, cpu or cuda")
     ort.set_default_logger_severity(3)
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder, not a model file")
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
     so = _session_options(threads)

@@ -63,13 +63,16 @@ def atomic_write(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
             continue
     else:
         raise FileExistsError(f"{path}: no free temporary name beside it")
+    f = os.fdopen(fd, mode, **kwargs)
     try:
-        with os.fdopen(fd, mode, **kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
         os.replace(tmp, path)
     except BaseException:
+        with contextlib.suppress(OSError):  # closing flushes again: on a full disk that fails again
+            f.close()
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise

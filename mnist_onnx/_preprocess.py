@@ -110,14 +110,14 @@ def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_M
             if im.width == 0 or im.height == 0:
                 raise _fail(path, "image has no pixels")
             if max(im.size) > 2 * _WORK_SIDE and im.mode in ("L", "RGB", "RGBA", "LA"):
-                factor = max(im.size) // _WORK_SIDE
+                factor = _factor(im.size)
                 im.draft(im.mode, (im.width // factor, im.height // factor))  # JPEG: decode smaller
             im.load()
             if max(im.size) > 2 * _WORK_SIDE and im.mode in ("L", "RGB", "RGBA", "LA", "RGBa", "La", "I", "F", "P"):
                 # Box-reduce in Pillow, before any float copy: a 7000x7000 RGBA PNG stays ~200 MB at peak.
                 if im.mode == "P":
                     im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-                im = _reduce_in_strips(im, max(im.size) // _WORK_SIDE)
+                im = _reduce_in_strips(im, _factor(im.size))
             return _reduce(_to_gray(im))
         except ImageError:
             raise
@@ -150,6 +150,11 @@ def _check_regular(path: object) -> None:
         raise _fail(path, f"not a regular file ({_KINDS.get(stat.S_IFMT(st.st_mode), 'special file')})")
 
 
+def _factor(size: tuple[int, ...]) -> int:
+    """Box-reduction factor for a very large image, never so large that a side vanishes (a 6000x4 strip)."""
+    return max(1, min(max(size) // _WORK_SIDE, min(size)))
+
+
 def _reduce_in_strips(im: Image.Image, factor: int) -> Image.Image:
     """Pillow's box reduction, a strip of rows at a time: for RGBA it premultiplies into a full-size copy
     first, which would double the peak memory of a huge image."""
@@ -179,7 +184,9 @@ def _reduce(gray: np.ndarray) -> np.ndarray:
     side = max(gray.shape)
     if side <= 2 * _WORK_SIDE:
         return gray
-    factor = side // _WORK_SIDE
+    factor = _factor(gray.shape)
+    if factor == 1:
+        return gray
     h, w = (gray.shape[0] // factor) * factor, (gray.shape[1] // factor) * factor
     g = gray[:h, :w].astype(np.float32)
     return g.reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))

@@ -269,14 +269,22 @@ def classify(
             with contextlib.suppress(AttributeError, ValueError):
                 sys.stdout.reconfigure(errors="surrogateescape")
         writer = RowWriter(stream, fmt.value, top_k)
-        for r in clf.classify_files(paths, recursive=recursive, pattern=pattern, batch_size=batch_size,
-                                    workers=workers, keep_probabilities=top_k > 0):
-            writer.write(r)
-            n += 1
-            failed += not r.ok
-            blank += r.status == "no-digit"
-            if progress is not None and n % 256 == 0:
-                progress.update(task, completed=n, rate=f"{n / (time.perf_counter() - t0):,.0f} img/s")
+        try:
+            for r in clf.classify_files(paths, recursive=recursive, pattern=pattern, batch_size=batch_size,
+                                        workers=workers, keep_probabilities=top_k > 0):
+                writer.write(r)
+                n += 1
+                failed += not r.ok
+                blank += r.status == "no-digit"
+                if progress is not None and n % 256 == 0:
+                    progress.update(task, completed=n, rate=f"{n / (time.perf_counter() - t0):,.0f} img/s")
+            stream.flush()
+        except MnistOnnxError as e:  # the model itself misbehaves: nothing after this can be right
+            raise fail(str(e)) from None
+        except BrokenPipeError:
+            raise
+        except OSError as e:  # disk full, file size limit (ulimit -f), I/O error: the output, not the input
+            raise fail(f"{output or 'standard output'}: cannot write ({e.strerror or e}); nothing was kept") from None
     secs = time.perf_counter() - t0
     if not quiet:
         note(f"{n:,} image{'' if n == 1 else 's'}: {n - failed:,} classified, "
@@ -325,17 +333,17 @@ def evaluate(
     if report is not None:
         from ._pictures import confusion_png, misclassified_png
 
+        wrong = ev.misclassified()
         try:
             report.mkdir(parents=True, exist_ok=True)
+            written.append(confusion_png(ev.confusion, report / "confusion.png",
+                                         f"{ev.accuracy:.2%} of {len(ev.labels):,} correct: {clf.model_path.name}"))
+            written.append(misclassified_png(
+                ev.pixels[wrong] if ev.pixels is not None else np.zeros((0, 28, 28)), ev.labels[wrong],
+                ev.predictions[wrong], ev.confidences[wrong], report / "misclassified.png",
+                f"{len(wrong):,} misclassified (true->predicted, confidence)" + (", first 100" if len(wrong) > 100 else "")))
         except OSError as e:
-            raise fail(f"{report}: cannot create ({e.strerror or e})") from None
-        wrong = ev.misclassified()
-        written.append(confusion_png(ev.confusion, report / "confusion.png",
-                                     f"{ev.accuracy:.2%} of {len(ev.labels):,} correct: {clf.model_path.name}"))
-        written.append(misclassified_png(
-            ev.pixels[wrong] if ev.pixels is not None else np.zeros((0, 28, 28)), ev.labels[wrong],
-            ev.predictions[wrong], ev.confidences[wrong], report / "misclassified.png",
-            f"{len(wrong):,} misclassified (true->predicted, confidence)" + (", first 100" if len(wrong) > 100 else "")))
+            raise fail(f"{report}: cannot write the report ({e.strerror or e})") from None
     if as_json:
         out = {**ev.to_dict(), "model": str(clf.model_path), "provider": clf.provider,
                "report": [str(p) for p in written]}
@@ -385,10 +393,15 @@ def show(
 
     from .errors import ImageError
 
+    if save is not None:  # a folder: checked before any work
+        if save.exists() and not save.is_dir():
+            raise fail(f"{save}: exists and is not a folder; --output takes a folder for the PNGs")
+        try:
+            save.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise fail(f"{save}: cannot create ({e.strerror or e})") from None
     clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
     announce(clf)
-    if save is not None:
-        save.mkdir(parents=True, exist_ok=True)
     console = _console()
     failed = 0
     for path in images:
@@ -412,8 +425,11 @@ def show(
         if save is not None:
             from ._pictures import show_png
 
-            out = show_png(pixels, probs, save / f"{path.stem}.show.png",
-                           f"{path.name}: {int(probs.argmax())} ({probs.max():.1%})")
+            try:
+                out = show_png(pixels, probs, save / f"{path.stem}.show.png",
+                               f"{path.name}: {int(probs.argmax())} ({probs.max():.1%})")
+            except OSError as e:
+                raise fail(f"{save / f'{path.stem}.show.png'}: cannot write ({e.strerror or e})") from None
             console.print(f"wrote {out}")
     raise typer.Exit(1 if failed else 0)
 
@@ -537,6 +553,8 @@ def main() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)  # the command line owns this process; the library never does this
+    if hasattr(signal, "SIGXFSZ"):  # past `ulimit -f`, a write should fail with EFBIG, not kill us mid-file
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         app()
     except BrokenPipeError:  # `mnist-onnx classify ... | head -1`: the reader left; stop quietly

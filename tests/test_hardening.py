@@ -363,3 +363,71 @@ def test_library_workers_in_a_script_without_main_guard(tmp_path, digits):
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert p.stdout.count("script ran") == 1 and p.stdout.count(".png") == 3
+
+
+# --- tracebacks that became one line --------------------------------------------------------------------
+
+def test_thin_strip_image_and_show_onto_a_file(tmp_path):
+    strip = np.full((4, 6000), 255, np.uint8)
+    strip[:, 2000:2100] = 0
+    Image.fromarray(strip).save(tmp_path / "strip.png")
+    r = run_cli("classify", str(tmp_path / "strip.png"), "-f", "csv")
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr and len(csv_rows(r.stdout)) == 1
+    (tmp_path / "taken").write_text("a file")
+    r = run_cli("show", "samples/0_mnist.png", "--output", str(tmp_path / "taken"))
+    assert r.returncode == 2 and "exists and is not a folder" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_report_into_an_unwritable_place(tmp_path):
+    (tmp_path / "file").write_text("x")
+    r = run_cli("evaluate", "samples/labels.csv", "--output", str(tmp_path / "file" / "report"))
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+def test_output_past_the_file_size_limit(digits, tmp_path):
+    """`ulimit -f`: the write fails (EFBIG), the command says so in one line and leaves no half file."""
+    out = tmp_path / "rows.csv"
+    p = subprocess.run(f"ulimit -f 0; {CLI} classify {digits} -o {out}", shell=True, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 2, p.stderr
+    assert "cannot write (File too large)" in p.stderr and "Traceback" not in p.stderr
+    assert not out.exists() and not list(tmp_path.glob(".rows.csv*"))
+
+
+def test_model_output_shape_contradicting_its_declaration(tmp_path):
+    """Declares [N, 10], returns [N, 5] (the slice end is only known at run time)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])
+    nodes = [helper.make_node("ReduceMin", ["x"], ["m"], keepdims=0),
+             helper.make_node("Cast", ["m"], ["mi"], to=TensorProto.INT64),
+             helper.make_node("Add", ["mi", "five"], ["end"]),
+             helper.make_node("Slice", ["x", "zero", "end", "one"], ["y"])]
+    init = [helper.make_tensor("five", TensorProto.INT64, [1], [5]), helper.make_tensor("zero", TensorProto.INT64, [1], [0]),
+            helper.make_tensor("one", TensorProto.INT64, [1], [1])]
+    model = helper.make_model(helper.make_graph(nodes, "liar", [x], [y], init), opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "liar.onnx")
+    r = run_cli("classify", "samples", "-m", str(tmp_path / "liar.onnx"), "-p", "cpu")
+    assert r.returncode == 2 and "returned shape [" in r.stderr and "expected [N, 10]" in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_labels_csv_with_a_folder_row_or_duplicates(tmp_path):
+    import shutil
+
+    shutil.copy(ROOT / "samples" / "0_mnist.png", tmp_path / "a.png")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "folder.csv").write_text("file,label\na.png,0\nsub,3\n")
+    r = run_cli("evaluate", str(tmp_path / "folder.csv"))
+    assert r.returncode == 2 and "line 3: 'sub' is a folder" in r.stderr
+    (tmp_path / "dupes.csv").write_text("file,label\na.png,0\n./a.png,5\n")
+    r = run_cli("evaluate", str(tmp_path / "dupes.csv"))
+    assert r.returncode == 2 and "line 3: './a.png' is already listed on line 2" in r.stderr
+
+
+def test_directory_given_as_model(tmp_path):
+    r = run_cli("classify", "samples", "-m", str(tmp_path))
+    assert r.returncode == 2 and "is a folder, not a model file" in r.stderr
