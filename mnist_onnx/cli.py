@@ -402,7 +402,7 @@ def show(
             raise fail(f"{save}: cannot create ({e.strerror or e})") from None
     clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
     announce(clf)
-    console = _console()
+    console = Console()  # a drawing: laid out for a terminal's width (80 when piped), unlike tables
     failed = 0
     for path in images:
         try:
