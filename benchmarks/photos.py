@@ -98,8 +98,10 @@ def filled_box(digit, rng):
     """6. A digit that fills half its 16x16 box (USPS-like): the median pixel is ink, not paper."""
     rows, cols = np.flatnonzero(digit.any(1)), np.flatnonzero(digit.any(0))
     crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    big = Image.fromarray(crop).resize((16, 16), Image.Resampling.BICUBIC)
-    return Image.fromarray(255 - np.asarray(big), "L")
+    big = np.asarray(Image.fromarray(crop).resize((16, 16), Image.Resampling.BICUBIC))
+    pad = np.pad(big, ((0, 1), (0, 1)))
+    thick = np.max([pad[:-1, :-1], pad[1:, :-1], pad[:-1, 1:], pad[1:, 1:]], axis=0)  # a broad pen
+    return Image.fromarray(255 - thick, "L")
 
 
 def clutter(digit, rng):

@@ -47,11 +47,86 @@ def preprocessing_grid() -> None:
     im.save(HERE / "preprocessing.png")
 
 
+def _tile(a: np.ndarray, size: int) -> Image.Image:
+    """A [0, 1] 28x28 array (or any gray image) as a size x size tile."""
+    im = Image.fromarray((np.clip(a, 0, 1) * 255).astype(np.uint8)) if isinstance(a, np.ndarray) else a.convert("L")
+    s = size / max(im.size)
+    im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))),
+                   Image.Resampling.NEAREST if s > 1 else Image.Resampling.LANCZOS)
+    out = Image.new("L", (size, size), 255 if not isinstance(a, np.ndarray) else 0)
+    out.paste(im, ((size - im.width) // 2, (size - im.height) // 2))
+    return out
+
+
+def _grid(rows: list[list[Image.Image]], row_labels: list[str], col_labels: list[str], out: Path, tile: int) -> None:
+    pad, left, top = 6, 120, 20
+    im = Image.new("RGB", (left + len(col_labels) * (tile + pad), top + len(rows) * (tile + pad)), "white")
+    draw = ImageDraw.Draw(im)
+    font = ImageFont.load_default(size=12)
+    for j, label in enumerate(col_labels):
+        draw.text((left + j * (tile + pad), 3), label, font=font, fill="black")
+    for i, (row, label) in enumerate(zip(rows, row_labels)):
+        draw.text((4, top + i * (tile + pad) + tile // 2 - 7), label, font=font, fill="black")
+        for j, t in enumerate(row):
+            im.paste(t.convert("RGB"), (left + j * (tile + pad), top + i * (tile + pad)))
+    im.save(out)
+
+
+def photo_cases(data: str) -> None:
+    """Each synthetic failure case: the image, what release 0.1.0 handed the model, what it gets now."""
+    import importlib.util
+
+    from benchmarks.photos import CASES, blank_images
+    from mnist_onnx._idx import load_split
+    from mnist_onnx._preprocess import decode, to_mnist
+
+    spec = importlib.util.spec_from_file_location("old", ROOT / "benchmarks" / "previous" / "preprocess_0_1_0.py")
+    old = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old)
+    x, _ = load_split(data, "test")
+    rng = np.random.default_rng(3)
+    rows, labels = [], []
+    for k, ((name, make), i) in enumerate(zip(CASES.items(), [10, 11, 12, 13, 15, 21, 17])):
+        image = make(x[i], rng)
+        rows.append([_tile(image, 96), _tile(old.to_mnist(old.decode(image), "auto", True), 96),
+                     _tile(to_mnist(decode(image)), 96)])
+        labels.append(f"{k + 1}. {name.replace('_', ' ')}")
+    blank = blank_images(rng)["paper_with_specks"]
+    rows.append([_tile(blank, 96), _tile(old.to_mnist(old.decode(blank), "auto", True), 96), _tile(to_mnist(decode(blank)), 96)])
+    labels.append("8. no digit")
+    _grid(rows, labels, ["the image", "before (0.1.0)", "now"], HERE / "photo_cases.png", 96)
+
+
+def augmentation_picture(data: str) -> None:
+    """What training sees: originals, their low-resolution and regional-style variants, augmented copies."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    from mnist_onnx._idx import load_split
+    from mnist_onnx_export.augment import AugmentConfig, augment, lowres_variants, style_variants
+
+    x, y = load_split(data, "test")
+    idx = [3, 2, 1, 18, 4, 8, 11, 0, 61, 7, 17, 9]  # 0 1 2 3 4 5 6 7 8 9, another 7 and 1
+    xs, ys = x[idx], y[idx]
+    flat = xs.reshape(len(idx), 784).astype(np.float32) / 255
+    tf.random.set_seed(0)
+    rows = [flat, lowres_variants(xs, 0), style_variants(xs, ys, 0)]
+    cfg = AugmentConfig()
+    rows += [augment(tf.constant(flat), cfg).numpy() for _ in range(3)]
+    tiles = [[_tile(a.reshape(28, 28), 56) for a in row] for row in rows]
+    _grid(tiles, ["MNIST", "tiny source", "regional style", "augmented", "augmented", "augmented"],
+          [""] * len(idx), HERE / "augmentation.png", 56)
+
+
 def main(data: str) -> None:
     preprocessing_grid()
+    photo_cases(data)
+    augmentation_picture(data)
     cli = str(Path(sys.executable).with_name("mnist-onnx"))
-    subprocess.run([cli, "evaluate", data, "--report", str(HERE), "-p", "cpu"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([cli, "show", str(ROOT / "samples" / "4_shaded.png"), "--save", str(HERE), "-p", "cpu"],
+    subprocess.run([cli, "evaluate", data, "--output", str(HERE), "-p", "cpu"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cli, "show", str(ROOT / "samples" / "4_shaded.png"), "--output", str(HERE), "-p", "cpu"],
                    check=True, stdout=subprocess.DEVNULL)
     print(f"pictures written to {HERE}")
 

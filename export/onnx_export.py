@@ -11,26 +11,11 @@ import onnx
 from ._tf import tf
 import tf2onnx
 
+from mnist_onnx._contract import (INPUT_NAME, KEY_LABELS, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING,
+                                  KEY_TEST_ACCURACY, KEY_VALIDATION_ACCURACY, LABELS, OUTPUT_NAME, PREPROCESSING)
 from mnist_onnx.errors import MnistOnnxError
 
-INPUT_NAME = "pixels"
-OUTPUT_NAME = "probabilities"
 PARITY_TOLERANCE = 1e-5
-
-# What any runtime must do to an image before feeding it to the model. `classify` reads this back.
-PREPROCESSING = {
-    "input": INPUT_NAME,
-    "layout": "N,784",  # 28x28 rows flattened, row-major
-    "dtype": "float32",
-    "scale": 1 / 255,  # uint8 pixel * scale
-    "mean": 0.0,  # then (x - mean) / std
-    "std": 1.0,
-    "range": [0.0, 1.0],
-    "ink": "white-on-black",  # as all of MNIST: 0 = background, 1 = ink
-    "size": [28, 28],
-    "centering": "mnist",  # digit fitted to 20x20 and centred by centre of mass in 28x28
-}
-LABELS = [str(d) for d in range(10)]
 
 
 class ParityError(MnistOnnxError):
@@ -53,12 +38,12 @@ def to_onnx(model: tf.keras.Model, opset: int = 17) -> onnx.ModelProto:
 def add_metadata(proto: onnx.ModelProto, card: dict) -> None:
     """Embed the preprocessing contract, labels and the whole model card as metadata_props."""
     props = {
-        "preprocessing": json.dumps(PREPROCESSING),
-        "labels": json.dumps(LABELS),
-        "output": "probabilities",
-        "test_accuracy": f"{card['metrics']['test_accuracy']:.4f}",
-        "validation_accuracy": f"{card['metrics']['validation_accuracy']:.4f}",
-        "model_card": json.dumps(card),
+        KEY_PREPROCESSING: json.dumps(PREPROCESSING),
+        KEY_LABELS: json.dumps(LABELS),
+        KEY_OUTPUT: OUTPUT_NAME,
+        KEY_TEST_ACCURACY: f"{card['metrics']['test_accuracy']:.4f}",
+        KEY_VALIDATION_ACCURACY: f"{card['metrics']['validation_accuracy']:.4f}",
+        KEY_MODEL_CARD: json.dumps(card),
     }
     del proto.metadata_props[:]
     for key, value in props.items():

@@ -18,7 +18,9 @@ from mnist_onnx._paths import atomic_write, check_writable, default_export_path
 from mnist_onnx.errors import ModelError
 
 from .data import load_mnist
-from .onnx_export import LABELS, PREPROCESSING, add_metadata, check_parity, to_onnx
+from mnist_onnx._contract import LABELS, OUTPUT_NAME, PREPROCESSING
+
+from .onnx_export import add_metadata, check_parity, to_onnx
 from .report import confusion_matrix, plot_confusion, plot_curves
 from .config import make_config, validate
 from .train import fit
@@ -88,7 +90,7 @@ def export_model(
         + (f", dropout {cfg.dropout}" if cfg.dropout else ""),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "input": {"name": PREPROCESSING["input"], "shape": ["batch", 784], "dtype": "float32"},
-        "output": {"name": "probabilities", "shape": ["batch", 10], "kind": "softmax probabilities"},
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", 10], "kind": "softmax probabilities"},
         "preprocessing": PREPROCESSING,
         "labels": LABELS,
         "metrics": {

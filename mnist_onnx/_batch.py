@@ -14,7 +14,7 @@ from itertools import islice
 
 import numpy as np
 
-from ._preprocess import NO_DIGIT, Invert, decode, no_digit, to_mnist, to_mnist_batch
+from ._preprocess import NO_DIGIT, PreprocessConfig, decode, no_digit, to_mnist, to_mnist_batch
 from ._workers import DecoderPool
 from .errors import ImageError
 
@@ -39,7 +39,7 @@ class FileResult:
         return self.error is None
 
 
-def decode_chunk(paths: list[str] | list[tuple[str, bytes]], invert: Invert, center: bool, max_pixels: int
+def decode_chunk(paths: list[str] | list[tuple[str, bytes]], config: PreprocessConfig
                  ) -> tuple[np.ndarray, list[int], list[str | None]]:
     """Decode and preprocess *paths* (or (name, file bytes) pairs: uploads); return (pixels of the good
     ones, their indices, error per item).
@@ -48,6 +48,7 @@ def decode_chunk(paths: list[str] | list[tuple[str, bytes]], invert: Invert, cen
     decoding, so a chunk holds 28x28 results, never a thousand decoded photos. Runs in worker processes, so
     it needs only numpy and Pillow, and never raises for a bad file.
     """
+    invert, center, max_pixels = config.invert, config.center, config.max_pixels
     out = np.zeros((len(paths), 28, 28), np.float32)
     small: list[np.ndarray] = []
     small_at: list[int] = []
@@ -105,7 +106,7 @@ def classify_items(classifier, items: list[tuple[str, bytes]], predict=None) -> 
     """Classify in-memory image files (name, bytes) in one go, exactly as `classify_files` does files:
     the same decoding, preprocessing, errors and rows. *predict* replaces `classifier.predict_pixels`
     (the server passes its request batcher)."""
-    decoded = decode_chunk(items, classifier.invert, classifier.center, classifier.max_pixels)
+    decoded = decode_chunk(items, classifier.config)
     probs = (predict or classifier.predict_pixels)(decoded[0]) if decoded[1] else None
     return _rows([name for name, _ in items], decoded, probs, keep_probabilities=True)
 
@@ -120,7 +121,7 @@ def classify_files(classifier, paths: Iterable[str], batch_size: int = 256, pool
                    keep_probabilities: bool = False) -> Iterator[FileResult]:
     """Yield a FileResult for every path, in order. With a *pool*, its processes decode the chunks."""
     clf = classifier
-    args = (clf.invert, clf.center, clf.max_pixels)
+    config = clf.config
     decoder = pool
     workers = pool.size if pool is not None else 1
     infer = ThreadPoolExecutor(1, thread_name_prefix="mnist-onnx-infer")
@@ -128,9 +129,9 @@ def classify_files(classifier, paths: Iterable[str], batch_size: int = 256, pool
 
     def submit_decode(chunk: list[str]) -> Future:
         if decoder is not None:
-            return decoder.submit(chunk, *args)
+            return decoder.submit(chunk, config)
         done: Future = Future()
-        done.set_result(decode_chunk(chunk, *args))
+        done.set_result(decode_chunk(chunk, config))
         return done
 
     def rows(chunk: list[str], decoded, probs: Future | None) -> list[FileResult]:

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ._model import Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
-from ._preprocess import DEFAULT_MAX_PIXELS, Invert, decode, no_digit, to_mnist_batch
+from ._preprocess import DEFAULT_MAX_PIXELS, Invert, PreprocessConfig, decode, no_digit, to_mnist_batch
 
 ImageLike = Union[str, Path, Image.Image]
 Inputs = Union[np.ndarray, ImageLike, Sequence[Union[np.ndarray, ImageLike]]]
@@ -67,9 +67,7 @@ class Classifier:
         path, source = resolve_model(model)
         self.session, self.provider, self.provider_note = open_session(path, provider, device_id, threads)
         self.info: ModelInfo = read_contract(self.session, path, source, mean=mean, std=std, scale=scale, ink=model_ink)
-        self.invert: Invert = invert
-        self.center = center
-        self.max_pixels = max_pixels
+        self.config = PreprocessConfig(invert, center, max_pixels)
         pre = self.info.preprocessing
         # Fold "to 0..255, times scale, minus mean, over std" into one multiply-add per pixel.
         self._mul = np.float32(255.0 * pre.scale / pre.std)
@@ -80,6 +78,18 @@ class Classifier:
     @property
     def model_path(self) -> Path:
         return self.info.path
+
+    @property
+    def invert(self) -> Invert:
+        return self.config.invert
+
+    @property
+    def center(self) -> bool:
+        return self.config.center
+
+    @property
+    def max_pixels(self) -> int:
+        return self.config.max_pixels
 
     def __repr__(self) -> str:
         return f"Classifier(model={str(self.model_path)!r}, provider={self.provider!r})"
@@ -172,7 +182,8 @@ class Classifier:
                     raise ValueError(f"item {i}: one image per list item, got an array of {len(pixels)}")
                 out[i] = pixels[0]
         if files:
-            out[files] = to_mnist_batch([decode(items[i], self.max_pixels) for i in files], self.invert, self.center)
+            c = self.config
+            out[files] = to_mnist_batch([decode(items[i], c.max_pixels) for i in files], c.invert, c.center)
         return out
 
     def predict(self, inputs: Inputs, batch_size: int = 4096) -> np.ndarray:

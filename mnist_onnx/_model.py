@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import json
 import math
 import os
+import threading
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -17,8 +19,8 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
+from ._contract import INKS, KEY_LABELS, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING, LABELS
 from ._paths import MODEL_ENV, default_export_path
-from ._quiet import quiet_fds
 from .errors import ModelError, ProviderError
 
 Provider = Literal["auto", "cpu", "cuda"]
@@ -67,7 +69,7 @@ class ModelInfo:
     @property
     def card(self) -> dict | None:
         try:
-            return json.loads(self.metadata["model_card"])
+            return json.loads(self.metadata[KEY_MODEL_CARD])
         except (KeyError, ValueError):
             return None
 
@@ -75,6 +77,7 @@ class ModelInfo:
 # --- providers -----------------------------------------------------------------------------------------
 
 _preloaded = False
+_preload_lock = threading.Lock()
 _CUDA_HINT = "pip install 'mnist-onnx[cuda]' brings CUDA and cuDNN as wheels, or install CUDA {major} and cuDNN 9"
 
 
@@ -99,9 +102,13 @@ def gpu_present() -> bool:
 def _preload_cuda_dlls() -> None:
     """Let CUDA/cuDNN installed from pip (nvidia-* wheels) be found; silently, it prints on failure."""
     global _preloaded
-    if not _preloaded and hasattr(ort, "preload_dlls"):
+    with _preload_lock:
+        if _preloaded or not hasattr(ort, "preload_dlls"):
+            return
         _preloaded = True
-        with contextlib.suppress(Exception), quiet_fds():
+        # It print()s each library it cannot find; we report the missing one ourselves, in one line.
+        # Python-level capture only: no file descriptor of the process is touched.
+        with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
             ort.preload_dlls()
 
 
@@ -147,7 +154,6 @@ def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
     """
     if provider not in ("auto", "cpu", "cuda"):
         raise ProviderError(f"unknown provider {provider!r}; choose auto, cpu or cuda")
-    ort.set_default_logger_severity(3)
     if path.is_dir():
         raise ModelError(f"{path}: is a folder, not a model file")
     if not path.is_file():
@@ -163,8 +169,7 @@ def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
         if provider == "cuda":
             raise ProviderError(f"--provider cuda cannot run here: {problem} ({_cuda_hint(problem)})")
     try:
-        with quiet_fds((2,)):  # a failed CUDA provider logs red C++ errors; we report it ourselves
-            session = ort.InferenceSession(str(path), so, providers=providers)
+        session = ort.InferenceSession(str(path), so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for corrupt models
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
@@ -201,8 +206,8 @@ def read_contract(session: ort.InferenceSession, path: Path, source: str, *, mea
 
     meta = dict(session.get_modelmeta().custom_metadata_map)
     try:
-        contract = json.loads(meta.get("preprocessing", "{}"))
-        labels = json.loads(meta["labels"]) if "labels" in meta else [str(d) for d in range(10)]
+        contract = json.loads(meta.get(KEY_PREPROCESSING, "{}"))
+        labels = json.loads(meta[KEY_LABELS]) if KEY_LABELS in meta else list(LABELS)
     except (ValueError, RecursionError):
         raise ModelError(f"{path}: model metadata is not valid JSON") from None
     try:
@@ -214,7 +219,7 @@ def read_contract(session: ort.InferenceSession, path: Path, source: str, *, mea
             std=float(contract.get("std", 1.0)),
             ink=contract.get("ink", "white-on-black"),
         )
-        if pre.ink not in ("white-on-black", "black-on-white"):
+        if pre.ink not in INKS:
             raise ValueError(f"ink {pre.ink!r}")
         if not isinstance(labels, list) or len(labels) != 10:
             raise ValueError("labels must be a list of 10")
@@ -224,7 +229,7 @@ def read_contract(session: ort.InferenceSession, path: Path, source: str, *, mea
     if not (math.isfinite(pre.mean) and math.isfinite(pre.scale) and math.isfinite(pre.std) and pre.std > 0):
         raise ModelError(f"{path}: preprocessing mean {pre.mean}, std {pre.std}, scale {pre.scale}: "
                          "need finite numbers and a positive std")
-    kind = meta.get("output", "auto")
+    kind = meta.get(KEY_OUTPUT, "auto")
     return ModelInfo(path=path, source=source, input_name=inp.name, input_shape=list(inp.shape),
                      input_dtype=_DTYPES[inp.type], output_name=out.name,
                      output_kind=kind if kind in ("probabilities", "logits") else "auto",
@@ -247,7 +252,7 @@ def model_summary(model: str | Path | None = None) -> dict:
         "inputs": [{"role": "input", "name": i.name, "type": i.type, "shape": i.shape} for i in session.get_inputs()],
         "outputs": [{"role": "output", "name": o.name, "type": o.type, "shape": o.shape} for o in session.get_outputs()],
         "output_kind": info.output_kind,
-        "preprocessing": {**asdict(info.preprocessing), **json.loads(info.metadata.get("preprocessing", "{}"))},
+        "preprocessing": {**asdict(info.preprocessing), **json.loads(info.metadata.get(KEY_PREPROCESSING, "{}"))},
         "labels": info.labels,
         "metadata_keys": sorted(info.metadata),
         "card": info.card,

@@ -16,6 +16,7 @@ import errno
 import io
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -505,6 +506,16 @@ def _normal_form_from_sums(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     cy = (rows @ _IDX28) / safe
     cx = (cols @ _IDX28) / safe
     return (total > 0) & (side >= 19) & (side <= 20) & (np.abs(cy - 14) <= 0.75) & (np.abs(cx - 14) <= 0.75)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How images become model input: one frozen value shared by the Classifier, its decoding processes,
+    the server and any other front-end, so they cannot drift apart."""
+
+    invert: Invert = "auto"  # ink polarity: auto decides per image
+    center: bool = True  # crop, fit to 20x20, centre by mass (MNIST's normal form)
+    max_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard
 
 
 def no_digit(pixels: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ def _die_with_parent() -> None:
 
 
 def _serve(fd: int) -> None:
-    """Worker main loop: receive (items, invert, center, max_pixels), send decode_chunk's result."""
+    """Worker main loop: receive (items, PreprocessConfig), send decode_chunk's result."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
     from ._batch import decode_chunk
@@ -100,11 +100,12 @@ class DecoderPool:
         for t in self._threads:
             t.start()
 
-    def submit(self, items: list, invert: str, center: bool, max_pixels: int) -> Future:
+    def submit(self, items: list, config) -> Future:
+        """Decode and preprocess *items* with *config* (a PreprocessConfig) in one of the processes."""
         if self._closed:
             raise RuntimeError("the decoder pool is closed")
         done: Future = Future()
-        self._jobs.put((done, (items, invert, center, max_pixels)))
+        self._jobs.put((done, (items, config)))
         return done
 
     def _feed(self, slot: int) -> None:
