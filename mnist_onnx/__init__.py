@@ -24,6 +24,7 @@ _EXPORTS = {
     "Preprocessing": "._model",
     "resolve_model": "._model",
     "load_image": "._preprocess",
+    "PreprocessConfig": "._preprocess",
     "Evaluation": "._evaluate",
     "evaluate": "._evaluate",
     "model_summary": "._model",
@@ -37,7 +38,28 @@ _EXPORTS = {
 }
 _ALIASES = {"load_idx": "load_split", "evaluate": "evaluate_path"}
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [  # static, so tools and readers see the public API without running anything
+    "__version__",
+    "Classifier",
+    "Prediction",
+    "FileResult",
+    "ModelInfo",
+    "Preprocessing",
+    "PreprocessConfig",
+    "resolve_model",
+    "load_image",
+    "Evaluation",
+    "evaluate",
+    "model_summary",
+    "iter_files",
+    "load_idx",
+    "MnistOnnxError",
+    "DataError",
+    "ModelError",
+    "ProviderError",
+    "ImageError",
+]
+assert set(__all__) == {"__version__", *_EXPORTS}
 
 if TYPE_CHECKING:
     from ._batch import FileResult
@@ -47,7 +69,7 @@ if TYPE_CHECKING:
     from ._files import iter_files
     from ._idx import load_split as load_idx
     from ._model import ModelInfo, Preprocessing, model_summary, resolve_model
-    from ._preprocess import load_image
+    from ._preprocess import PreprocessConfig, load_image
     from .errors import DataError, ImageError, MnistOnnxError, ModelError, ProviderError
 
 

@@ -6,16 +6,21 @@ Memory is bounded by the number of chunks in flight, never by the number of file
 
 from __future__ import annotations
 
+import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from itertools import islice
 
 import numpy as np
 
 from ._preprocess import NO_DIGIT, PreprocessConfig, decode, no_digit, to_mnist, to_mnist_batch
 from ._workers import DecoderPool
+
+if TYPE_CHECKING:
+    from ._classifier import Classifier
 from .errors import ImageError
 
 
@@ -39,7 +44,7 @@ class FileResult:
         return self.error is None
 
 
-def decode_chunk(paths: list[str] | list[tuple[str, bytes]], config: PreprocessConfig
+def decode_chunk(paths: Sequence[str | tuple[str, bytes]], config: PreprocessConfig
                  ) -> tuple[np.ndarray, list[int], list[str | None]]:
     """Decode and preprocess *paths* (or (name, file bytes) pairs: uploads); return (pixels of the good
     ones, their indices, error per item).
@@ -56,7 +61,10 @@ def decode_chunk(paths: list[str] | list[tuple[str, bytes]], config: PreprocessC
     errors: list[str | None] = [None] * len(paths)
     for i, item in enumerate(paths):
         try:
-            gray = decode(item[1], max_pixels, name=item[0]) if isinstance(item, tuple) else decode(item, max_pixels)
+            if isinstance(item, tuple):
+                gray = decode(item[1], max_pixels, name=item[0])
+            else:
+                gray = decode(item, max_pixels)
             if gray.shape == (28, 28):
                 small.append(gray)
                 small_at.append(i)
@@ -102,7 +110,8 @@ def _rows(names: list[str], decoded, probs: np.ndarray | None, keep_probabilitie
     return results
 
 
-def classify_items(classifier, items: list[tuple[str, bytes]], predict=None) -> list[FileResult]:
+def classify_items(classifier: Classifier, items: list[tuple[str, bytes]],
+                   predict: Callable[[np.ndarray], np.ndarray] | None = None) -> list[FileResult]:
     """Classify in-memory image files (name, bytes) in one go, exactly as `classify_files` does files:
     the same decoding, preprocessing, errors and rows. *predict* replaces `classifier.predict_pixels`
     (the server passes its request batcher)."""
@@ -117,7 +126,13 @@ def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def classify_files(classifier, paths: Iterable[str], batch_size: int = 256, pool: DecoderPool | None = None,
+def inference_threads(workers: int) -> int:
+    """ONNX Runtime threads beside *workers* decoding processes: decoding is the bottleneck, so it keeps its
+    cores and inference gets the rest (at least one)."""
+    return max(1, (os.cpu_count() or 1) - workers)
+
+
+def classify_files(classifier: Classifier, paths: Iterable[str], batch_size: int = 256, pool: DecoderPool | None = None,
                    keep_probabilities: bool = False) -> Iterator[FileResult]:
     """Yield a FileResult for every path, in order. With a *pool*, its processes decode the chunks."""
     clf = classifier

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 from PIL import Image
 
 from ._model import Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
 from ._preprocess import DEFAULT_MAX_PIXELS, Invert, PreprocessConfig, decode, no_digit, to_mnist_batch
+
+if TYPE_CHECKING:
+    from ._workers import DecoderPool
 
 ImageLike = Union[str, Path, Image.Image]
 Inputs = Union[np.ndarray, ImageLike, Sequence[Union[np.ndarray, ImageLike]]]
@@ -63,7 +66,7 @@ class Classifier:
         threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
-        self._decoders = None
+        self._decoders: DecoderPool | None = None
         path, source = resolve_model(model)
         self.session, self.provider, self.provider_note = open_session(path, provider, device_id, threads)
         self.info: ModelInfo = read_contract(self.session, path, source, mean=mean, std=std, scale=scale, ink=model_ink)
@@ -183,7 +186,8 @@ class Classifier:
                 out[i] = pixels[0]
         if files:
             c = self.config
-            out[files] = to_mnist_batch([decode(items[i], c.max_pixels) for i in files], c.invert, c.center)
+            out[files] = to_mnist_batch([decode(items[i], c.max_pixels) for i in files],  # type: ignore[arg-type]
+                                        c.invert, c.center)
         return out
 
     def predict(self, inputs: Inputs, batch_size: int = 4096) -> np.ndarray:

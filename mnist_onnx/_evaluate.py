@@ -10,10 +10,14 @@ import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import DataError
+
+if TYPE_CHECKING:
+    from ._classifier import Classifier
 
 
 @dataclass
@@ -109,7 +113,7 @@ def _read_labels_csv(path: Path) -> list[tuple[str, int]]:
     return out
 
 
-def evaluate_path(clf, path: str | Path, keep_pixels: bool = True, workers: int = 1) -> Evaluation:
+def evaluate_path(clf: Classifier, path: str | Path, keep_pixels: bool = True, workers: int = 1) -> Evaluation:
     """Evaluate *clf* on the labelled data at *path* (see module docstring)."""
     from ._idx import find_split, load_split
 

@@ -225,7 +225,8 @@ def read_contract(session: ort.InferenceSession, path: Path, source: str, *, mea
             raise ValueError("labels must be a list of 10")
     except (TypeError, ValueError, RecursionError) as e:
         raise ModelError(f"{path}: model metadata does not fit the contract (preprocessing/labels: {e})") from None
-    pre = replace(pre, **{k: v for k, v in dict(mean=mean, std=std, scale=scale, ink=ink).items() if v is not None})
+    overrides: dict = {k: v for k, v in dict(mean=mean, std=std, scale=scale, ink=ink).items() if v is not None}
+    pre = replace(pre, **overrides)
     if not (math.isfinite(pre.mean) and math.isfinite(pre.scale) and math.isfinite(pre.std) and pre.std > 0):
         raise ModelError(f"{path}: preprocessing mean {pre.mean}, std {pre.std}, scale {pre.scale}: "
                          "need finite numbers and a positive std")
@@ -257,3 +258,32 @@ def model_summary(model: str | Path | None = None) -> dict:
         "metadata_keys": sorted(info.metadata),
         "card": info.card,
     }
+
+
+def card_sections(summary: dict) -> list[tuple[str, list[tuple[str, str]]]]:
+    """`model_summary` as (section, [(key, text)]) for people: what `mnist-onnx info` lays out as a table."""
+    model = [(f"{io['role']} {io['name']}", f"{io['type']} {io['shape']}") for io in summary["inputs"] + summary["outputs"]]
+    model += [("output kind", summary["output_kind"]),
+              ("size", f"{summary['bytes']:,} bytes, sha256 {summary['sha256'][:16]}…")]
+    sections = [("model", model), ("preprocessing", [(k, str(v)) for k, v in summary["preprocessing"].items()])]
+    card = summary.get("card")
+    if not card:
+        sections[-1][1].append(("model card", "none: not exported by mnist-onnx (flags --mean/--std/--model-ink set the contract)"))
+        return sections
+
+    def metric(v: object) -> str:
+        if isinstance(v, dict):
+            return ", ".join(f"{a}={b:.3g}" if isinstance(b, float) else f"{a}={b}" for a, b in v.items())
+        return f"{v:.2%}" if isinstance(v, float) and v <= 1 else str(v)
+
+    data = card.get("data", {})
+    sections += [
+        ("model card", [("name", card.get("name", "")), ("architecture", card.get("architecture", ""))]),
+        ("metrics", [(k, metric(v)) for k, v in card.get("metrics", {}).items()]),
+        ("training config", [(k, str(v)) for k, v in card.get("config", {}).items()]),
+        ("data", [("source", str(data.get("source"))),
+                  ("images", f"{data.get('train_images', 0):,} train (incl. validation) / {data.get('test_images', 0):,} test"),
+                  *[(name, digest) for name, digest in data.get("sha256", {}).items()]]),
+        ("versions", [*[(k, str(v)) for k, v in card.get("versions", {}).items()], ("created", str(card.get("created")))]),
+    ]
+    return sections

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+from pathlib import Path
 from typing import TextIO
 
 from ._batch import FileResult
@@ -12,6 +14,17 @@ from ._batch import FileResult
 FORMATS = ("table", "csv", "jsonl")
 _NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')
 COLUMNS = ["path", "digit", "confidence", "status", "error"]
+
+
+def choose_format(fmt: str | None, output: str | os.PathLike | None, terminal: bool) -> str:
+    """The format asked for; else from the output file's suffix (.csv, .jsonl); else a table for a person at
+    a terminal and CSV for a program or file."""
+    if fmt:
+        return fmt
+    suffix = Path(output).suffix.lower().lstrip(".") if output else ""
+    if suffix in ("csv", "jsonl"):
+        return suffix
+    return "table" if output is None and terminal else "csv"
 
 
 def _top_k(r: FileResult, k: int) -> list[tuple[int, float]]:
@@ -45,9 +58,11 @@ class RowWriter:
                    "" if r.confidence is None else f"{r.confidence:.6f}", r.status, r.error or ""]
             if self.top_k:
                 row.append(";".join(f"{d}:{p:.6f}" for d, p in top))
-            (self._csv_all if "\r" in r.path or "\r" in (r.error or "") else self._csv).writerow(row)
+            writer = self._csv_all if "\r" in r.path or "\r" in (r.error or "") else self._csv
+            assert writer is not None
+            writer.writerow(row)
         elif self.fmt == "jsonl":
-            obj = {"path": r.path, "digit": r.digit,
+            obj: dict[str, object] = {"path": r.path, "digit": r.digit,
                    "confidence": None if r.confidence is None else round(r.confidence, 6),
                    "status": r.status, "error": r.error}
             if self.top_k:

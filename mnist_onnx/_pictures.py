@@ -14,7 +14,7 @@ from ._paths import atomic_write
 _BLUE = np.array([8, 48, 107])
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1: fixed-size bitmap font
@@ -96,3 +96,18 @@ def show_png(pixels: np.ndarray, probs: np.ndarray, path: Path, title: str) -> P
         draw.rectangle([x0 + 20, y + 4, x0 + 20 + length, y + row - 4], fill=color)
         draw.text((x0 + 26 + length, y + row / 2), f"{probs[d]:.3f}", anchor="lm", font=_font(12), fill="black")
     return _save(im, path)
+
+
+def write_report(ev, folder: Path, model_name: str) -> list[Path]:
+    """`evaluate --output DIR`: confusion.png and misclassified.png (the first 100) for an Evaluation."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wrong = ev.misclassified()
+    pixels = ev.pixels[wrong] if ev.pixels is not None else np.zeros((0, 28, 28))
+    return [
+        confusion_png(ev.confusion, folder / "confusion.png",
+                      f"{ev.accuracy:.2%} of {len(ev.labels):,} correct: {model_name}"),
+        misclassified_png(pixels, ev.labels[wrong], ev.predictions[wrong], ev.confidences[wrong],
+                          folder / "misclassified.png",
+                          f"{len(wrong):,} misclassified (true->predicted, confidence)"
+                          + (", first 100" if len(wrong) > 100 else "")),
+    ]

@@ -83,10 +83,10 @@ def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_M
         path: object = name or "<bytes>"
         if len(source) == 0:
             raise _fail(path, "empty file (0 bytes)")
-        opened: object = io.BytesIO(source)
+        opened: str | Path | io.BytesIO = io.BytesIO(bytes(source))
     else:
         path = opened = source
-        _check_regular(path)
+        _check_regular(source)
     try:
         im = Image.open(opened, formats=FORMATS)
     except FileNotFoundError:
@@ -105,21 +105,22 @@ def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_M
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise _fail(path, _describe(e)) from None
     with im:
+        image: Image.Image = im
         try:
-            if im.width * im.height > max_pixels:
-                raise _fail(path, f"too many pixels ({im.width}x{im.height} > {max_pixels:,} limit)")
-            if im.width == 0 or im.height == 0:
+            if image.width * image.height > max_pixels:
+                raise _fail(path, f"too many pixels ({image.width}x{image.height} > {max_pixels:,} limit)")
+            if image.width == 0 or image.height == 0:
                 raise _fail(path, "image has no pixels")
-            if max(im.size) > 2 * _WORK_SIDE and im.mode in ("L", "RGB", "RGBA", "LA"):
-                factor = _factor(im.size)
-                im.draft(im.mode, (im.width // factor, im.height // factor))  # JPEG: decode smaller
-            im.load()
-            if max(im.size) > 2 * _WORK_SIDE and im.mode in ("L", "RGB", "RGBA", "LA", "RGBa", "La", "I", "F", "P"):
+            if max(image.size) > 2 * _WORK_SIDE and image.mode in ("L", "RGB", "RGBA", "LA"):
+                factor = _factor(image.size)
+                image.draft(image.mode, (image.width // factor, image.height // factor))  # JPEG: decode smaller
+            image.load()
+            if max(image.size) > 2 * _WORK_SIDE and image.mode in ("L", "RGB", "RGBA", "LA", "RGBa", "La", "I", "F", "P"):
                 # Box-reduce in Pillow, before any float copy: a 7000x7000 RGBA PNG stays ~200 MB at peak.
-                if im.mode == "P":
-                    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-                im = _reduce_in_strips(im, _factor(im.size))
-            return _reduce(_to_gray(im))
+                if image.mode == "P":
+                    image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+                image = _reduce_in_strips(image, _factor(image.size))
+            return _reduce(_to_gray(image))
         except ImageError:
             raise
         except Image.DecompressionBombError:
@@ -132,18 +133,18 @@ _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a ch
           stat.S_IFBLK: "a block device"}
 
 
-def _check_regular(path: object) -> None:
+def _check_regular(path: str | Path) -> None:
     """Refuse, without opening it, anything but a regular file: reading a FIFO blocks forever, /dev/zero
     never ends. Folders get their own words (one that could not be listed reaches here)."""
     try:
-        st = os.stat(path)  # type: ignore[arg-type]
+        st = os.stat(path)
     except FileNotFoundError:
         raise _fail(path, "file not found (missing, or vanished after listing)") from None
     except OSError as e:
         raise _fail(path, _describe(e)) from None
     if stat.S_ISDIR(st.st_mode):
         try:
-            os.listdir(path)  # type: ignore[arg-type]
+            os.listdir(path)
         except OSError as e:
             raise _fail(path, f"unreadable directory ({e.strerror or e})") from None
         raise _fail(path, "is a directory, not an image")
@@ -436,7 +437,7 @@ def stroke_width(x: np.ndarray) -> float:
         return 0.0
     p = np.pad(m, 1)
     perimeter = np.count_nonzero(p[1:] != p[:-1]) + np.count_nonzero(p[:, 1:] != p[:, :-1])
-    return 2.0 * area / max(perimeter, 1)
+    return 2.0 * area / max(int(perimeter), 1)
 
 
 _THIN, _THICK = 1.2, 3.5  # MNIST test digits fitted to 20x20: stroke width 5th and 99th percentile (measured)
@@ -520,7 +521,7 @@ class PreprocessConfig:
 
 def no_digit(pixels: np.ndarray) -> np.ndarray:
     """(N, 28, 28) preprocessed images -> (N,) bool: where preprocessing found no digit (all zeros)."""
-    return ~pixels.reshape(len(pixels), -1).any(1)
+    return np.asarray(~pixels.reshape(len(pixels), -1).any(1))
 
 
 def to_mnist(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> np.ndarray:
@@ -538,7 +539,8 @@ def to_mnist(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> 
 def to_mnist_batch(grays: list[np.ndarray], invert: Invert = "auto", center: bool = True) -> np.ndarray:
     """Many decoded images -> (N, 28, 28) float32. 28x28 8-bit images take a vectorised fast path."""
     out = np.empty((len(grays), 28, 28), np.float32)
-    fast, slow = [], []
+    fast: list[int] = []
+    slow: list[int] = []
     for i, g in enumerate(grays):
         (fast if g.shape == (28, 28) and g.dtype == np.uint8 else slow).append(i)
     if fast:
@@ -556,9 +558,7 @@ def to_mnist_batch(grays: list[np.ndarray], invert: Invert = "auto", center: boo
         if center:
             img = u8.reshape(-1, 28, 28)
             ok &= _normal_form_from_sums(img.sum(2, dtype=np.int32), img.sum(1, dtype=np.int32))
-        x = u8.astype(np.float32)
-        x /= np.float32(255)
-        x = x.reshape(-1, 28, 28)
+        x = (u8.astype(np.float32) / np.float32(255)).reshape(-1, 28, 28)
         idx = np.asarray(fast)
         out[idx[ok]] = x[ok]
         slow.extend(idx[~ok].tolist())

@@ -1,0 +1,146 @@
+"""What every command shares: the Typer app, option types, one-line errors, opening a classifier."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import MnistOnnxError
+
+def _plain_type(self, ctx) -> str | None:
+    """Help without Typer's `<bool>`/`<list[Path]>` labels: flags show none, values their plain name."""
+    if getattr(self, "is_flag", False):
+        return None
+    text = _typed(self, ctx)
+    if not text:
+        return text
+    text = text.replace("<", "").replace(">", "").replace("list[", "").replace("]", "")
+    return text if "|" in text else text.upper()  # choices as typed: auto|cpu|cuda
+
+
+_typed = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = _plain_type  # type: ignore[method-assign]
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]  # metavar says it
+
+
+def _console(stderr: bool = False):
+    """A rich console that wraps only on a terminal: piped into a file or program, lines stay whole."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 100_000, soft_wrap=not stream.isatty())
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"mnist-onnx {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    help="Train the MNIST MLP and export it to ONNX; classify digit images with ONNX Runtime (CUDA or CPU).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Train the MNIST MLP and export it to ONNX; classify digit images with ONNX Runtime (CUDA or CPU)."""
+
+
+class ProviderChoice(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class InvertChoice(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+class FormatChoice(str, Enum):
+    table = "table"
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+class InkChoice(str, Enum):
+    white_on_black = "white-on-black"
+    black_on_white = "black-on-white"
+
+
+class PresetChoice(str, Enum):
+    tutorial = "tutorial"
+    softmax = "softmax"
+    mlp300 = "mlp300"
+    mlp200 = "mlp200"
+    sigmoid5 = "sigmoid5"
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one line on stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def note(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+# --- shared options -----------------------------------------------------------------------------------
+
+ModelOpt = Annotated[Optional[Path], typer.Option("--model", "-m", help="ONNX model. Default: $MNIST_ONNX_MODEL, else your last `export`, else the bundled model.")]
+ProviderOpt = Annotated[ProviderChoice, typer.Option("--provider", "-p", help="auto: CUDA if it really works, else CPU.")]
+DeviceOpt = Annotated[int, typer.Option("--device-id", help="CUDA device number.")]
+InvertOpt = Annotated[InvertChoice, typer.Option("--invert", help="Ink polarity: auto decides per image (paper drawings and MNIST-style both work).")]
+CenterOpt = Annotated[bool, typer.Option("--center/--no-center", help="Crop, fit to 20x20 and centre by mass, as MNIST was made.")]
+MeanOpt = Annotated[Optional[float], typer.Option("--mean", help="Override the model's input mean (after scaling to 0..1).")]
+StdOpt = Annotated[Optional[float], typer.Option("--std", help="Override the model's input standard deviation.")]
+InkOpt = Annotated[Optional[InkChoice], typer.Option("--model-ink", help="Override the ink polarity the model expects.")]
+
+
+def check_range(flag: str, value: float | None, low: float, high: float, what: str = "") -> None:
+    """Exit 2 with one line naming the flag and its allowed range, before any work."""
+    import math
+
+    if value is None:
+        return
+    if not (math.isfinite(value) and low <= value <= high):
+        def show(v: float) -> str:
+            return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
+
+        raise fail(f"{flag} {value}: must be {what or 'a number'} from {show(low)} to {show(high)}")
+
+
+def make_classifier(model, provider, device_id=0, invert=InvertChoice.auto, center=True, mean=None, std=None,
+                    model_ink=None, **kwargs):
+    """Open the model, or print one line and exit 2 (missing/corrupt/incompatible model, unusable provider)."""
+    from .._classifier import Classifier
+
+    check_range("--mean", mean, -1e6, 1e6)
+    check_range("--std", std, 1e-6, 1e6, "a positive number")
+    check_range("--device-id", device_id, 0, 1024, "a device number")
+    check_range("--max-pixels", kwargs.get("max_pixels"), 1, 10**12, "a pixel count")
+    try:
+        return Classifier(model, provider=provider.value, device_id=device_id, invert=invert.value, center=center,
+                          mean=mean, std=std, model_ink=model_ink.value if model_ink else None, **kwargs)
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
+
+
+def announce(clf, quiet: bool = False) -> None:
+    """The provider note (e.g. CUDA fell back to CPU), printed once the job is under way, not before an error."""
+    if clf.provider_note and not quiet:
+        note(f"note: {clf.provider_note}")

@@ -1,0 +1,80 @@
+"""`mnist-onnx evaluate`: accuracy and confusion on labelled digits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import MnistOnnxError
+from ._app import (CenterOpt, InkOpt, InvertChoice, InvertOpt, MeanOpt, ModelOpt,
+                   ProviderChoice, ProviderOpt, StdOpt, _console, announce, app, check_range, fail,
+                   make_classifier, note)
+
+
+@app.command()
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="IDX dataset folder (its test split), a folder of images in digit sub-folders 0/..9/, or a labels CSV (file,label).", show_default=False, metavar="PATH")],
+    model: ModelOpt = None,
+    provider: ProviderOpt = ProviderChoice.auto,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON (accuracy at the top level).")] = False,
+    report: Annotated[Optional[Path], typer.Option("--output", "-o", "--report", help="Folder for the confusion-matrix and misclassified-images PNGs.")] = None,
+    workers: Annotated[int, typer.Option(help="Processes decoding PNGs in parallel.")] = 1,
+    invert: InvertOpt = InvertChoice.auto,
+    center: CenterOpt = True,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    model_ink: InkOpt = None,
+) -> None:
+    """Accuracy, per-class precision/recall and the confusion matrix of a model on labelled digits."""
+    import json
+
+    from .._evaluate import evaluate_path
+
+    check_range("--workers", workers, 1, max(4, 4 * (os.cpu_count() or 1)), "a process count")
+    clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
+    try:
+        ev = evaluate_path(clf, path, keep_pixels=report is not None, workers=workers)
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
+    finally:
+        clf.close()
+    announce(clf)
+    for p, err in ev.unreadable:
+        note(f"warning: {p}: {err}")
+    written: list[Path] = []
+    if report is not None:
+        from .._pictures import write_report
+
+        try:
+            written = write_report(ev, report, clf.model_path.name)
+        except OSError as e:
+            raise fail(f"{report}: cannot write the report ({e.strerror or e})") from None
+    if as_json:
+        out = {**ev.to_dict(), "model": str(clf.model_path), "provider": clf.provider,
+               "report": [str(p) for p in written]}
+        typer.echo(json.dumps(out, indent=2))
+        return
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"[bold]{ev.accuracy:.2%}[/bold] accuracy ({int((ev.labels == ev.predictions).sum()):,} of "
+                  f"{len(ev.labels):,}) on {ev.dataset} with {clf.model_path} ({clf.info.source}, {clf.provider.upper()})")
+    per = Table(title="per class", title_justify="left")
+    for col in ("digit", "support", "precision", "recall", "f1"):
+        per.add_column(col, justify="right")
+    for row in ev.per_class():
+        per.add_row(str(row["digit"]), f"{row['support']:,}", f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}")
+    console.print(per)
+    cm_table = Table(title="confusion matrix (rows: true digit, columns: predicted)", title_justify="left")
+    cm_table.add_column("", justify="right", style="bold")
+    for d in range(10):
+        cm_table.add_column(str(d), justify="right")
+    for i, row in enumerate(ev.confusion):
+        cm_table.add_row(str(i), *[f"[green]{v}[/green]" if i == j else (f"[red]{v}[/red]" if v else "·")
+                                   for j, v in enumerate(row)])
+    console.print(cm_table)
+    for picture in written:
+        console.print(f"wrote {picture}")

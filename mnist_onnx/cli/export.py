@@ -1,0 +1,57 @@
+"""`mnist-onnx export`: train, convert, verify, write the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import MnistOnnxError
+from ._app import (PresetChoice, app, fail)
+
+
+@app.command()
+def export(
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Folder with MNIST IDX files (gz or raw). Default: download the official files into the user cache.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--output", "-o", "--out", help="Model file to write. Default: the user data folder, where `classify` finds it.")] = None,
+    preset: Annotated[PresetChoice, typer.Option(help="Network and optimiser of a tutorial.")] = PresetChoice.tutorial,
+    hidden: Annotated[Optional[str], typer.Option(help="Hidden layer widths, e.g. 512,256,128 ('' for none).")] = None,
+    activation: Annotated[Optional[str], typer.Option(help="relu, sigmoid or tanh.")] = None,
+    dropout: Annotated[Optional[float], typer.Option(help="Dropout before the output layer.")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="adam or sgd.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Training batch size.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (early stopping may end sooner).")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Epochs without validation improvement before stopping.")] = None,
+    augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="Random small rotations/shifts/zooms while training.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same model on CPU).")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
+) -> None:
+    """Train the MLP in TensorFlow, export it to ONNX, verify it against TensorFlow, write model + card + plots."""
+    try:
+        from mnist_onnx_export import make_config, validate
+    except ImportError as e:
+        raise fail(f"`mnist-onnx export` needs the export extra (missing {e.name}): pip install 'mnist-onnx[export]'") from None
+    widths = None
+    if hidden is not None:
+        try:
+            widths = tuple(int(w) for w in hidden.replace(" ", "").split(",") if w)
+        except ValueError:
+            raise fail(f"--hidden {hidden!r}: expected comma-separated integers like 512,256,128") from None
+    options = dict(hidden=widths, activation=activation, dropout=dropout, optimizer=optimizer, learning_rate=lr,
+                   batch_size=batch_size, epochs=epochs, patience=patience, augment=augment, seed=seed)
+    try:  # every option, before TensorFlow is imported
+        validate(make_config(preset.value, **options), opset)
+    except ValueError as e:
+        raise fail(str(e)) from None
+    try:
+        from mnist_onnx_export import export_model
+    except ImportError as e:
+        raise fail(f"`mnist-onnx export` needs the export extra (missing {e.name}): pip install 'mnist-onnx[export]'") from None
+    try:
+        result = export_model(data, out, preset=preset.value, opset=opset, **options)
+    except (MnistOnnxError, PermissionError, ValueError) as e:
+        raise fail(str(e)) from None
+    m = result.card["metrics"]
+    typer.echo(f"model: {result.model_path}  test accuracy {m['test_accuracy']:.2%}  validation {m['validation_accuracy']:.2%}")

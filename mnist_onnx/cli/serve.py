@@ -1,0 +1,51 @@
+"""`mnist-onnx serve`: the drawing page and HTTP API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ._app import (CenterOpt, DeviceOpt, InkOpt, InvertChoice, InvertOpt, MeanOpt, ModelOpt,
+                   ProviderChoice, ProviderOpt, StdOpt, announce, app, check_range, fail,
+                   make_classifier, note)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    model: ModelOpt = None,
+    provider: ProviderOpt = ProviderChoice.auto,
+    device_id: DeviceOpt = 0,
+    invert: InvertOpt = InvertChoice.auto,
+    center: CenterOpt = True,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    model_ink: InkOpt = None,
+    max_pixels: Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest request body, MiB (413 beyond).")] = 16.0,
+    max_files: Annotated[int, typer.Option(help="Most files in one request (413 beyond).")] = 1000,
+    batching: Annotated[bool, typer.Option("--batching/--no-batching", help="Merge concurrent requests into shared model calls.")] = True,
+) -> None:
+    """Serve a drawing page and an HTTP API (POST /v1/classify) until Ctrl-C or SIGTERM."""
+    check_range("--port", port, 1, 65535, "a port number")
+    check_range("--max-upload-mb", max_upload_mb, 0.001, 1 << 20, "a size in MiB")
+    check_range("--max-files", max_files, 1, 1 << 20, "a count")
+    try:
+        from .._server import run
+    except ImportError as e:
+        raise fail(f"serve needs the server extra ({e.name} is missing): pip install \"mnist-onnx[serve]\"") from None
+    import socket
+
+    try:  # one clear line for a port in use, before the model loads
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as e:
+        raise fail(f"cannot listen on {host}:{port} ({e.strerror})") from None
+    clf = make_classifier(model, provider, device_id, invert, center, mean, std, model_ink, max_pixels=max_pixels)
+    announce(clf)
+    run(clf, host, port, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching,
+        on_ready=lambda url: note(f"serving {url} (model {clf.model_path}, {clf.provider.upper()}); Ctrl-C to stop"))
