@@ -24,7 +24,7 @@ class TrainConfig:
     learning_rate: float = 1e-3  # peak; decays to 1 % of it along a cosine over `epochs` when `decay` is on
     decay: bool = True
     batch_size: int = 128
-    epochs: int = 40  # the learning rate schedule spans these; early stopping may end sooner
+    epochs: int = 60  # the learning rate schedule spans these; early stopping may end sooner
     patience: int = 40  # epochs without a better validation accuracy before stopping
     augment: bool = True  # vary the training digits like real handwriting (augment.py)
     val_fraction: float = 5000 / 60000  # the tutorials' 55,000 / 5,000 split, scaled to the data

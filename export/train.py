@@ -55,12 +55,8 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print) -> 
     log(f"data: {len(x_train)} train / {len(x_val)} validation images from {data.source}")
     aug = AugmentConfig()
     if cfg.augment:  # each digit once more as a tiny 8x8/16x16 source, and 1s/7s in regional styles
+        x_lowres = lowres_variants(data.x_train[train_idx], cfg.seed)
         x_style = style_variants(data.x_train[train_idx], y_train, cfg.seed)
-        # tiny sources of regional styles too (Semeion's flagged 1s, stretched to fill 16x16)
-        styled = (y_train == 1) | (y_train == 7)
-        mixed = np.where((styled & (rng.random(len(y_train)) < 0.5))[:, None, None],
-                         (x_style.reshape(-1, 28, 28) * 255).round().astype(np.uint8), data.x_train[train_idx])
-        x_lowres = lowres_variants(mixed, cfg.seed)
         log(f"augmentation: low-resolution and regional-style variants of {len(x_lowres)} digits made")
 
     model = build_model(cfg)
@@ -72,14 +68,12 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print) -> 
         raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose adam or sgd")
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    strength = tf.Variable(1.0, trainable=False)  # share of images augmented; eased off at the end
-
     @tf.function
     def train_step(x, y, x_lowres, x_style):
         if cfg.augment:  # per image: the original, its low-resolution or its regional-style variant
             r = tf.random.uniform([tf.shape(x)[0], 1])
             x = tf.where(r < aug.p_lowres, x_lowres, tf.where(r < aug.p_lowres + aug.p_style, x_style, x))
-            x = tf.where(tf.random.uniform([tf.shape(x)[0], 1]) < strength, augment(x, aug), x)
+            x = augment(x, aug)
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
             loss = loss_fn(y, logits)
@@ -99,8 +93,6 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print) -> 
         if cfg.decay:  # cosine from the peak rate down to 1 % of it
             progress = (epoch - 1) / max(1, cfg.epochs - 1)
             optimizer.learning_rate.assign(cfg.learning_rate * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * progress))))
-            # the last fifth eases geometric/pen augmentation from all images to half: fine-tune on clean digits
-            strength.assign(1.0 - 0.5 * min(1.0, max(0.0, (progress - 0.8) / 0.2)))
         order = rng.permutation(len(x_train))
         total_loss, total_correct = 0.0, 0.0
         for start in range(0, len(order), cfg.batch_size):

@@ -224,8 +224,9 @@ def _sliding(x: np.ndarray, k: int, reduce: np.ufunc) -> np.ndarray:
 
 def _local_background(x: np.ndarray) -> np.ndarray:
     """Smooth background surface under ink-high *x*: a grey opening (minimum, then maximum filter) with a
-    window of 1/4 of the shorter side, computed on a copy box-reduced to about 128 px and scaled back up. Removes shadows, gradients and flat patches larger than the window
-    (a grey photo crop pasted on white); keeps strokes thinner than the window."""
+    window of 1/4 of the shorter side, computed on a copy box-reduced to about 128 px and scaled back up.
+    Removes shadows, gradients and flat patches larger than the window (a grey photo crop pasted on white);
+    keeps strokes thinner than the window."""
     h, w = x.shape
     f = max(1, min(h, w) // 128)
     hs, ws = h // f, w // f
@@ -258,6 +259,7 @@ def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
 
 
 def _ink(x: np.ndarray, flip: bool, background: float, ring_floor: bool = True) -> np.ndarray:
+    """Ink-high [0, 1] for one polarity: background removed, noise floored, faint ink stretched."""
     if flip:
         x = 255.0 - x
         background = 255.0 - background
@@ -310,10 +312,10 @@ def _line_runs(frac: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _remove_lines(x: np.ndarray) -> np.ndarray:
-    """Erase straight lines that cross the whole image: ruled or grid paper (two or more parallel lines),
-    and a frame edge (a line in the outer band). A single line through the middle may be a digit's bar, and a
-    line at most 1/8 of the image thick is a line, not ink: both stay. Strokes crossing a line are kept by
-    filling the line with the smaller of the rows just above and below it."""
+    """Erase straight lines across most (60 %) of the image: ruled or grid paper (two or more parallel lines)
+    and a frame edge (a line in the outer band). A single line through the middle may be a digit's bar and
+    stays; so does anything thicker than 1/8 of the image (ink, not a printed line). Strokes crossing a
+    line survive: the line is filled with the smaller of the rows just above and below it."""
     for axis in (0, 1):
         y = x if axis == 0 else x.T
         n, m = y.shape
