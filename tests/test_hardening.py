@@ -433,3 +433,34 @@ def test_labels_csv_with_a_folder_row_or_duplicates(tmp_path):
 def test_directory_given_as_model(tmp_path):
     r = run_cli("classify", "samples", "-m", str(tmp_path))
     assert r.returncode == 2 and "is a folder, not a model file" in r.stderr
+
+
+# --- the command line as the ecosystem expects ----------------------------------------------------------
+
+def test_version_help_and_bare_command():
+    from mnist_onnx import __version__
+
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"mnist-onnx {__version__}"
+    bare = run_cli()
+    assert "Usage: mnist-onnx" in bare.stdout + bare.stderr and "classify" in bare.stdout + bare.stderr
+    for command in ("export", "classify", "evaluate", "show", "info", "serve"):
+        h = run_cli(command, "--help", env={"COLUMNS": "200"})
+        assert h.returncode == 0 and "<bool>" not in h.stdout and "list[" not in h.stdout, command
+        if command in ("export", "classify", "evaluate", "show"):
+            assert "--output" in h.stdout, command  # one spelling for where results go
+
+
+def test_piped_tables_are_not_wrapped(tmp_path):
+    deep = tmp_path / ("a-rather-long-folder-name-" * 6)
+    deep.mkdir()
+    model = deep / "model.onnx"
+    model.write_bytes((ROOT / "mnist_onnx" / "models" / "default.onnx").read_bytes())
+    r = run_cli("info", str(model), env={"COLUMNS": "80"})
+    assert r.returncode == 0 and any(str(model) in line for line in r.stdout.splitlines())
+
+
+def test_symlink_loop_file_is_named_as_such(tmp_path):
+    (tmp_path / "self.png").symlink_to(tmp_path / "self.png")
+    r = run_cli("classify", str(tmp_path / "self.png"), "-f", "csv")
+    assert r.returncode == 1 and csv_rows(r.stdout)[0]["error"] == "unreadable (too many levels of symbolic links)"
