@@ -37,7 +37,7 @@ def free_port() -> int:
 
 def start(*args: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([cli(), "serve", "--port", str(port), "-p", "cpu", "--max-files", "1000", *args],
+    proc = subprocess.Popen([cli(), "serve", "--port", str(port), "-p", "cpu", "--max-files", "1000", "--max-upload-mb", "512", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/"
     for _ in range(300):

@@ -120,8 +120,51 @@ def augmentation_picture(data: str) -> None:
           [""] * len(idx), HERE / "augmentation.png", 56)
 
 
+def serve_screenshot() -> None:
+    """The drawing page after drawing a 7, as headless Chromium (Debian's) renders it."""
+    import shutil
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cli = str(Path(sys.executable).with_name("mnist-onnx"))
+    server = subprocess.Popen([cli, "serve", "--port", str(port), "-p", "cpu"], stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url + "healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        browser_path = shutil.which("chromium-headless-shell") or shutil.which("chromium")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 800, "height": 590})
+            page.goto(url)
+            box = page.locator("#pad").bounding_box()
+            page.mouse.move(box["x"] + 70, box["y"] + 60)
+            page.mouse.down()
+            for x, y in [(210, 55), (150, 150), (115, 235)]:
+                page.mouse.move(box["x"] + x, box["y"] + y, steps=15)
+            page.mouse.up()
+            page.wait_for_function("document.getElementById('prediction').textContent !== ''")
+            page.screenshot(path=str(HERE / "serve.png"))
+            browser.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+
+
 def main(data: str) -> None:
     preprocessing_grid()
+    serve_screenshot()
     photo_cases(data)
     augmentation_picture(data)
     cli = str(Path(sys.executable).with_name("mnist-onnx"))
