@@ -39,6 +39,7 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, onnx, tensorflow as tf
 from onnx import numpy_helper
 from mnist_onnx._batch import decode_chunk
+from mnist_onnx._preprocess import PreprocessConfig
 from mnist_onnx._files import iter_files
 from mnist_onnx._model import bundled_model_path
 # the same weights as the ONNX model, in a Keras MLP: MatMul/Add initialisers in graph order
@@ -57,7 +58,7 @@ with open(sys.argv[2], "w", newline="") as f:
     w = csv.writer(f)
     for s in range(0, len(files), 256):
         chunk = files[s:s + 256]
-        pixels, good, errors = decode_chunk(chunk, "auto", True, 50_000_000)
+        pixels, good, errors = decode_chunk(chunk, PreprocessConfig())
         p = model.predict(pixels.reshape(-1, 784), verbose=0, batch_size=256)
         for j, i in enumerate(good):
             w.writerow([chunk[i], int(p[j].argmax()), float(p[j].max()), "ok", ""])

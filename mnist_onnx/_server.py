@@ -30,17 +30,26 @@ MiB = 1 << 20
 
 
 class _Batcher:
-    """Serialises model calls from many request threads and merges what queues up into one call."""
+    """Merges model calls from concurrent request threads: while the model runs, requests queue up and go
+    into its next call together. A request that finds the model idle runs it at once, on its own thread
+    (no hand-over to the batching thread: a lone client pays nothing for batching)."""
 
     def __init__(self, predict: Callable[[np.ndarray], np.ndarray], max_batch: int = 4096) -> None:
         self._predict = predict
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._model = threading.Lock()  # held while the model runs, by a request thread or the batcher
         self._thread = threading.Thread(target=self._loop, name="mnist-onnx-batcher", daemon=True)
         self._thread.start()
         self.calls = 0  # model calls made, for the benchmark and tests
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        if self._model.acquire(blocking=False):
+            try:
+                self.calls += 1
+                return self._predict(pixels)
+            finally:
+                self._model.release()
         done: Future = Future()
         self._queue.put((pixels, done))
         return done.result()
@@ -63,8 +72,9 @@ class _Batcher:
                 batch.append(nxt)
                 size += len(nxt[0])
             try:
-                probs = self._predict(np.concatenate([p for p, _ in batch]))
-                self.calls += 1
+                with self._model:
+                    probs = self._predict(np.concatenate([p for p, _ in batch]))
+                    self.calls += 1
             except Exception as e:  # noqa: BLE001 -- handed to every waiting request
                 for _, done in batch:
                     done.set_exception(e)

@@ -208,3 +208,28 @@ def test_browser_draw_a_seven(server):
         page.wait_for_function("document.getElementById('prediction').textContent !== ''", timeout=15000)
         assert page.locator("#prediction").text_content() == "1"
         browser.close()
+
+
+def test_batcher_merges_concurrent_calls_and_returns_each_its_rows():
+    import threading
+
+    from mnist_onnx._server import _Batcher
+
+    calls = []
+
+    def model(x):
+        calls.append(len(x))
+        time.sleep(0.02)  # long enough for the other requests to queue up
+        return x.reshape(len(x), -1)[:, :10] * 2
+
+    batcher = _Batcher(model)
+    out = [None] * 24
+    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, batcher(np.full((1, 28, 28), i, np.float32))))
+               for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.close()
+    assert all(o.shape == (1, 10) and o[0, 0] == 2 * i for i, o in enumerate(out))
+    assert sum(calls) == 24 and len(calls) < 24  # merged: fewer model calls than requests
