@@ -103,7 +103,8 @@ def test_info_json_and_table():
     assert out["inputs"][0]["shape"] == ["batch", 784] and out["preprocessing"]["ink"] == "white-on-black"
     assert len(out["card"]["data"]["sha256"]) == 4
     t = run_cli("info")
-    assert "test_accuracy" in t.stdout and "97." in t.stdout and "tensorflow" in t.stdout
+    shown = f"{out['card']['metrics']['test_accuracy']:.2%}"  # the card's own figure, as a person reads it
+    assert "test_accuracy" in t.stdout and shown in t.stdout and "tensorflow" in t.stdout
     third = json.loads(run_cli("info", str(THIRD_PARTY), "--json").stdout)
     assert third["card"] is None and third["inputs"][0]["shape"] == ["batch_size", 1, 28, 28]
     assert "none: not exported by mnist-onnx" in run_cli("info", str(THIRD_PARTY)).stdout
