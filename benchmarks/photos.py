@@ -11,11 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-
-def _ink(digit: np.ndarray, size: int) -> np.ndarray:
-    """The digit scaled up smoothly to size x size, as ink coverage in [0, 1]."""
-    im = Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC)
-    return np.clip(np.asarray(im, dtype=np.float32) / 255.0, 0, 1)
+from benchmarks.styles import _ink  # the digit scaled up smoothly, as ink coverage in [0, 1]
 
 
 def _thin_ink(digit: np.ndarray, size: int, core: int = 3) -> np.ndarray:
