@@ -18,7 +18,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -83,10 +83,15 @@ def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_M
         path: object = name or "<bytes>"
         if len(source) == 0:
             raise _fail(path, "empty file (0 bytes)")
-        opened: str | Path | io.BytesIO = io.BytesIO(bytes(source))
+        opened: BinaryIO = io.BytesIO(bytes(source))
     else:
-        path = opened = source
-        _check_regular(source)
+        path = source
+        opened = _open_regular(source)
+    with opened:  # Pillow leaves a file object it was given open
+        return _decode_open(opened, path, max_pixels)
+
+
+def _decode_open(opened: BinaryIO, path: object, max_pixels: int) -> np.ndarray:
     try:
         im = Image.open(opened, formats=FORMATS)
     except FileNotFoundError:
@@ -96,8 +101,8 @@ def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_M
     except PermissionError:
         raise _fail(path, "unreadable (permission denied)") from None
     except UnidentifiedImageError:
-        with contextlib.suppress(OSError, TypeError):
-            if os.path.getsize(path) == 0:  # type: ignore[arg-type]
+        with contextlib.suppress(OSError):
+            if opened.seek(0, os.SEEK_END) == 0:
                 raise _fail(path, "empty file (0 bytes)") from None
         raise _fail(path, "not an image (unrecognised format)") from None
     except Image.DecompressionBombError:
@@ -133,23 +138,32 @@ _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a ch
           stat.S_IFBLK: "a block device"}
 
 
-def _check_regular(path: str | Path) -> None:
-    """Refuse, without opening it, anything but a regular file: reading a FIFO blocks forever, /dev/zero
-    never ends. Folders get their own words (one that could not be listed reaches here)."""
+def _open_regular(path: str | Path) -> BinaryIO:
+    """Open *path* for reading only if it is a regular file: reading a FIFO blocks forever, /dev/zero never
+    ends. Opened non-blocking (a FIFO without a writer opens at once) and checked with fstat, so a file costs
+    one open, not a stat and an open. Folders get their own words (one that could not be listed lands here)."""
     try:
-        st = os.stat(path)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise _fail(path, "file not found (missing, or vanished after listing)") from None
+    except IsADirectoryError:  # Windows; POSIX opens a directory and fstat tells
+        raise _fail(path, "is a directory, not an image") from None
     except OSError as e:
+        if e.errno == errno.ENXIO:  # a socket (or a FIFO on some systems)
+            raise _fail(path, "not a regular file (a socket)") from None
         raise _fail(path, _describe(e)) from None
+    st = os.fstat(fd)
+    if stat.S_ISREG(st.st_mode):
+        return os.fdopen(fd, "rb")
+    os.close(fd)
     if stat.S_ISDIR(st.st_mode):
         try:
             os.listdir(path)
         except OSError as e:
             raise _fail(path, f"unreadable directory ({e.strerror or e})") from None
         raise _fail(path, "is a directory, not an image")
-    if not stat.S_ISREG(st.st_mode):
-        raise _fail(path, f"not a regular file ({_KINDS.get(stat.S_IFMT(st.st_mode), 'special file')})")
+    raise _fail(path, f"not a regular file ({_KINDS.get(stat.S_IFMT(st.st_mode), 'special file')})")
 
 
 def _factor(size: tuple[int, ...]) -> int:
