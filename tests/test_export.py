@@ -156,3 +156,12 @@ def test_cli_export_errors_are_one_line(tmp_path):
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "not a directory" in r.stderr
     r = run_cli("export", "--data", str(DATA), "--hidden", "12,x")
     assert r.returncode == 2 and "--hidden" in r.stderr
+
+
+def test_a_broken_model_is_never_installed_as_the_default(tmp_path):
+    """One epoch through a 1-unit bottleneck at a learning rate of 1e-6 learns nothing (~10 %)."""
+    data_dir = tmp_path / "data"
+    r = run_cli("export", "--data", str(DATA), "--hidden", "1", "--activation", "sigmoid", "--lr", "1e-6",
+                "--epochs", "1", "--no-augment", env={"MNIST_ONNX_DATA_DIR": str(data_dir)})
+    assert r.returncode == 2 and "sanity floor" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert not (data_dir / "model.onnx").exists()
