@@ -464,3 +464,22 @@ def test_symlink_loop_file_is_named_as_such(tmp_path):
     (tmp_path / "self.png").symlink_to(tmp_path / "self.png")
     r = run_cli("classify", str(tmp_path / "self.png"), "-f", "csv")
     assert r.returncode == 1 and csv_rows(r.stdout)[0]["error"] == "unreadable (too many levels of symbolic links)"
+
+
+def test_nan_scores_are_an_error_row_never_ok(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])
+    nodes = [helper.make_node("Slice", ["x", "zero", "ten", "one"], ["s"]),
+             helper.make_node("Neg", ["s"], ["n"]), helper.make_node("Log", ["n"], ["y"])]  # log of <= 0: NaN, -inf
+    init = [helper.make_tensor("zero", TensorProto.INT64, [1], [0]), helper.make_tensor("ten", TensorProto.INT64, [1], [10]),
+            helper.make_tensor("one", TensorProto.INT64, [1], [1])]
+    model = helper.make_model(helper.make_graph(nodes, "nan", [x], [y], init), opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "nan.onnx")
+    r = run_cli("classify", "samples", "-m", str(tmp_path / "nan.onnx"), "-p", "cpu", "-f", "csv")
+    rows = csv_rows(r.stdout)
+    assert r.returncode == 1 and len(rows) == 12
+    assert all(row["status"] == "error" and row["error"] == "model returned NaN or infinite scores" for row in rows)
