@@ -17,10 +17,9 @@ from itertools import islice
 import numpy as np
 
 from ._preprocess import NO_DIGIT, PreprocessConfig, decode, no_digit, to_mnist, to_mnist_batch
-from ._workers import DecoderPool
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the worker module (sockets, subprocesses) loads only when --workers asks for it
     from ._classifier import Classifier
+    from ._workers import DecoderPool
 from .errors import ImageError
 
 
@@ -30,6 +29,7 @@ class FileResult:
     digit: int | None = None
     confidence: float | None = None
     probabilities: np.ndarray | None = None
+    pixels: np.ndarray | None = None  # the (28, 28) input the model saw, when asked for (keep_pixels)
     error: str | None = None
 
     @property
@@ -88,10 +88,14 @@ def decode_chunk(paths: Sequence[str | tuple[str, bytes]], config: PreprocessCon
     return out[ok], good, errors
 
 
-def _rows(names: list[str], decoded, probs: np.ndarray | None, keep_probabilities: bool) -> list[FileResult]:
+def _rows(names: list[str], decoded, probs: np.ndarray | None, keep_probabilities: bool,
+          keep_pixels: bool = False) -> list[FileResult]:
     """One FileResult per item of a decoded chunk: its prediction, `no-digit`, or its error."""
     pixels, good, errors = decoded
     results = [FileResult(n, error=e) for n, e in zip(names, errors)]
+    if keep_pixels:
+        for j, i in enumerate(good):
+            results[i].pixels = pixels[j]
     if probs is not None and len(good):
         digits, conf = probs.argmax(1).tolist(), probs.max(1).tolist()
         blank = no_digit(pixels).tolist()
@@ -111,13 +115,14 @@ def _rows(names: list[str], decoded, probs: np.ndarray | None, keep_probabilitie
 
 
 def classify_items(classifier: Classifier, items: list[tuple[str, bytes]],
-                   predict: Callable[[np.ndarray], np.ndarray] | None = None) -> list[FileResult]:
+                   predict: Callable[[np.ndarray], np.ndarray] | None = None,
+                   keep_pixels: bool = False) -> list[FileResult]:
     """Classify in-memory image files (name, bytes) in one go, exactly as `classify_files` does files:
     the same decoding, preprocessing, errors and rows. *predict* replaces `classifier.predict_pixels`
-    (the server passes its request batcher)."""
+    (the server passes its request batcher); *keep_pixels* puts the model's input on each decoded row."""
     decoded = decode_chunk(items, classifier.config)
     probs = (predict or classifier.predict_pixels)(decoded[0]) if decoded[1] else None
-    return _rows([name for name, _ in items], decoded, probs, keep_probabilities=True)
+    return _rows([name for name, _ in items], decoded, probs, keep_probabilities=True, keep_pixels=keep_pixels)
 
 
 def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:

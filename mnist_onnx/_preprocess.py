@@ -258,7 +258,6 @@ def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
     # fills half the box (USPS) or the paper is dark (a photo in a dim room).
     ring = _ring(x)
     background = float(np.median(ring))
-    lo, hi = float(x.min()), float(x.max())
     if invert == "auto":  # ink is whichever side of the background holds more ink beyond the noise
         margin = max(8.0, 3.0 * 1.4826 * float(np.median(np.abs(ring - background))))
         dev = x - background
@@ -266,7 +265,10 @@ def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
     else:
         flip = invert == "always"
     out = _ink(x, flip, background)
-    if not out.any() and invert == "auto" and hi - lo >= _NO_INK_CONTRAST:
+    if out.any() or invert != "auto":
+        return out
+    lo, hi = float(x.min()), float(x.max())
+    if hi - lo >= _NO_INK_CONTRAST:
         # A digit stretched to fill its box covers half the ring too (Semeion): the ring told the wrong side.
         out = _ink(x, not flip, lo if flip else hi, ring_floor=False)
     return out

@@ -141,7 +141,7 @@ def _parse_multipart(body: bytes, boundary: bytes) -> list[tuple[str, str, bytes
     return parts
 
 
-def _result_json(r: FileResult, pixels: np.ndarray | None) -> dict[str, Any]:
+def _result_json(r: FileResult, with_pixels: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "filename": r.path,
         "digit": r.digit,
@@ -150,8 +150,8 @@ def _result_json(r: FileResult, pixels: np.ndarray | None) -> dict[str, Any]:
         "status": r.status,
         "error": r.error,
     }
-    if pixels is not None:
-        out["pixels"] = np.round(pixels, 3).tolist()
+    if with_pixels:
+        out["pixels"] = None if r.pixels is None else np.round(r.pixels, 3).tolist()
     return out
 
 
@@ -217,29 +217,16 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
             items = [(request.query_params.get("filename") or "upload", body)]
         if len(items) > max_files:
             return _error(413, f"too many files ({len(items)} > {max_files} per request)")
-        results, seen = await run_in_threadpool(_classify, classifier, batcher, items, pixels)
-        return JSONResponse({"results": [_result_json(r, p) for r, p in zip(results, seen)]})
+        results = await run_in_threadpool(_classify, classifier, batcher, items, pixels)
+        return JSONResponse({"results": [_result_json(r, pixels) for r in results]})
 
     return app
 
 
-def _classify(classifier, batcher: _Batcher | None, items: list[tuple[str, bytes]], want_pixels: bool):
+def _classify(classifier, batcher: _Batcher | None, items: list[tuple[str, bytes]],
+              want_pixels: bool) -> list[FileResult]:
     model = batcher or classifier.predict_pixels  # without batching: every request thread runs the model itself
-    if not want_pixels:
-        return classify_items(classifier, items, predict=model), [None] * len(items)
-    kept: list[np.ndarray] = []
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        kept.append(x)
-        return model(x)
-
-    results = classify_items(classifier, items, predict=predict)
-    seen: list[np.ndarray | None] = [None] * len(items)
-    if kept:
-        good = [i for i, r in enumerate(results) if r.error is None or r.status == "no-digit"]
-        for i, p in zip(good, kept[0]):
-            seen[i] = p
-    return results, seen
+    return classify_items(classifier, items, predict=model, keep_pixels=want_pixels)
 
 
 def run(classifier, host: str, port: int, *, max_upload_mb: float, max_files: int, batching: bool,

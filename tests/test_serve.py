@@ -233,3 +233,19 @@ def test_batcher_merges_concurrent_calls_and_returns_each_its_rows():
     batcher.close()
     assert all(o.shape == (1, 10) and o[0, 0] == 2 * i for i, o in enumerate(out))
     assert sum(calls) == 24 and len(calls) < 24  # merged: fewer model calls than requests
+
+
+def test_pixels_belong_to_their_own_file(server, hostile):
+    """`?pixels=true` with bad files in between: each decoded file carries its own input, bad ones none."""
+    paths = sorted(hostile.glob("*.png"))
+    got = post_files(server, paths, pixels="true").json()["results"]
+    for r in got:
+        if r["status"] == "error":
+            assert r["pixels"] is None, r["filename"]
+        else:
+            assert np.array(r["pixels"]).shape == (28, 28), r["filename"]
+    blank = next(r for r in got if r["status"] == "no-digit")
+    assert np.array(blank["pixels"]).max() == 0
+    alone = post_files(server, [hostile / "f_paper.png"], pixels="true").json()["results"][0]
+    mixed = next(r for r in got if r["filename"] == "f_paper.png")
+    assert np.allclose(alone["pixels"], mixed["pixels"])
