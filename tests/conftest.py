@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("MNIST_ONNX_TEST_DATA", ROOT.parent / "shared" / "mnist-5k"))
 THIRD_PARTY = Path(os.environ.get("MNIST_ONNX_THIRD_PARTY_MODEL", ROOT.parent / "shared" / "models" / "third-party-cnn.onnx"))
+REALWORLD = Path(os.environ.get("MNIST_ONNX_REALWORLD", ROOT.parent / "shared" / "realworld-dev"))
 sys.path.insert(0, str(ROOT))  # for benchmarks.styles
 
 if not (DATA / "t10k-images-idx3-ubyte.gz").is_file():
@@ -27,6 +28,14 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MNIST_ONNX_CACHE_DIR", str(base / "cache"))
     monkeypatch.delenv("MNIST_ONNX_MODEL", raising=False)
     monkeypatch.delenv("MNIST_ONNX_MIRRORS", raising=False)
+
+
+@pytest.fixture(scope="session")
+def realworld_dev() -> Path:
+    """The 2,200 real (non-MNIST) handwritten digits in ../shared/realworld-dev."""
+    if not (REALWORLD / "labels.csv").is_file():
+        raise pytest.UsageError(f"real-world digits not found in {REALWORLD}; set MNIST_ONNX_REALWORLD")
+    return REALWORLD
 
 
 @pytest.fixture(scope="session")
