@@ -23,6 +23,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from . import _png
 from .errors import ImageError
 
 Invert = Literal["auto", "always", "never"]
@@ -83,12 +84,55 @@ def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_M
         path: object = name or "<bytes>"
         if len(source) == 0:
             raise _fail(path, "empty file (0 bytes)")
-        opened: BinaryIO = io.BytesIO(bytes(source))
+        data = bytes(source)
+        fast = _fast_png(data, max_pixels)
+        if fast is not None:
+            return fast
+        opened: BinaryIO = io.BytesIO(data)
     else:
         path = source
         opened = _open_regular(source)
     with opened:  # Pillow leaves a file object it was given open
+        if _png.available():
+            fast, opened = _read_fast_png(opened, max_pixels)
+            if fast is not None:
+                return fast
         return _decode_open(opened, path, max_pixels)
+
+
+def _fast_png(data: bytes, max_pixels: int) -> np.ndarray | None:
+    """Plain 8-bit PNGs through libspng (see `_png`): the same array Pillow would give, or None."""
+    mode = _png.plain_mode(data, max_pixels)
+    if mode is None:
+        return None
+    image = _png.decode(data, mode)
+    if image is None:
+        return None
+    return image if isinstance(image, np.ndarray) else _to_gray(image)
+
+
+def _read_fast_png(opened: BinaryIO, max_pixels: int) -> tuple[np.ndarray | None, BinaryIO]:
+    """Read a PNG file once for the fast path; otherwise hand back a file object for Pillow (the bytes
+    already read, or the file rewound). A read error goes to Pillow too, which words it as always."""
+    try:
+        peek = getattr(opened, "peek", None)  # a buffered file: look at the signature without reading on
+        if peek is not None and not peek(8).startswith(_png.SIGNATURE):
+            return None, opened
+        if os.fstat(opened.fileno()).st_size > _png.MAX_BYTES:
+            return None, opened
+        data = opened.read()  # sized by fstat: one read, no oversized buffer
+    except OSError:
+        with contextlib.suppress(OSError):
+            opened.seek(0)
+        return None, opened
+    if not data.startswith(_png.SIGNATURE) or len(data) > _png.MAX_BYTES:
+        opened.seek(0)
+        return None, opened
+    fast = _fast_png(data, max_pixels)
+    if fast is not None:
+        return fast, opened
+    opened.close()
+    return None, io.BytesIO(data)
 
 
 def _decode_open(opened: BinaryIO, path: object, max_pixels: int) -> np.ndarray:
@@ -226,14 +270,32 @@ def _ring(x: np.ndarray) -> np.ndarray:
 
 
 def _sliding(x: np.ndarray, k: int, reduce: np.ufunc) -> np.ndarray:
-    """Separable k x k minimum or maximum filter (edges replicated)."""
+    """Separable k x k minimum or maximum filter (edges replicated).
+
+    Per axis a sparse table: windows of 1, 2, 4 ... p <= k by doubling, then two overlapping windows of p
+    cover k (min and max do not mind the overlap). log2(k) array operations instead of k."""
     lo, hi = k // 2, k - 1 - k // 2
     for axis in (0, 1):
         pad = [(0, 0), (0, 0)]
         pad[axis] = (lo, hi)
-        windows = np.lib.stride_tricks.sliding_window_view(np.pad(x, pad, mode="edge"), k, axis=axis)
-        x = reduce.reduce(windows, axis=-1)
+        y = np.pad(x, pad, mode="edge")
+        n = x.shape[axis]
+        p = 1
+        while 2 * p <= k:
+            m = y.shape[axis] - p
+            y = reduce(_head(y, m, axis), _tail(y, p, axis))
+            p *= 2
+        x = reduce(_head(y, n, axis), _tail(y, k - p, axis, n))
     return x
+
+
+def _head(y: np.ndarray, m: int, axis: int) -> np.ndarray:
+    return y[:m] if axis == 0 else y[:, :m]
+
+
+def _tail(y: np.ndarray, start: int, axis: int, length: int | None = None) -> np.ndarray:
+    end = None if length is None else start + length
+    return y[start:end] if axis == 0 else y[:, start:end]
 
 
 def _local_background(x: np.ndarray) -> np.ndarray:
@@ -348,19 +410,26 @@ def _remove_lines(x: np.ndarray) -> np.ndarray:
 def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """8-connected components of a boolean mask: (labels, count), labels 0 = background.
 
-    Union-find over horizontal runs: a few hundred runs per image, so plain Python is quick enough.
+    Union-find over horizontal runs. The runs and which runs of neighbouring rows touch are found with
+    whole-array numpy operations; only the union of touching pairs (a few hundred) is a Python loop.
     """
     h, w = mask.shape
     padded = np.zeros((h, w + 2), np.int8)
     padded[:, 1:-1] = mask
     edges = np.diff(padded, axis=1)
-    runs: list[tuple[int, int, int]] = []  # (row, start, end)
-    row_runs: list[list[int]] = []
-    for r in range(h):
-        starts, ends = np.flatnonzero(edges[r] == 1), np.flatnonzero(edges[r] == -1)
-        row_runs.append(list(range(len(runs), len(runs) + len(starts))))
-        runs.extend((r, int(s), int(e)) for s, e in zip(starts, ends))
-    parent = list(range(len(runs)))
+    sr, sc = np.nonzero(edges == 1)  # row-major order: runs sorted by row, then column
+    _, ec = np.nonzero(edges == -1)
+    n_runs = len(sr)
+    if n_runs == 0:
+        return np.zeros((h, w), np.int32), 0
+    # Run j of row r-1 touches run i of row r when ps <= e and s <= pe. Runs of a row are sorted and
+    # disjoint, so those j form one contiguous range: found by binary search on a (row, column) key.
+    key_start = sr.astype(np.int64) * (w + 2) + sc
+    key_end = sr.astype(np.int64) * (w + 2) + ec
+    prev_row = (sr - 1).astype(np.int64) * (w + 2)
+    first = np.searchsorted(key_end, prev_row + sc, side="left")  # first run above ending at or after s
+    last = np.searchsorted(key_start, prev_row + ec, side="right")  # past the last starting at or before e
+    parent = list(range(n_runs))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -368,19 +437,22 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
             i = parent[i]
         return i
 
-    for r in range(1, h):
-        prev = row_runs[r - 1]
-        for i in row_runs[r]:
-            _, s, e = runs[i]
-            for j in prev:
-                _, ps, pe = runs[j]
-                if ps <= e and s <= pe:  # overlapping or touching diagonally (ends are exclusive)
-                    parent[find(i)] = find(j)
-    labels = np.zeros((h, w), np.int32)
-    roots: dict[int, int] = {}
-    for i, (r, s, e) in enumerate(runs):
-        labels[r, s:e] = roots.setdefault(find(i), len(roots) + 1)
-    return labels, len(roots)
+    rows_above = sr - 1
+    for i in np.flatnonzero(last > first).tolist():
+        for j in range(int(first[i]), int(last[i])):
+            if sr[j] == rows_above[i]:
+                parent[find(i)] = find(j)
+    roots = np.fromiter((find(i) for i in range(n_runs)), np.int64, n_runs)
+    _, first_run, component = np.unique(roots, return_index=True, return_inverse=True)
+    rank = np.empty(len(first_run), np.int32)
+    rank[np.argsort(first_run, kind="stable")] = np.arange(1, len(first_run) + 1)  # numbered as met, row-major
+    run_label = rank[component.ravel()]
+    # paint: each run's label on its columns, via a cumulative sum of +label at start, -label at end
+    paint = np.zeros((h, w + 1), np.int32)
+    np.add.at(paint, (sr, sc), run_label)
+    np.add.at(paint, (sr, ec), -run_label)
+    labels = np.cumsum(paint, axis=1)[:, :w]
+    return labels.astype(np.int32), int(run_label.max())
 
 
 def _keep_digit(x: np.ndarray) -> np.ndarray:
