@@ -11,21 +11,6 @@ import typer
 
 from ..errors import MnistOnnxError
 
-def _plain_type(self, ctx) -> str | None:
-    """Help without Typer's `<bool>`/`<list[Path]>` labels: flags show none, values their plain name."""
-    if getattr(self, "is_flag", False):
-        return None
-    text = _typed(self, ctx)
-    if not text:
-        return text
-    text = text.replace("<", "").replace(">", "").replace("list[", "").replace("]", "")
-    return text if "|" in text else text.upper()  # choices as typed: auto|cpu|cuda
-
-
-_typed = typer.core.TyperOption.display_type_rich
-typer.core.TyperOption.display_type_rich = _plain_type  # type: ignore[method-assign]
-typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]  # metavar says it
-
 
 def _console(stderr: bool = False):
     """A rich console that wraps only on a terminal: piped into a file or program, lines stay whole."""
