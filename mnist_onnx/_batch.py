@@ -9,15 +9,16 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from itertools import islice
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._preprocess import NO_DIGIT, PreprocessConfig, decode, no_digit, to_mnist, to_mnist_batch
 if TYPE_CHECKING:  # the worker module (sockets, subprocesses) loads only when --workers asks for it
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from ._classifier import Classifier
     from ._workers import DecoderPool
 from .errors import ImageError
@@ -137,34 +138,60 @@ def inference_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) - workers)
 
 
+class _Ready:
+    """A result already computed, behind a Future's `result()`: in-process work needs no thread."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+    def cancel(self) -> bool:
+        return False
+
+
 def classify_files(classifier: Classifier, paths: Iterable[str], batch_size: int = 256, pool: DecoderPool | None = None,
                    keep_probabilities: bool = False) -> Iterator[FileResult]:
-    """Yield a FileResult for every path, in order. With a *pool*, its processes decode the chunks."""
+    """Yield a FileResult for every path, in order. With a *pool*, its processes decode the chunks.
+
+    The model runs on its own thread while the next chunk decodes, from the second chunk on: the first
+    runs inline, so a run over a few files starts no thread (and imports no thread pool)."""
     clf = classifier
     config = clf.config
     decoder = pool
     workers = pool.size if pool is not None else 1
-    infer = ThreadPoolExecutor(1, thread_name_prefix="mnist-onnx-infer")
+    infer: ThreadPoolExecutor | None = None
     window = max(2, 2 * workers)  # chunks decoding at once: enough to keep every worker busy, no more
 
-    def submit_decode(chunk: list[str]) -> Future:
+    def submit_decode(chunk: list[str]) -> Future | _Ready:
         if decoder is not None:
             return decoder.submit(chunk, config)
-        done: Future = Future()
-        done.set_result(decode_chunk(chunk, config))
-        return done
+        return _Ready(decode_chunk(chunk, config))
 
-    def rows(chunk: list[str], decoded, probs: Future | None) -> list[FileResult]:
+    def rows(chunk: list[str], decoded, probs: Future | _Ready | None) -> list[FileResult]:
         """Built on the calling thread: only the model itself runs on the inference thread (GIL-free)."""
         return _rows(chunk, decoded, None if probs is None else probs.result(), keep_probabilities)
 
-    def start_model(decoded) -> Future | None:
-        return infer.submit(clf.predict_pixels, decoded[0]) if len(decoded[1]) else None
+    def start_model(decoded, first: bool) -> Future | _Ready | None:
+        nonlocal infer
+        if not len(decoded[1]):
+            return None
+        if first:
+            return _Ready(clf.predict_pixels(decoded[0]))
+        if infer is None:
+            from concurrent.futures import ThreadPoolExecutor
 
+            infer = ThreadPoolExecutor(1, thread_name_prefix="mnist-onnx-infer")
+        return infer.submit(clf.predict_pixels, decoded[0])
+
+    decoding: deque[tuple[list[str], Future | _Ready]] = deque()
     try:
-        decoding: deque[tuple[list[str], Future]] = deque()
         pending = None  # (chunk, decoded, model future): its model runs while the next chunk decodes
         chunks = _chunks(paths, batch_size)
+        first = True
         while True:
             for chunk in chunks:  # keep up to `window` chunks decoding (one, in-process)
                 decoding.append((chunk, submit_decode(chunk)))
@@ -174,13 +201,15 @@ def classify_files(classifier: Classifier, paths: Iterable[str], batch_size: int
                 break
             chunk, fut = decoding.popleft()
             decoded = fut.result()
-            nxt = (chunk, decoded, start_model(decoded))
+            nxt = (chunk, decoded, start_model(decoded, first))
+            first = False
             if pending is not None:
                 yield from rows(*pending)
             pending = nxt
         if pending is not None:
             yield from rows(*pending)
     finally:
-        infer.shutdown(wait=True, cancel_futures=True)
+        if infer is not None:
+            infer.shutdown(wait=True, cancel_futures=True)
         for _, fut in decoding:  # stopped early (error, Ctrl-C, the reader left): drop queued chunks
             fut.cancel()

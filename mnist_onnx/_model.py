@@ -12,7 +12,6 @@ import math
 import os
 import threading
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -28,7 +27,7 @@ Ink = Literal["white-on-black", "black-on-white"]
 
 
 def bundled_model_path() -> Path:
-    return Path(str(resources.files("mnist_onnx") / "models" / "default.onnx"))
+    return Path(__file__).resolve().parent / "models" / "default.onnx"  # package data is a plain file
 
 
 def resolve_model(model: str | Path | None = None) -> tuple[Path, str]:

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -55,7 +53,7 @@ def atomic_write(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
         path = Path(os.path.realpath(path))
     folder = path.parent if str(path.parent) else Path(".")
     for _ in range(100):  # a fresh name; created with 0o666 so the umask applies as to any new file
-        tmp = folder / f".{path.name}.{secrets.token_hex(4)}.part"
+        tmp = folder / f".{path.name}.{os.urandom(4).hex()}.part"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             break
@@ -89,6 +87,8 @@ def check_writable(path: str | Path) -> Path:
     except OSError as e:
         raise PermissionError(f"{path}: cannot create directory {parent} ({e.strerror or e})") from None
     try:
+        import tempfile  # only for this check: its import pulls in random and hashlib
+
         with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
             pass
     except OSError as e:
