@@ -115,15 +115,17 @@ def _rows(names: list[str], decoded, probs: np.ndarray | None, keep_probabilitie
     return results
 
 
-def classify_items(classifier: Classifier, items: list[tuple[str, bytes]],
+def classify_items(classifier: Classifier, items: Sequence[str | tuple[str, bytes]],
                    predict: Callable[[np.ndarray], np.ndarray] | None = None,
-                   keep_pixels: bool = False) -> list[FileResult]:
-    """Classify in-memory image files (name, bytes) in one go, exactly as `classify_files` does files:
-    the same decoding, preprocessing, errors and rows. *predict* replaces `classifier.predict_pixels`
-    (the server passes its request batcher); *keep_pixels* puts the model's input on each decoded row."""
+                   keep_pixels: bool = False, keep_probabilities: bool = True) -> list[FileResult]:
+    """Classify one chunk -- file paths, or in-memory image files (name, bytes) -- in one go, exactly as
+    `classify_files` does: the same decoding, preprocessing, errors and rows. The server and the Ray actors
+    call this. *predict* replaces `classifier.predict_pixels` (the server passes its request batcher);
+    *keep_pixels* puts the model's input on each decoded row."""
     decoded = decode_chunk(items, classifier.config)
     probs = (predict or classifier.predict_pixels)(decoded[0]) if decoded[1] else None
-    return _rows([name for name, _ in items], decoded, probs, keep_probabilities=True, keep_pixels=keep_pixels)
+    names = [item[0] if isinstance(item, tuple) else item for item in items]
+    return _rows(names, decoded, probs, keep_probabilities=keep_probabilities, keep_pixels=keep_pixels)
 
 
 def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:

@@ -57,11 +57,11 @@ def exported(tmp_path_factory):
     return result
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the installed console script, as a user would."""
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the installed console script, as a user would (killed, failing the test, past *timeout*)."""
     exe = Path(sys.executable).with_name("mnist-onnx")
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=600)
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout)
 
 
 def save_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:

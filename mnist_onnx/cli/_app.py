@@ -49,6 +49,11 @@ class ProviderChoice(str, Enum):
     cuda = "cuda"
 
 
+class EngineChoice(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class InvertChoice(str, Enum):
     auto = "auto"
     always = "always"

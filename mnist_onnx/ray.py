@@ -1,0 +1,211 @@
+"""Classify on a Ray cluster: the same engine, model contract and rows as the local `classify`.
+
+    import ray, mnist_onnx.ray
+    ds = ray.data.read_binary_files("s3://bucket/forms/", include_paths=True)
+    mnist_onnx.ray.classify(ds).write_parquet("s3://bucket/digits/")
+
+The model runs in Ray Data actors (`map_batches` with a callable class: one model load per actor). Each
+batch goes through `_batch.classify_items`, the function the server also uses: one decoding, one
+preprocessing, one model contract, so a file gets the same digit, confidence or error words as it would
+from `mnist-onnx classify` on one machine.
+
+Needs the `ray` extra: `pip install "mnist-onnx[ray]"`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._batch import FileResult, classify_items
+from ._preprocess import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    import ray.data
+
+__all__ = ["classify", "classify_files", "Predictor", "RayRun", "default_concurrency", "COLUMNS"]
+
+# Columns of the Dataset `classify` returns (plus `probabilities` when asked for). A row without a digit
+# (status `error` or `no-digit`) has digit -1 and confidence NaN: Ray's numpy batches have no nulls.
+COLUMNS = ("path", "digit", "confidence", "status", "error", "provider")
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        from .errors import MnistOnnxError
+
+        raise MnistOnnxError('the Ray engine needs Ray: pip install "mnist-onnx[ray]"') from None
+    return ray
+
+
+class Predictor:
+    """A Ray Data callable class: loads the model once per actor, then classifies batch after batch.
+
+    A batch holds a `path` column and, when the files were read by Ray (`read_binary_files`), a `bytes`
+    column; without `bytes` the actor reads each path itself (a shared filesystem), with the same checks
+    as a local run (missing files, folders, FIFOs and devices give error rows).
+    """
+
+    def __init__(self, model: str | dict[str, Any], options: dict[str, Any], keep_probabilities: bool = False) -> None:
+        import tempfile
+
+        from ._classifier import Classifier
+
+        if isinstance(model, str):  # a path every worker can read (a shared filesystem)
+            self.classifier = Classifier(model, **options)
+        else:
+            # {"ref": ObjectRef of the model's bytes}: through Ray's object store, for workers that cannot
+            # see the driver's disk. ONNX Runtime reads the file once; it is removed when the session exists.
+            ray = _import_ray()
+            with tempfile.TemporaryDirectory(prefix="mnist-onnx-") as folder:
+                path = Path(folder) / "model.onnx"
+                path.write_bytes(ray.get(model["ref"]))
+                self.classifier = Classifier(path, **options)
+        self.keep_probabilities = keep_probabilities
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = [str(p) for p in batch["path"]]
+        items: list[str | tuple[str, bytes]]
+        if "bytes" in batch:
+            items = [(n, bytes(b)) for n, b in zip(names, batch["bytes"])]
+        else:
+            items = list(names)
+        rows = classify_items(self.classifier, items, keep_probabilities=self.keep_probabilities)
+        out = {
+            "path": np.asarray(names, dtype=object),
+            "digit": np.asarray([-1 if r.digit is None else r.digit for r in rows], np.int64),
+            "confidence": np.asarray([math.nan if r.confidence is None else r.confidence for r in rows], np.float64),
+            "status": np.asarray([r.status for r in rows], dtype=object),
+            "error": np.asarray([r.error or "" for r in rows], dtype=object),
+            "provider": np.asarray([self.classifier.provider] * len(rows), dtype=object),
+        }
+        if self.keep_probabilities:
+            out["probabilities"] = np.stack([r.probabilities if r.probabilities is not None
+                                             else np.full(10, np.nan, np.float32) for r in rows])
+        return out
+
+
+def default_concurrency(provider: str = "auto", num_cpus: float = 1.0) -> int:
+    """Actors to start: one per GPU for `cuda`; otherwise as many as the cluster's CPUs allow while one CPU
+    stays free. Actors that take every CPU starve Ray Data's read tasks and the run hangs
+    (ray-project/ray#44687: `num_cpus=2` and two one-CPU actors on a 2-core machine)."""
+    ray = _import_ray()
+    resources = ray.cluster_resources()
+    if provider == "cuda":
+        return max(1, int(resources.get("GPU", 0)))
+    return max(1, int((resources.get("CPU", 1) - 1) // num_cpus))
+
+
+def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, provider: str = "auto", device_id: int = 0,
+             invert: str = "auto", center: bool = True, mean: float | None = None, std: float | None = None,
+             model_ink: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 256,
+             concurrency: int | None = None, num_cpus: float = 1.0, keep_probabilities: bool = False,
+             ship_model: bool = True) -> ray.data.Dataset:
+    """Add the predictions to a Dataset of image files: rows with `path` (and `bytes`, as
+    `ray.data.read_binary_files(..., include_paths=True)` gives) -> rows with `COLUMNS`.
+
+    The model and options are checked here, on the driver, so a wrong model fails at once with the same
+    message as locally, not inside an actor. `provider="cuda"` asks Ray for one GPU per actor. *concurrency*
+    defaults to `default_concurrency`. *ship_model* sends the model's bytes through Ray's object store
+    (workers need not see this disk; Ray then logs once that the actors' constructor arguments live in the
+    object store); False hands the actors its absolute path, for a shared filesystem. Lazy, like every Ray
+    Data transform: nothing runs until the Dataset is consumed.
+    """
+    ray = _import_ray()
+    from ._classifier import Classifier
+    from ._model import resolve_model
+
+    options: dict[str, Any] = dict(provider=provider, device_id=device_id, invert=invert, center=center, mean=mean,
+                                   std=std, model_ink=model_ink, max_pixels=max_pixels, threads=1)
+    path, _ = resolve_model(model)
+    check = Classifier(path, **{**options, "provider": "cpu"})  # fails here, with our words, if anything is wrong
+    check.close()
+    if concurrency is None:
+        concurrency = default_concurrency(provider, num_cpus)
+    # the ObjectRef is held by the Dataset's plan, so the bytes stay as long as an actor may (re)start
+    shipped: str | dict[str, Any] = {"ref": ray.put(path.read_bytes())} if ship_model else str(path.resolve())
+    return ds.map_batches(
+        Predictor,
+        fn_constructor_kwargs={"model": shipped, "options": options,
+                               "keep_probabilities": keep_probabilities},
+        batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=concurrency),
+        num_cpus=num_cpus, num_gpus=1 if provider == "cuda" else 0)
+
+
+def _connect(address: str | None) -> Any:
+    """Start or join Ray (when this process has not already): no dashboard, no INFO lines; rows come in
+    input order."""
+    ray = _import_ray()
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # rows in input order, as the local engine writes them
+    return ray
+
+
+def is_uri(path: str | os.PathLike) -> bool:
+    """`s3://…`, `gs://…`, `abfs://…`, … : read by Ray Data itself rather than listed here."""
+    return "://" in str(path)
+
+
+class RayRun:
+    """An iterator of FileResults from a Ray run, which also records what ran them: the `providers` the
+    actors used (seen in the rows) and the number of `actors`."""
+
+    def __init__(self, ds: ray.data.Dataset | None, actors: int, keep_probabilities: bool) -> None:
+        self.providers: set[str] = set()
+        self.actors = actors
+        self._rows = ds.iter_rows() if ds is not None else iter(())
+        self._keep = keep_probabilities
+
+    def __iter__(self) -> Iterator[FileResult]:
+        for row in self._rows:
+            self.providers.add(str(row["provider"]))
+            ok = row["status"] == "ok"
+            yield FileResult(str(row["path"]), digit=int(row["digit"]) if ok else None,
+                             confidence=float(row["confidence"]) if ok else None,
+                             probabilities=np.asarray(row["probabilities"], np.float32) if self._keep and ok else None,
+                             error=None if ok else str(row["error"]))
+
+
+def classify_files(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, address: str | None = None,
+                   recursive: bool = False, pattern: str | None = None, batch_size: int = 256,
+                   concurrency: int | None = None, num_cpus: float = 1.0, keep_probabilities: bool = False,
+                   **options: Any) -> RayRun:
+    """What `mnist-onnx classify --engine ray` runs: FileResults in the local engine's order.
+
+    Local paths (a shared filesystem on a cluster) are listed here with the local rules -- the same files,
+    the same order, the same rows for folders that cannot be read -- and each actor reads its files (and the
+    model) from the same paths. URIs
+    are read by Ray Data (`read_binary_files`, files with an image extension; *pattern* and *recursive* apply
+    to local paths only), and their rows follow Ray's listing order, after the local ones."""
+    ray = _connect(address)
+    from ._files import iter_files
+    from ._preprocess import EXTENSIONS
+
+    paths = list(paths)
+    uris = [str(p) for p in paths if is_uri(p)]
+    local = [str(p) for p in paths if not is_uri(p)]
+    parts = []
+    if local:
+        files = [str(f) for f in iter_files(local, recursive=recursive, pattern=pattern)]
+        if files:
+            blocks = max(1, min(len(files) // batch_size, 10_000))
+            parts.append(ray.data.from_items([{"path": f} for f in files], override_num_blocks=blocks))
+    if uris:
+        parts.append(ray.data.read_binary_files(uris, include_paths=True, file_extensions=list(EXTENSIONS)))
+    if concurrency is None:
+        concurrency = default_concurrency(options.get("provider", "auto"), num_cpus)
+    if not parts:
+        return RayRun(None, concurrency, keep_probabilities)
+    ds = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
+    ds = classify(ds, model, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
+                  keep_probabilities=keep_probabilities, ship_model=bool(uris), **options)
+    return RayRun(ds, concurrency, keep_probabilities)

@@ -1,0 +1,173 @@
+"""The Ray engine: the same rows as the local engine, no hang on 2 cores, a dead actor costs nothing.
+
+Ray runs for real, in local mode on this machine (`ray.init(num_cpus=2)`); the CLI tests start their own
+local Ray in a child process, under a time limit, with the default settings.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli, save_png
+
+ray = pytest.importorskip("ray")
+import ray.data  # noqa: E402
+
+import mnist_onnx.ray as mray  # noqa: E402
+from mnist_onnx import Classifier  # noqa: E402
+from mnist_onnx._batch import classify_items  # noqa: E402
+
+LIMIT = 300  # seconds: a hang fails the test instead of stalling CI
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
+    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield ray
+    ray.shutdown()
+
+
+def _hostile(folder: Path) -> None:
+    """Files a batch must survive: empty, not an image, cut short, a folder and a FIFO named like PNGs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.png").write_text("not an image\n")
+    good = (ROOT / "samples" / "0_mnist.png").read_bytes()
+    (folder / "cut.png").write_bytes(good[: len(good) // 2])
+    (folder / "folder.png").mkdir()
+    os.mkfifo(folder / "fifo.png")
+    save_png(folder / "blank.png", np.full((40, 40), 255, np.uint8))
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory, test_set) -> Path:
+    """2,000 MNIST PNGs, the samples (every mode and style) and the hostile files, in one folder."""
+    folder = tmp_path_factory.mktemp("mixed")
+    x, _ = test_set
+    for i in range(2000):
+        save_png(folder / f"d{i:05d}.png", x[i])
+    for f in (ROOT / "samples").glob("*.png"):
+        (folder / f.name).write_bytes(f.read_bytes())
+    _hostile(folder)
+    return folder
+
+
+def _cli_csv(folder: Path, out: Path, *extra: str) -> tuple[str, subprocess.CompletedProcess]:
+    proc = run_cli("classify", str(folder), "-o", str(out), "-p", "cpu", *extra, timeout=LIMIT)
+    return out.read_text(), proc
+
+
+def test_cli_ray_engine_writes_the_local_rows(mixed, tmp_path):
+    local, lp = _cli_csv(mixed, tmp_path / "local.csv")
+    remote, rp = _cli_csv(mixed, tmp_path / "ray.csv", "--engine", "ray")  # defaults: must not hang on 2 cores
+    assert lp.returncode == rp.returncode == 1  # the hostile files failed, in both
+    assert remote == local  # byte for byte: same rows, same order, same error words
+    assert remote.count("\n") == 1 + 2000 + len(list((ROOT / "samples").glob("*.png"))) + 5  # a folder is no file
+    assert "Ray, 1 actor" in rp.stderr and "on CPU" in rp.stderr, rp.stderr
+
+
+def test_cli_ray_engine_top_k_and_jsonl_match(tmp_path):
+    args = ("-k", "3", "-f", "jsonl")
+    local, _ = _cli_csv(ROOT / "samples", tmp_path / "l.jsonl", *args)
+    remote, _ = _cli_csv(ROOT / "samples", tmp_path / "r.jsonl", *args, "--engine", "ray", "--actors", "2",
+                         "--batch-size", "3")
+    assert '"top_k"' in local
+    assert remote == local
+
+
+def test_cli_ray_flags_are_checked(tmp_path):
+    p = run_cli("classify", str(ROOT / "samples"), "--actors", "2")
+    assert p.returncode == 2 and "--engine ray" in p.stderr
+    p = run_cli("classify", str(ROOT / "samples"), "--engine", "ray", "--workers", "2")
+    assert p.returncode == 2 and "--actors" in p.stderr
+
+
+def test_library_on_a_dataset_read_by_ray(local_ray, mixed):
+    """read_binary_files -> mnist_onnx.ray.classify: the rows classify_items gives for the same bytes."""
+    ds = ray.data.read_binary_files(str(mixed), include_paths=True, file_extensions=["png"])
+    rows = mray.classify(ds, provider="cpu", batch_size=128).take_all()  # default concurrency, a read stage
+    assert {"path", "digit", "confidence", "status", "error"} <= set(rows[0])
+    clf = Classifier(provider="cpu")
+    by_path = {r["path"]: r for r in rows}
+    items = [(p, Path(p).read_bytes()) for p in sorted(by_path)]
+    expected = classify_items(clf, items)
+    assert len(rows) == len(expected) > 2000
+    for e in expected:
+        r = by_path[e.path]
+        assert r["status"] == e.status and (r["error"] or None) == e.error
+        if e.ok:
+            assert r["digit"] == e.digit and r["confidence"] == pytest.approx(e.confidence, abs=0)
+        else:
+            assert r["digit"] == -1 and np.isnan(r["confidence"])
+    assert sum(r["status"] == "error" for r in rows) >= 2  # empty, text, cut (the folder and FIFO are not read)
+
+
+def test_library_ships_the_model_and_keeps_probabilities(local_ray):
+    files = sorted(str(f) for f in (ROOT / "samples").glob("*.png"))
+    ds = ray.data.from_items([{"path": f} for f in files])
+    rows = mray.classify(ds, provider="cpu", keep_probabilities=True, concurrency=2).take_all()
+    local = list(Classifier(provider="cpu").classify_files(files, keep_probabilities=True))
+    assert [r["path"] for r in rows] == files
+    for r, e in zip(rows, local):
+        assert r["digit"] == e.digit
+        np.testing.assert_array_equal(r["probabilities"], e.probabilities)
+
+
+def test_library_checks_the_model_on_the_driver(local_ray, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    from mnist_onnx.errors import MnistOnnxError
+
+    with pytest.raises(MnistOnnxError, match="not a loadable ONNX model"):
+        mray.classify(ray.data.from_items([{"path": "x.png"}]), bad)
+
+
+class _CrashOnce(mray.Predictor):
+    """Kills its actor process the first time it sees a batch, while the marker file exists."""
+
+    def __init__(self, marker: str, **kw):
+        super().__init__(**kw)
+        self.marker = marker
+
+    def __call__(self, batch):
+        if os.path.exists(self.marker):
+            os.unlink(self.marker)
+            os._exit(1)
+        return super().__call__(batch)
+
+
+def test_a_dead_actor_is_restarted_and_no_file_is_lost_or_doubled(local_ray, mixed, tmp_path):
+    files = sorted(str(f) for f in mixed.glob("d0*.png"))[:600]
+    marker = tmp_path / "crash"
+    marker.touch()
+    ds = ray.data.from_items([{"path": f} for f in files], override_num_blocks=6)
+    out = ds.map_batches(_CrashOnce, fn_constructor_kwargs={
+        "marker": str(marker), "model": str(Path(Classifier(provider="cpu").model_path).resolve()),
+        "options": {"provider": "cpu", "threads": 1}}, batch_size=100, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1).take_all()
+    assert not marker.exists()  # the crash happened
+    assert sorted(r["path"] for r in out) == files  # each file exactly once
+    assert all(r["status"] == "ok" for r in out)
+
+
+def test_default_concurrency_leaves_a_cpu_for_reading(local_ray):
+    assert mray.default_concurrency("cpu") == 1  # 2 CPUs: one actor, one CPU for read tasks
+    assert mray.default_concurrency("cpu", num_cpus=0.5) == 2
+    assert mray.default_concurrency("cuda") == 1  # no GPU here: still one actor (which then says why)
+
+
+def test_without_ray_installed_the_message_says_what_to_install(tmp_path):
+    code = ("import sys; sys.modules['ray'] = None\n"
+            "import mnist_onnx.ray as m\n"
+            "try:\n    m.default_concurrency()\nexcept Exception as e:\n    print(e)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert 'pip install "mnist-onnx[ray]"' in p.stdout, p.stderr
