@@ -39,6 +39,30 @@ def make_png_folder(folder: Path, n: int) -> Path:
     return folder
 
 
+def user_like(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """A digit as users' PNGs look (#12): 200x200 RGB, black ink on white, 80-150 px tall, off-centre."""
+    side = int(rng.integers(80, 150))
+    ink = np.clip(np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), np.float32) / 255, 0, 1)
+    page = np.full((200, 200), 255.0)
+    y, x = int(rng.integers(0, 200 - side)), int(rng.integers(0, 200 - side))
+    page[y : y + side, x : x + side] -= 255 * ink
+    return Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).convert("RGB")
+
+
+def make_user_folder(folder: Path, n: int) -> Path:
+    """n user-like 200x200 RGB PNGs (`user_like`), made once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / f".complete-{n}"
+    if marker.exists():
+        return folder
+    x, _ = mnist_images()
+    rng = np.random.default_rng(12)
+    for i in range(n):
+        user_like(x[i % len(x)], rng).save(folder / f"{i:07d}.png")
+    marker.touch()
+    return folder
+
+
 def run_timed(cmd: list[str], ok: tuple[int, ...] = (0,), **kw) -> tuple[float, float, subprocess.CompletedProcess]:
     """Wall seconds, peak RSS (MiB) of the child process, and the completed process; raise on a bad exit."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

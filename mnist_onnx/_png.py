@@ -16,6 +16,7 @@ libspng itself fails on a file that passed these checks, that also returns None.
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from typing import Any
@@ -23,10 +24,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-try:  # optional: no wheel on some platforms (Linux aarch64); Pillow alone always works
-    import pyspng as _spng
-except ImportError:  # pragma: no cover -- exercised by tests that hide the module
-    _spng = None
+def _load_spng() -> Any:
+    if os.environ.get("MNIST_ONNX_PILLOW_ONLY"):  # set it to compare with (or fall back to) Pillow alone
+        return None
+    try:  # optional: no wheel on some platforms (Linux aarch64); Pillow alone always works
+        import pyspng
+
+        return pyspng
+    except ImportError:  # pragma: no cover -- platforms without a wheel
+        return None
+
+
+_spng: Any = _load_spng()
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PIXELS = 64 * 64  # beyond this, checking the data with zlib costs what libspng saves (measured)
