@@ -57,7 +57,7 @@ def available() -> bool:
 
 def plain_mode(data: bytes, max_pixels: int = MAX_PIXELS) -> str | None:
     """The Pillow mode of *data* if it is a PNG the fast path takes, else None (see the module docstring)."""
-    if len(data) < 45 or not data.startswith(SIGNATURE):
+    if len(data) < 45 or len(data) > MAX_BYTES or not data.startswith(SIGNATURE):
         return None
     length, cid = _HEAD.unpack_from(data, 8)
     if cid != b"IHDR" or length != 13:

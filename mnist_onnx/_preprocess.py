@@ -80,28 +80,29 @@ def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_M
     """
     if isinstance(source, Image.Image):
         return _reduce(_to_gray(source))
+    opened: BinaryIO
+    data: bytes | None
     if isinstance(source, (bytes, bytearray, memoryview)):
         path: object = name or "<bytes>"
-        if len(source) == 0:
-            raise _fail(path, "empty file (0 bytes)")
         data = bytes(source)
-        fast = _fast_png(data, max_pixels)
-        if fast is not None:
-            return fast
-        opened: BinaryIO = io.BytesIO(data)
     else:
         path = source
-        opened = _open_regular(source)
+        data, opened = _read_regular(source)
+    if data is not None:  # in memory: a small file, or an upload
+        if len(data) == 0:
+            raise _fail(path, "empty file (0 bytes)")
+        fast = _fast_png(data, max_pixels) if _png.available() else None
+        if fast is not None:
+            return fast
+        opened = io.BytesIO(data)
     with opened:  # Pillow leaves a file object it was given open
-        if _png.available():
-            fast, opened = _read_fast_png(opened, max_pixels)
-            if fast is not None:
-                return fast
         return _decode_open(opened, path, max_pixels)
 
 
 def _fast_png(data: bytes, max_pixels: int) -> np.ndarray | None:
     """Plain 8-bit PNGs through libspng (see `_png`): the same array Pillow would give, or None."""
+    if not data.startswith(_png.SIGNATURE):
+        return None
     mode = _png.plain_mode(data, max_pixels)
     if mode is None:
         return None
@@ -109,30 +110,6 @@ def _fast_png(data: bytes, max_pixels: int) -> np.ndarray | None:
     if image is None:
         return None
     return image if isinstance(image, np.ndarray) else _to_gray(image)
-
-
-def _read_fast_png(opened: BinaryIO, max_pixels: int) -> tuple[np.ndarray | None, BinaryIO]:
-    """Read a PNG file once for the fast path; otherwise hand back a file object for Pillow (the bytes
-    already read, or the file rewound). A read error goes to Pillow too, which words it as always."""
-    try:
-        peek = getattr(opened, "peek", None)  # a buffered file: look at the signature without reading on
-        if peek is not None and not peek(8).startswith(_png.SIGNATURE):
-            return None, opened
-        if os.fstat(opened.fileno()).st_size > _png.MAX_BYTES:
-            return None, opened
-        data = opened.read()  # sized by fstat: one read, no oversized buffer
-    except OSError:
-        with contextlib.suppress(OSError):
-            opened.seek(0)
-        return None, opened
-    if not data.startswith(_png.SIGNATURE) or len(data) > _png.MAX_BYTES:
-        opened.seek(0)
-        return None, opened
-    fast = _fast_png(data, max_pixels)
-    if fast is not None:
-        return fast, opened
-    opened.close()
-    return None, io.BytesIO(data)
 
 
 def _decode_open(opened: BinaryIO, path: object, max_pixels: int) -> np.ndarray:
@@ -182,10 +159,16 @@ _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a ch
           stat.S_IFBLK: "a block device"}
 
 
-def _open_regular(path: str | Path) -> BinaryIO:
+_SMALL_FILE = 1 << 20  # files up to this are read in one system call and decoded from memory
+
+
+def _read_regular(path: str | Path) -> tuple[bytes | None, BinaryIO]:
     """Open *path* for reading only if it is a regular file: reading a FIFO blocks forever, /dev/zero never
     ends. Opened non-blocking (a FIFO without a writer opens at once) and checked with fstat, so a file costs
-    one open, not a stat and an open. Folders get their own words (one that could not be listed lands here)."""
+    one open, not a stat and an open. Folders get their own words (one that could not be listed lands here).
+
+    Returns (its bytes, an empty stream) for a small file -- one `read` call, no buffered file object -- or
+    (None, the open file) for Pillow to stream a large one."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
                      | getattr(os, "O_BINARY", 0))
@@ -199,7 +182,17 @@ def _open_regular(path: str | Path) -> BinaryIO:
         raise _fail(path, _describe(e)) from None
     st = os.fstat(fd)
     if stat.S_ISREG(st.st_mode):
-        return os.fdopen(fd, "rb")
+        if st.st_size <= _SMALL_FILE:
+            try:
+                data = os.read(fd, st.st_size + 1)  # +1: a file that grew since fstat is streamed instead
+                if len(data) <= st.st_size:
+                    os.close(fd)
+                    return data, io.BytesIO()
+                os.lseek(fd, 0, os.SEEK_SET)
+            except OSError as e:
+                os.close(fd)
+                raise _fail(path, _describe(e)) from None
+        return None, os.fdopen(fd, "rb")
     os.close(fd)
     if stat.S_ISDIR(st.st_mode):
         try:

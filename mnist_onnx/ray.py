@@ -99,7 +99,7 @@ def default_concurrency(provider: str = "auto", num_cpus: float = 1.0) -> int:
     ray = _import_ray()
     resources = ray.cluster_resources()
     if provider == "cuda":
-        return max(1, int(resources.get("GPU", 0)))
+        return max(1, int(resources.get("GPU", 0)))  # classify() refuses a cluster without GPUs
     return max(1, int((resources.get("CPU", 1) - 1) // num_cpus))
 
 
@@ -124,6 +124,12 @@ def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, provider:
 
     options: dict[str, Any] = dict(provider=provider, device_id=device_id, invert=invert, center=center, mean=mean,
                                    std=std, model_ink=model_ink, max_pixels=max_pixels, threads=1)
+    if provider == "cuda" and not ray.cluster_resources().get("GPU"):
+        from .errors import ProviderError
+
+        # actors asking for a GPU on a cluster without one would wait for it forever
+        raise ProviderError("--provider cuda: this Ray cluster has no GPU (ray.cluster_resources() lists none); "
+                            "use --provider cpu or auto, or join a cluster with GPUs (--ray-address)")
     path, _ = resolve_model(model)
     check = Classifier(path, **{**options, "provider": "cpu"})  # fails here, with our words, if anything is wrong
     check.close()
@@ -166,6 +172,18 @@ class RayRun:
         self._keep = keep_probabilities
 
     def __iter__(self) -> Iterator[FileResult]:
+        try:
+            yield from self._results()
+        except Exception as e:  # a Ray failure (a task out of retries, a lost node): one line, not a trace
+            ray = _import_ray()
+            if not isinstance(e, ray.exceptions.RayError):
+                raise
+            from .errors import MnistOnnxError
+
+            first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+            raise MnistOnnxError(f"the Ray run failed: {type(e).__name__}: {first.strip()[:300]}") from None
+
+    def _results(self) -> Iterator[FileResult]:
         for row in self._rows:
             self.providers.add(str(row["provider"]))
             ok = row["status"] == "ok"

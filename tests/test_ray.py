@@ -162,7 +162,14 @@ def test_a_dead_actor_is_restarted_and_no_file_is_lost_or_doubled(local_ray, mix
 def test_default_concurrency_leaves_a_cpu_for_reading(local_ray):
     assert mray.default_concurrency("cpu") == 1  # 2 CPUs: one actor, one CPU for read tasks
     assert mray.default_concurrency("cpu", num_cpus=0.5) == 2
-    assert mray.default_concurrency("cuda") == 1  # no GPU here: still one actor (which then says why)
+
+def test_cuda_on_a_cluster_without_gpus_fails_at_once(local_ray, tmp_path):
+    from mnist_onnx.errors import ProviderError
+
+    with pytest.raises(ProviderError, match="no GPU"):  # instead of actors waiting for a GPU forever
+        mray.classify(ray.data.from_items([{"path": "x.png"}]), provider="cuda")
+    p = run_cli("classify", str(ROOT / "samples"), "--engine", "ray", "-p", "cuda", timeout=LIMIT)
+    assert p.returncode == 2 and "no GPU" in p.stderr and len(p.stderr.strip().splitlines()) <= 2, p.stderr
 
 
 def test_without_ray_installed_the_message_says_what_to_install(tmp_path):
