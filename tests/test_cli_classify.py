@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -147,3 +148,16 @@ def test_python_dash_m_and_exported_model_is_found(tmp_path, exported, monkeypat
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["digit"] == 0
     assert f"model {data / 'model.onnx'} (exported)" in r.stderr
+
+
+def test_auto_keeps_a_few_named_files_on_cpu(tmp_path):
+    """A one-file `classify` must not pay for a CUDA context: a few named files run on CPU under `auto`."""
+    from mnist_onnx.cli.classify import SMALL_JOB, small_job
+
+    samples = sorted(str(p) for p in (ROOT / "samples").glob("*.png"))
+    assert small_job(samples[:1]) and small_job(samples[:SMALL_JOB])
+    assert not small_job([str(ROOT / "samples")])  # a folder may hold millions
+    extra = [str(tmp_path / f"{i}.png") for i in range(SMALL_JOB + 1)]
+    for f in extra:
+        Path(f).write_bytes((ROOT / "samples" / "0_mnist.png").read_bytes())
+    assert not small_job(extra)

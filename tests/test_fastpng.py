@@ -137,3 +137,30 @@ def test_the_fast_path_reads_real_digit_folders_identically(monkeypatch, realwor
     for f in files:
         a, b = _same(str(f), monkeypatch)
         assert a == b, f
+
+
+def test_cli_rows_are_byte_identical_with_and_without_the_fast_path(tmp_path, test_set):
+    """The whole command, on MNIST PNGs, every sample style and hostile files: the same CSV either way."""
+    import os as _os
+
+    from conftest import ROOT, run_cli, save_png
+
+    x, _ = test_set
+    for i in range(300):
+        save_png(tmp_path / f"d{i:04d}.png", x[i])
+    for f in (ROOT / "samples").glob("*.png"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    good = (ROOT / "samples" / "0_mnist.png").read_bytes()
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "cut.png").write_bytes(good[: len(good) // 2])
+    (tmp_path / "text.png").write_text("no image")
+    _os.mkfifo(tmp_path / "fifo.png")
+    for i, data in enumerate(_pngs()):
+        (tmp_path / f"mode{i}.png").write_bytes(data)
+    rng = random.Random(3)
+    for i in range(40):
+        (tmp_path / f"mutant{i}.png").write_bytes(_mutate(_pngs()[i % 12], rng))
+    fast = run_cli("classify", str(tmp_path), "-f", "csv", "-p", "cpu")
+    slow = run_cli("classify", str(tmp_path), "-f", "csv", "-p", "cpu", env={"MNIST_ONNX_PILLOW_ONLY": "1"})
+    assert fast.stdout == slow.stdout and fast.stdout.count("\n") > 350
+    assert "error" in fast.stdout and fast.returncode == slow.returncode == 1

@@ -61,7 +61,7 @@ def mixed(tmp_path_factory, test_set) -> Path:
     return folder
 
 
-def _cli_csv(folder: Path, out: Path, *extra: str) -> tuple[str, subprocess.CompletedProcess]:
+def _cli_csv(folder: Path | str, out: Path, *extra: str) -> tuple[str, subprocess.CompletedProcess]:
     proc = run_cli("classify", str(folder), "-o", str(out), "-p", "cpu", *extra, timeout=LIMIT)
     return out.read_text(), proc
 
@@ -178,3 +178,13 @@ def test_without_ray_installed_the_message_says_what_to_install(tmp_path):
             "try:\n    m.default_concurrency()\nexcept Exception as e:\n    print(e)\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert 'pip install "mnist-onnx[ray]"' in p.stdout, p.stderr
+
+
+def test_cli_reads_a_uri_through_ray(tmp_path):
+    """A URI goes to Ray Data's reader (here `local://`, as `s3://` would) and the model through the object
+    store; the rows are the local ones, named by the paths Ray reports."""
+    samples = (ROOT / "samples").resolve()
+    local, _ = _cli_csv(samples, tmp_path / "l.csv")
+    remote, p = _cli_csv(f"local://{samples}", tmp_path / "r.csv", "--engine", "ray")
+    assert p.returncode == 0, p.stderr
+    assert remote == local and str(samples) in local

@@ -76,8 +76,10 @@ def classify(
     from .._output import choose_format
 
     # With Ray the actors run the model; this one on the driver checks the model and options up front.
-    clf = make_classifier(model, ProviderChoice.cpu if ray_engine else provider, device_id, invert, center, mean,
-                          std, model_ink, max_pixels=max_pixels, threads=inference_threads(workers))
+    # `auto` with a few named files stays on CPU: they are done before a CUDA context would be up.
+    here = ProviderChoice.cpu if ray_engine or (provider is ProviderChoice.auto and small_job(paths)) else provider
+    clf = make_classifier(model, here, device_id, invert, center, mean, std, model_ink,
+                          max_pixels=max_pixels, threads=inference_threads(workers))
     fmt = FormatChoice(choose_format(fmt.value if fmt else None, output, sys.stdout.isatty()))
     announce(clf, quiet)
 
@@ -147,6 +149,14 @@ def classify(
         what = f"matching {pattern!r}" if pattern else "with an image extension"
         raise fail(f"no files {what} in {', '.join(map(str, paths))}" + ("" if recursive else " (add -r for sub-folders)"), 1)
     raise typer.Exit(1 if failed else 0)
+
+
+SMALL_JOB = 16  # files: CUDA's start-up (a context, cuBLAS, cuDNN: about a second) costs more than CPU takes
+
+
+def small_job(paths: list[str]) -> bool:
+    """A few files named one by one (no folder): `auto` runs them on CPU."""
+    return len(paths) <= SMALL_JOB and all(os.path.isfile(p) for p in paths)
 
 
 def _quiet_ray() -> None:
