@@ -391,20 +391,25 @@ def _line_runs(frac: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(d[::2].tolist(), d[1::2].tolist()))
 
 
-def _remove_lines(x: np.ndarray) -> np.ndarray:
+def _remove_lines(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Erase straight lines across most (60 %) of the image: ruled or grid paper (two or more parallel lines)
     and a frame edge (a line in the outer band). A single line through the middle may be a digit's bar and
     stays; so does anything thicker than 1/8 of the image (ink, not a printed line). Strokes crossing a
-    line survive: the line is filled with the smaller of the rows just above and below it."""
+    line survive: the line is filled with the smaller of the rows just above and below it.
+
+    *x* may be the crop at *at* of an image of shape *full* that holds all of its ink (zeros around it):
+    sizes are then measured against the full image, so the result is the full image's, cropped."""
+    full = full or x.shape
     for axis in (0, 1):
         y = x if axis == 0 else x.T
-        n, m = y.shape
-        runs = [(a, b) for a, b in _line_runs((y > 0.05).mean(1)) if b - a <= max(2, n // 8)]
+        n, m = full[axis], full[1 - axis]
+        off = at[axis]
+        runs = [(a, b) for a, b in _line_runs(np.count_nonzero(y > 0.05, axis=1) / m) if b - a <= max(2, n // 8)]
         band = max(1, round(0.12 * n))
         for a, b in runs:
-            if len(runs) >= 2 or a < band or b > n - band:
-                above = y[a - 1] if a > 0 else np.zeros(m, np.float32)
-                below = y[b] if b < n else np.zeros(m, np.float32)
+            if len(runs) >= 2 or a + off < band or b + off > n - band:
+                above = y[a - 1] if a > 0 else np.zeros(y.shape[1], np.float32)  # (outside a crop: no ink)
+                below = y[b] if b < y.shape[0] else np.zeros(y.shape[1], np.float32)
                 y[a:b] = np.minimum(above, below)
     return x
 
@@ -463,10 +468,10 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int, Runs]:
     return labels.astype(np.int32), int(run_label.max()), (sr, sc, ec, run_label)
 
 
-def _keep_digit(x: np.ndarray) -> np.ndarray:
+def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarray:
     """Keep the digit, drop specks and marks away from it: the heaviest ink component, plus every component
     with at least 8 % of its ink that lies close to it (a 5's detached bar, a broken faint stroke). All zeros
-    when what is left is a speck."""
+    when what is left is a speck. *x* may be a crop holding all the ink of an image of shape *full*."""
     mask = x > 0.25
     labels, n, (rows, starts, ends, run_label) = _components(mask)
     if n == 0:
@@ -504,7 +509,7 @@ def _keep_digit(x: np.ndarray) -> np.ndarray:
         if ct - b <= reach and t - cb <= reach and cl - r <= reach and l - cr <= reach:
             keep.append(int(c))
             t, l, b, r = min(t, ct), min(l, cl), max(b, cb), max(r, cr)
-    if max(b - t + 1, r - l + 1) < max(3, _MIN_DIGIT_SIZE * max(x.shape)):
+    if max(b - t + 1, r - l + 1) < max(3, _MIN_DIGIT_SIZE * max(full or x.shape)):
         return np.zeros_like(x)
     keep_mask = mask if len(keep) == n else np.isin(labels, np.asarray(keep) + 1)
     # ink just below the mask threshold next to kept strokes (anti-aliased edges) stays; far-away ink goes
@@ -514,10 +519,20 @@ def _keep_digit(x: np.ndarray) -> np.ndarray:
 
 
 def _clean(x: np.ndarray) -> np.ndarray:
-    """Lines and clutter out; returns ink-high [0, 1], all zeros when no digit is left."""
+    """Lines and clutter out; returns ink-high [0, 1], all zeros when no digit is left.
+
+    Works on the box around all the ink (often a third of a photo): the steps measure sizes against the
+    whole image, and there is nothing outside the box, so the result is exactly the whole image's."""
+    rows, cols = np.flatnonzero(x.any(1)), np.flatnonzero(x.any(0))
+    if len(rows) == 0:
+        return np.zeros_like(x)
+    t, b, l, r = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    crop = x[t:b, l:r]
     if min(x.shape) >= 40:
-        x = _remove_lines(x)
-    return _keep_digit(x)
+        crop = _remove_lines(crop, x.shape, (t, l))
+    out = np.zeros_like(x)
+    out[t:b, l:r] = _keep_digit(crop, x.shape)
+    return out
 
 
 # --- MNIST normal form ---------------------------------------------------------------------------------
