@@ -26,17 +26,23 @@ def mnist_images() -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([xt, xr]), np.concatenate([yt, yr])
 
 
-def make_png_folder(folder: Path, n: int) -> Path:
-    """n 28x28 grayscale PNGs of real MNIST digits (cycling through the 15k we have), made once."""
+def _make_folder(folder: Path, n: int, draw) -> Path:
+    """n PNGs drawn by draw(digit, rng) from real MNIST digits (cycling through the 15k we have), made once."""
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / f".complete-{n}"
     if marker.exists():
         return folder
     x, _ = mnist_images()
+    rng = np.random.default_rng(12)
     for i in range(n):
-        Image.fromarray(x[i % len(x)]).save(folder / f"{i:07d}.png")
+        draw(x[i % len(x)], rng).save(folder / f"{i:07d}.png")
     marker.touch()
     return folder
+
+
+def make_png_folder(folder: Path, n: int) -> Path:
+    """n 28x28 grayscale PNGs of real MNIST digits, made once."""
+    return _make_folder(folder, n, lambda digit, rng: Image.fromarray(digit))
 
 
 def user_like(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
@@ -51,16 +57,7 @@ def user_like(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
 
 def make_user_folder(folder: Path, n: int) -> Path:
     """n user-like 200x200 RGB PNGs (`user_like`), made once."""
-    folder.mkdir(parents=True, exist_ok=True)
-    marker = folder / f".complete-{n}"
-    if marker.exists():
-        return folder
-    x, _ = mnist_images()
-    rng = np.random.default_rng(12)
-    for i in range(n):
-        user_like(x[i % len(x)], rng).save(folder / f"{i:07d}.png")
-    marker.touch()
-    return folder
+    return _make_folder(folder, n, user_like)
 
 
 def run_timed(cmd: list[str], ok: tuple[int, ...] = (0,), **kw) -> tuple[float, float, subprocess.CompletedProcess]:
