@@ -38,7 +38,7 @@ def classify(
     model_ink: InkOpt = None,
     max_pixels: Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line, no notes.")] = False,
-    engine: Annotated[EngineChoice, typer.Option(help="local: this machine; ray: Ray Data actors (pip install \"mnist-onnx[ray]\").")] = EngineChoice.local,
+    engine: Annotated[EngineChoice, typer.Option(help="local: this machine; ray: Ray Data actors, here or on a cluster (needs the ray extra).")] = EngineChoice.local,
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. ray://head:10001 or auto). Default: $RAY_ADDRESS, else a local Ray.", show_default=False)] = None,
     actors: Annotated[Optional[int], typer.Option(help="Ray actors (model copies). Default: one per GPU with --provider cuda, else the cluster's CPUs minus one.", show_default=False)] = None,
     actor_cpus: Annotated[float, typer.Option(help="CPUs Ray reserves per actor.")] = 1.0,
