@@ -270,10 +270,9 @@ def _sliding(x: np.ndarray, k: int, reduce: np.ufunc) -> np.ndarray:
     cover k (min and max do not mind the overlap). log2(k) array operations instead of k."""
     lo, hi = k // 2, k - 1 - k // 2
     for axis in (0, 1):
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (lo, hi)
-        y = np.pad(x, pad, mode="edge")
         n = x.shape[axis]
+        # edges replicated (np.pad's "edge", without its per-call overhead)
+        y = np.concatenate([_head(x, 1, axis).repeat(lo, axis), x, _tail(x, n - 1, axis).repeat(hi, axis)], axis)
         p = 1
         while 2 * p <= k:
             m = y.shape[axis] - p
@@ -292,11 +291,11 @@ def _tail(y: np.ndarray, start: int, axis: int, length: int | None = None) -> np
     return y[start:end] if axis == 0 else y[:, start:end]
 
 
-def _local_background(x: np.ndarray) -> np.ndarray:
+def _local_background(x: np.ndarray) -> np.ndarray | None:
     """Smooth background surface under ink-high *x*: a grey opening (minimum, then maximum filter) with a
     window of 1/4 of the shorter side, computed on a copy box-reduced to about 128 px and scaled back up.
     Removes shadows, gradients and flat patches larger than the window (a grey photo crop pasted on white);
-    keeps strokes thinner than the window."""
+    keeps strokes thinner than the window. None: the surface is zero everywhere."""
     h, w = x.shape
     f = max(1, min(h, w) // 128)
     hs, ws = h // f, w // f
@@ -305,7 +304,7 @@ def _local_background(x: np.ndarray) -> np.ndarray:
     if not _sliding(small > 0, k, np.minimum).any():
         # Every k x k window holds a zero (clean paper, strokes thinner than the window): the minimum filter,
         # hence the opening, is zero everywhere. Exact, and a boolean filter costs a fraction of a float one.
-        return np.zeros_like(x)
+        return None
     opened = _sliding(_sliding(small, k, np.minimum), k, np.maximum)
     surface = Image.fromarray(np.ascontiguousarray(opened, np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR)
     return np.minimum(np.asarray(surface, dtype=np.float32), x)
@@ -341,7 +340,9 @@ def _ink(x: np.ndarray, flip: bool, background: float, ring_floor: bool = True) 
         background = 255.0 - background
     large = min(x.shape) >= _LOCAL_BACKGROUND_MIN_SIDE
     if large:
-        x = x - _local_background(x)
+        surface = _local_background(x)
+        if surface is not None:
+            x = x - surface
     else:
         x = np.maximum(x - background, 0.0)
     # Noise floor: the background's own spread (paper texture, sensor noise, JPEG). Large images: per block
@@ -364,7 +365,7 @@ def _ink(x: np.ndarray, flip: bool, background: float, ring_floor: bool = True) 
     return np.clip((x - floor) / np.float32(top - level), 0.0, 1.0)
 
 
-def _block_floor(x: np.ndarray, n: int = 4) -> np.ndarray:
+def _block_floor(x: np.ndarray, n: int = 4) -> np.ndarray | float:
     """Noise floor surface: per block of an n x n grid, the background level plus three sigma, both read
     from the low end of the values (the 2nd and 16th percentiles are mu - 2 sigma and mu - sigma for
     Gaussian noise), which ink -- always on the high side, up to 80 % of a block -- cannot move. Smoothly
@@ -375,7 +376,7 @@ def _block_floor(x: np.ndarray, n: int = 4) -> np.ndarray:
     # x >= 0 here. Where zeros fill a block past the 15.9th percentile's two neighbouring ranks, both
     # percentiles are exactly 0, so the floor is 0: true of clean paper, and 10x cheaper to count than sort.
     if (np.count_nonzero(blocks == 0, axis=2) >= math.ceil(0.159 * (blocks.shape[2] - 1)) + 2).all():
-        return np.zeros((h, w), np.float32)
+        return 0.0
     p2, p16 = np.percentile(blocks, [2.3, 15.9], axis=2)
     sigma = np.maximum(p16 - p2, 0.0)
     grid = (p16 + 4.0 * sigma).astype(np.float32)
