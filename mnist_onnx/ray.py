@@ -116,14 +116,16 @@ def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, provider:
     defaults to `default_concurrency`. *ship_model* sends the model's bytes through Ray's object store
     (workers need not see this disk; Ray then logs once that the actors' constructor arguments live in the
     object store); False hands the actors its absolute path, for a shared filesystem. Lazy, like every Ray
-    Data transform: nothing runs until the Dataset is consumed.
+    Data transform: nothing runs until the Dataset is consumed. Rows keep the input order only where the
+    caller's `DataContext.execution_options.preserve_order` is set (the command line sets it).
     """
     ray = _import_ray()
     from ._classifier import Classifier
     from ._model import resolve_model
 
     options: dict[str, Any] = dict(provider=provider, device_id=device_id, invert=invert, center=center, mean=mean,
-                                   std=std, model_ink=model_ink, max_pixels=max_pixels, threads=1)
+                                   std=std, model_ink=model_ink, max_pixels=max_pixels,
+                                   threads=max(1, int(num_cpus)))  # ONNX Runtime threads: the CPUs Ray reserved
     if provider == "cuda" and not ray.cluster_resources().get("GPU"):
         from .errors import ProviderError
 
