@@ -16,12 +16,12 @@ import pytest
 
 from conftest import ROOT, run_cli, save_png
 
-ray = pytest.importorskip("ray")
-import ray.data  # noqa: E402
+import ray  # the test extra installs it: a missing Ray fails here rather than skipping
+import ray.data
 
-import mnist_onnx.ray as mray  # noqa: E402
-from mnist_onnx import Classifier  # noqa: E402
-from mnist_onnx._batch import classify_items  # noqa: E402
+import mnist_onnx.ray as mray
+from mnist_onnx import Classifier
+from mnist_onnx._batch import classify_items
 
 LIMIT = 300  # seconds: a hang fails the test instead of stalling CI
 
