@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -55,8 +55,18 @@ def available() -> bool:
     return _spng is not None
 
 
-def plain_mode(data: bytes, max_pixels: int = MAX_PIXELS) -> str | None:
-    """The Pillow mode of *data* if it is a PNG the fast path takes, else None (see the module docstring)."""
+class Plain(NamedTuple):
+    """What `plain_mode` found: enough to check and decode the file without parsing it again."""
+
+    mode: str
+    width: int
+    height: int
+    interlaced: bool
+    idat: list[tuple[int, int]]  # (start, end) of each IDAT chunk's data
+
+
+def plain_mode(data: bytes, max_pixels: int = MAX_PIXELS) -> Plain | None:
+    """The file's layout if *data* is a PNG the fast path takes, else None (see the module docstring)."""
     if len(data) < 45 or len(data) > MAX_BYTES or not data.startswith(SIGNATURE):
         return None
     length, cid = _HEAD.unpack_from(data, 8)
@@ -67,7 +77,7 @@ def plain_mode(data: bytes, max_pixels: int = MAX_PIXELS) -> str | None:
     if (mode is None or depth != 8 or compression or filtering or interlace > 1 or w == 0 or h == 0
             or w * h > min(max_pixels, MAX_PIXELS)):
         return None
-    pos, size, seen_idat, done_idat = 8, len(data), False, False
+    pos, size, idat, done_idat = 8, len(data), [], False
     while pos + 12 <= size:
         length, cid = _HEAD.unpack_from(data, pos)
         end = pos + 12 + length
@@ -76,11 +86,11 @@ def plain_mode(data: bytes, max_pixels: int = MAX_PIXELS) -> str | None:
         if cid == b"IDAT":
             if done_idat:  # IDAT chunks must be consecutive
                 return None
-            seen_idat = True
+            idat.append((pos + 8, end - 4))
         else:
-            done_idat = seen_idat
+            done_idat = bool(idat)
             if cid == b"IEND":
-                return mode if seen_idat and length == 0 else None
+                return Plain(mode, w, h, interlace == 1, idat) if idat and length == 0 else None
             if cid != b"IHDR" or pos != 8:
                 allowed = (_BKGD[ctype],) if cid == b"bKGD" else _SIZES.get(cid, ())
                 if not (length in allowed if allowed is not None else length <= 65536):
@@ -91,49 +101,39 @@ def plain_mode(data: bytes, max_pixels: int = MAX_PIXELS) -> str | None:
     return None  # no IEND: Pillow may still decode it, or may not; let it decide
 
 
-def _stream_intact(data: bytes, w: int, h: int, channels: int, interlaced: bool) -> bool:
+def _stream_intact(data: bytes, png: Plain) -> bool:
     """Whether the compressed pixel data inflates completely, with a correct Adler-32, to exactly the size
     the header promises. pyspng asks libspng to ignore checksums (SPNG_CRC_USE also turns off its Adler-32
     check), so a damaged file would decode to garbage where Pillow reports `broken data stream`; zlib checks
     it here, in C, for a fraction of the decode (3 us for a 28x28 digit)."""
-    if interlaced:
+    w, h, channels = png.width, png.height, _CHANNELS[png.mode]
+    if png.interlaced:
         size = 0
         for y0, x0, dy, dx in ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2), (1, 0, 2, 1)):
             pw, ph = (w - x0 + dx - 1) // dx, (h - y0 + dy - 1) // dy
             size += ph * (1 + pw * channels) if pw and ph else 0
     else:
         size = h * (1 + w * channels)
-    pos, parts = 8, []
-    while pos + 12 <= len(data):
-        length, cid = _HEAD.unpack_from(data, pos)
-        if cid == b"IDAT":
-            parts.append(data[pos + 8 : pos + 8 + length])
-        elif parts:
-            break
-        pos += 12 + length
     z = zlib.decompressobj()
     try:
-        raw = z.decompress(b"".join(parts), size + 1)
+        raw = z.decompress(b"".join(data[a:b] for a, b in png.idat), size + 1)
     except zlib.error:
         return False
     return z.eof and len(raw) == size
 
 
-def decode(data: bytes, mode: str) -> np.ndarray | Image.Image | None:
-    """Decode a PNG that `plain_mode` accepted: the (H, W) uint8 array for gray, else a Pillow image of
-    *mode* (for Pillow's own conversion to gray); None if libspng fails or the data is damaged."""
-    if _spng is None:
-        return None
-    w, h = struct.unpack_from(">II", data, 16)
-    if not _stream_intact(data, w, h, _CHANNELS[mode], data[28] == 1):
+def decode(data: bytes, png: Plain) -> np.ndarray | Image.Image | None:
+    """Decode a PNG that `plain_mode` accepted: the (H, W) uint8 array for gray, else a Pillow image of its
+    mode (for Pillow's own conversion to gray); None if libspng fails or the data is damaged."""
+    if _spng is None or not _stream_intact(data, png):
         return None
     try:
         pixels = _spng.load(data)
     except Exception:  # noqa: BLE001 -- any failure: Pillow decodes it and words the error
         return None
-    h, w = pixels.shape[:2]
-    if pixels.dtype != np.uint8 or pixels.size != h * w * _CHANNELS[mode]:
+    mode = png.mode
+    if pixels.dtype != np.uint8 or pixels.shape[:2] != (png.height, png.width) or pixels.size != png.width * png.height * _CHANNELS[mode]:
         return None
     if mode == "L":
         return pixels
-    return Image.frombuffer(mode, (w, h), np.ascontiguousarray(pixels), "raw", mode, 0, 1)
+    return Image.frombuffer(mode, (png.width, png.height), np.ascontiguousarray(pixels), "raw", mode, 0, 1)

@@ -104,10 +104,10 @@ def _fast_png(data: bytes, max_pixels: int) -> np.ndarray | None:
     """Plain 8-bit PNGs through libspng (see `_png`): the same array Pillow would give, or None."""
     if not data.startswith(_png.SIGNATURE):
         return None
-    mode = _png.plain_mode(data, max_pixels)
-    if mode is None:
+    png = _png.plain_mode(data, max_pixels)
+    if png is None:
         return None
-    image = _png.decode(data, mode)
+    image = _png.decode(data, png)
     if image is None:
         return None
     return image if isinstance(image, np.ndarray) else _to_gray(image)
