@@ -145,6 +145,14 @@ def _session_options(threads: int | None) -> ort.SessionOptions:
     return so
 
 
+SMALL_JOB = 16  # files: CUDA's start-up (a context, cuBLAS, cuDNN: about a second) costs more than CPU takes
+
+
+def small_job(paths: list[str]) -> bool:
+    """A few files named one by one (no folder): `auto` runs them on CPU rather than start CUDA."""
+    return len(paths) <= SMALL_JOB and all(os.path.isfile(p) for p in paths)
+
+
 def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
                  threads: int | None = None) -> tuple[ort.InferenceSession, str, str | None]:
     """Return (session, provider actually used, note for the user or None).

@@ -167,11 +167,19 @@ class RayRun:
     """An iterator of FileResults from a Ray run, which also records what ran them: the `providers` the
     actors used (seen in the rows) and the number of `actors`."""
 
-    def __init__(self, ds: ray.data.Dataset | None, actors: int, keep_probabilities: bool) -> None:
+    def __init__(self, ds: ray.data.Dataset | None, actors: int, keep_probabilities: bool,
+                 provider: str = "auto") -> None:
         self.providers: set[str] = set()
         self.actors = actors
+        self._asked = provider
         self._batches = ds.iter_batches(batch_size=None, batch_format="numpy") if ds is not None else iter(())
         self._keep = keep_probabilities
+
+    @property
+    def ran_on(self) -> str:
+        """For the summary line, e.g. `CPU (Ray, 2 actors)`: the providers the actors reported."""
+        used = "/".join(sorted(p.upper() for p in self.providers)) or self._asked.upper()
+        return f"{used} (Ray, {self.actors} actor{'' if self.actors == 1 else 's'})"
 
     def __iter__(self) -> Iterator[FileResult]:
         try:
@@ -228,8 +236,8 @@ def classify_files(paths: Iterable[str | os.PathLike], model: str | Path | None 
     if concurrency is None:
         concurrency = default_concurrency(options.get("provider", "auto"), num_cpus)
     if not parts:
-        return RayRun(None, concurrency, keep_probabilities)
+        return RayRun(None, concurrency, keep_probabilities, options.get("provider", "auto"))
     ds = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
     ds = classify(ds, model, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
                   keep_probabilities=keep_probabilities, ship_model=bool(uris), **options)
-    return RayRun(ds, concurrency, keep_probabilities)
+    return RayRun(ds, concurrency, keep_probabilities, options.get("provider", "auto"))

@@ -73,6 +73,7 @@ def classify(
         except PermissionError as e:
             raise fail(str(e)) from None
     from .._batch import inference_threads
+    from .._model import small_job
     from .._output import choose_format
 
     # With Ray the actors run the model; this one on the driver checks the model and options up front.
@@ -104,12 +105,13 @@ def classify(
             with contextlib.suppress(ValueError):
                 sys.stdout.reconfigure(errors="surrogateescape")
         writer = RowWriter(stream, fmt.value, top_k)
+        ray_run = None
         if ray_engine:
             _quiet_ray()
             from ..ray import classify_files as ray_classify_files
 
             try:
-                results = ray_classify_files(
+                results = ray_run = ray_classify_files(
                     paths, clf.model_path, address=ray_address, recursive=recursive, pattern=pattern,
                     batch_size=batch_size, concurrency=actors, num_cpus=actor_cpus, keep_probabilities=top_k > 0,
                     provider=provider.value, device_id=device_id, invert=invert.value, center=center, mean=mean,
@@ -135,11 +137,7 @@ def classify(
         except OSError as e:  # disk full, file size limit (ulimit -f), I/O error: the output, not the input
             raise fail(f"{output or 'standard output'}: cannot write ({e.strerror or e}); nothing was kept") from None
     secs = time.perf_counter() - t0
-    ran_on = clf.provider.upper()
-    if ray_engine:
-        used = getattr(results, "providers", set()) or {provider.value}
-        actors_used = getattr(results, "actors", 0)
-        ran_on = "/".join(sorted(p.upper() for p in used)) + f" (Ray, {actors_used} actor{'' if actors_used == 1 else 's'})"
+    ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
     if not quiet:
         note(f"{n:,} image{'' if n == 1 else 's'}: {n - failed:,} classified, "
              + (f"{blank:,} without a digit, " if blank else "") + f"{failed - blank:,} failed in {secs:.2f} s "
@@ -149,14 +147,6 @@ def classify(
         what = f"matching {pattern!r}" if pattern else "with an image extension"
         raise fail(f"no files {what} in {', '.join(map(str, paths))}" + ("" if recursive else " (add -r for sub-folders)"), 1)
     raise typer.Exit(1 if failed else 0)
-
-
-SMALL_JOB = 16  # files: CUDA's start-up (a context, cuBLAS, cuDNN: about a second) costs more than CPU takes
-
-
-def small_job(paths: list[str]) -> bool:
-    """A few files named one by one (no folder): `auto` runs them on CPU."""
-    return len(paths) <= SMALL_JOB and all(os.path.isfile(p) for p in paths)
 
 
 def _quiet_ray() -> None:
