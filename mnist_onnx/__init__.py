@@ -5,6 +5,7 @@
     >>> clf.predict(images)                        # (N, 10) probabilities for (N, 28, 28) MNIST arrays
     >>> clf.classify("digit.png").digit            # any PNG: polarity, transparency, size handled
     >>> for r in clf.classify_files("scans/", recursive=True): ...
+    >>> clf.read("date.png").number                # a whole handwritten number: "2024", leading zeros kept
 
 Never imports TensorFlow. Names are imported lazily so that worker processes and `--help` stay light.
 """
@@ -20,6 +21,8 @@ _EXPORTS = {
     "Classifier": "._classifier",
     "Prediction": "._classifier",
     "FileResult": "._batch",
+    "Reading": "._read",
+    "DigitBox": "._read",
     "ModelInfo": "._model",
     "Preprocessing": "._model",
     "resolve_model": "._model",
@@ -43,6 +46,8 @@ __all__ = [  # static, so tools and readers see the public API without running a
     "Classifier",
     "Prediction",
     "FileResult",
+    "Reading",
+    "DigitBox",
     "ModelInfo",
     "Preprocessing",
     "PreprocessConfig",
@@ -69,6 +74,7 @@ if TYPE_CHECKING:
     from ._files import iter_files
     from ._idx import load_split as load_idx
     from ._model import ModelInfo, Preprocessing, model_summary, resolve_model
+    from ._read import DigitBox, Reading
     from ._preprocess import PreprocessConfig, load_image
     from .errors import DataError, ImageError, MnistOnnxError, ModelError, ProviderError
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
@@ -12,6 +12,7 @@ from PIL import Image
 
 from ._model import Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
 from ._preprocess import DEFAULT_MAX_PIXELS, Invert, PreprocessConfig, decode, no_digit, to_mnist_batch
+from ._read import DEFAULT_MIN_CONFIDENCE, Reading, read_files, read_items
 
 if TYPE_CHECKING:
     from ._workers import DecoderPool
@@ -140,6 +141,32 @@ class Classifier:
 
         files = iter_files([paths] if isinstance(paths, (str, Path)) else paths, pattern, recursive)
         return classify_files(self, files, batch_size, self._pool(workers), keep_probabilities)
+
+    def read(self, inputs: ImageLike | bytes | Sequence[ImageLike | bytes], *,
+             min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Reading | list[Reading]:
+        """Read the whole number in an image -- a path, a PIL image or an image file's bytes: one Reading
+        (`number`, `confidence`, `status`, `digits` with their boxes), or a list of them for a list.
+
+        The digits of all the images share the model's calls. An image of one digit reads as exactly
+        `classify`'s digit. Never raises for a bad image: its Reading has the error."""
+        single = isinstance(inputs, (str, Path, Image.Image, bytes, bytearray))
+        items = [inputs] if single else list(inputs)  # type: ignore[arg-type]
+        work = [("<bytes>", bytes(i)) if isinstance(i, (bytes, bytearray)) else
+                i if isinstance(i, Image.Image) else str(i) for i in items]
+        out = read_items(work, self.config, self.predict_pixels, min_confidence)
+        return out[0] if single else out
+
+    def read_files(self, paths: Iterable[str | Path] | str | Path, *, recursive: bool = False,
+                   pattern: str | None = None, batch_size: int = 256, workers: int = 1,
+                   min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Iterator[Reading]:
+        """Yield a Reading for every matching file under *paths*, in order, like `classify_files`: memory
+        bounded whatever the number of files; a bad file gets an error, never an exception."""
+        from ._files import iter_files
+
+        if not 1 <= batch_size <= 1 << 20:
+            raise ValueError(f"batch_size {batch_size}: must be from 1 to {1 << 20:,}")
+        files = iter_files([paths] if isinstance(paths, (str, Path)) else paths, pattern, recursive)
+        return read_files(files, self.config, self.predict_pixels, batch_size, self._pool(workers), min_confidence)
 
     def _pool(self, workers: int):
         """The decoding processes, started on first use and kept for later calls (see `close`)."""

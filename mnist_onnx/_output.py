@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ._batch import FileResult
+from ._read import Reading
 
 FORMATS = ("table", "csv", "jsonl")
 _NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')
@@ -74,3 +75,43 @@ class RowWriter:
             tail = f"  ({r.error})" if r.error else ""
             extra = "  " + " ".join(f"{d}:{p:.3f}" for d, p in top) if top else ""
             self.stream.write(f"{digit:>5}  {conf:>6}  {r.status:<6}  {r.path}{extra}{tail}\n")
+
+
+READ_COLUMNS = ["path", "number", "confidence", "status", "error", "digits"]
+
+
+def digits_field(r: Reading) -> str:
+    """A reading's digits in one CSV field: `digit:confidence:left,top,right,bottom`, `;` between digits."""
+    return ";".join(f"{d.digit}:{d.confidence:.6f}:{','.join(map(str, d.box))}" for d in r.digits)
+
+
+class ReadingWriter:
+    """`read`'s rows, in the same three formats as classify's and with the same quoting rules."""
+
+    def __init__(self, stream: TextIO, fmt: str) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; choose {', '.join(FORMATS)}")
+        self.stream, self.fmt = stream, fmt
+        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        self._csv_all = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL) if fmt == "csv" else None
+        if self._csv:
+            self._csv.writerow(READ_COLUMNS)
+        elif fmt == "table":
+            stream.write(f"{'number':>12}  {'conf':>6}  {'status':<8}  path\n")
+
+    def write(self, r: Reading) -> None:
+        conf = None if r.confidence is None else round(r.confidence, 6)
+        if self._csv and self._csv_all:
+            row = [r.path, r.number or "", "" if r.confidence is None else f"{r.confidence:.6f}", r.status,
+                   r.error or "", digits_field(r)]
+            (self._csv_all if "\r" in r.path or "\r" in (r.error or "") else self._csv).writerow(row)
+        elif self.fmt == "jsonl":
+            self.stream.write(json.dumps({
+                "path": r.path, "number": r.number, "confidence": conf, "status": r.status, "error": r.error,
+                "digits": [{"digit": d.digit, "confidence": round(d.confidence, 6), "box": list(d.box)}
+                           for d in r.digits]}) + "\n")
+        else:
+            number = r.number or "-"
+            shown = "-" if r.confidence is None else f"{r.confidence:.4f}"
+            tail = f"  ({r.error})" if r.error else ""
+            self.stream.write(f"{number:>12}  {shown:>6}  {r.status:<8}  {r.path}{tail}\n")

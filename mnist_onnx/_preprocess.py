@@ -79,8 +79,15 @@ def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_M
     *source* is a path, a PIL image, or the bytes of an image file (an upload; *name* then names it in
     errors). Raises ImageError with a one-line message naming the file and the problem.
     """
+    return decode_sized(source, max_pixels, name)[0]
+
+
+def decode_sized(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 name: str | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """`decode`, and the image's own (width, height): very large images come back reduced, and what is
+    found in them (a digit's box) is reported in the image's own pixels."""
     if isinstance(source, Image.Image):
-        return _reduce(_to_gray(source))
+        return _reduce(_to_gray(source)), source.size
     opened: BinaryIO
     data: bytes | None
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -94,7 +101,7 @@ def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_M
             raise _fail(path, "empty file (0 bytes)")
         fast = _fast_png(data, max_pixels) if _png.available() else None
         if fast is not None:
-            return fast
+            return fast, (fast.shape[1], fast.shape[0])  # at most 64x64: never reduced
         opened = io.BytesIO(data)
     with opened:  # Pillow leaves a file object it was given open
         return _decode_open(opened, path, max_pixels)
@@ -113,7 +120,7 @@ def _fast_png(data: bytes, max_pixels: int) -> np.ndarray | None:
     return image if isinstance(image, np.ndarray) else _to_gray(image)
 
 
-def _decode_open(opened: BinaryIO, path: object, max_pixels: int) -> np.ndarray:
+def _decode_open(opened: BinaryIO, path: object, max_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
     try:
         im = Image.open(opened, formats=FORMATS)
     except FileNotFoundError:
@@ -138,6 +145,7 @@ def _decode_open(opened: BinaryIO, path: object, max_pixels: int) -> np.ndarray:
                 raise _fail(path, f"too many pixels ({image.width}x{image.height} > {max_pixels:,} limit)")
             if image.width == 0 or image.height == 0:
                 raise _fail(path, "image has no pixels")
+            size = image.size
             if max(image.size) > 2 * _WORK_SIDE and image.mode in ("L", "RGB", "RGBA", "LA"):
                 factor = _factor(image.size)
                 image.draft(image.mode, (image.width // factor, image.height // factor))  # JPEG: decode smaller
@@ -147,7 +155,7 @@ def _decode_open(opened: BinaryIO, path: object, max_pixels: int) -> np.ndarray:
                 if image.mode == "P":
                     image = image.convert("RGBA" if "transparency" in image.info else "RGB")
                 image = _reduce_in_strips(image, _factor(image.size))
-            return _reduce(_to_gray(image))
+            return _reduce(_to_gray(image)), size
         except ImageError:
             raise
         except Image.DecompressionBombError:
@@ -644,7 +652,12 @@ def to_mnist(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> 
     """One decoded grayscale image -> (28, 28) float32 [0, 1], white ink on black, MNIST normal form.
 
     All zeros when there is no digit to see (blank page, uniform colour, only specks): see `no_digit`."""
-    x = _levels(gray, invert)
+    return normal_form(_levels(gray, invert), center)
+
+
+def normal_form(x: np.ndarray, center: bool = True) -> np.ndarray:
+    """The second half of `to_mnist`: a `_levels` image (ink high, [0, 1]) -> the (28, 28) model input.
+    May change *x*."""
     if x.shape == (28, 28) and (not center or is_normal_form(x[None])[0]):
         return x
     if not center:  # only resize: the caller asked us not to crop or centre

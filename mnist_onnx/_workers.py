@@ -37,18 +37,21 @@ def _die_with_parent() -> None:
 
 
 def _serve(fd: int) -> None:
-    """Worker main loop: receive (items, PreprocessConfig), send decode_chunk's result."""
+    """Worker main loop: receive (job, items, PreprocessConfig), send the job's result: `decode` for
+    classify (`_batch.decode_chunk`), `plan` for read (`_read.plan_chunk`)."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
     from ._batch import decode_chunk
+    from ._read import plan_chunk
 
+    jobs = {"decode": decode_chunk, "plan": plan_chunk}
     conn = Connection(fd)
     while True:
         try:
-            job = conn.recv()
+            kind, items, config = conn.recv()
         except (EOFError, OSError):
             return
-        conn.send(decode_chunk(*job))
+        conn.send(jobs[kind](items, config))
 
 
 class _Worker:
@@ -100,12 +103,13 @@ class DecoderPool:
         for t in self._threads:
             t.start()
 
-    def submit(self, items: list, config) -> Future:
-        """Decode and preprocess *items* with *config* (a PreprocessConfig) in one of the processes."""
+    def submit(self, items: list, config, job: str = "decode") -> Future:
+        """Decode and preprocess *items* with *config* (a PreprocessConfig) in one of the processes: for
+        classify (`decode`) or read (`plan`)."""
         if self._closed:
             raise RuntimeError("the decoder pool is closed")
         done: Future = Future()
-        self._jobs.put((done, (items, config)))
+        self._jobs.put((done, (job, items, config)))
         return done
 
     def _feed(self, slot: int) -> None:
@@ -125,7 +129,8 @@ class DecoderPool:
                 if worker is not None:
                     worker.stop()
                 self._workers[slot] = None
-                done.set_result(_failed(args[0], f"decoding worker died ({reason}); not classified"))
+                done.set_result(_failed(args[0], args[1], f"decoding worker died ({reason}); "
+                                        + ("not read" if args[0] == "plan" else "not classified")))
             except BaseException as e:  # noqa: BLE001 -- handed to the waiting caller
                 done.set_exception(e)
 
@@ -148,5 +153,8 @@ class DecoderPool:
         return [w.proc.pid for w in self._workers if w is not None]
 
 
-def _failed(items: list, problem: str) -> tuple[np.ndarray, list[int], list[str | None]]:
+def _failed(job: str, items: list, problem: str):
+    """What a job returns when every one of its items failed with *problem*."""
+    if job == "plan":
+        return [problem] * len(items)
     return np.zeros((0, 28, 28), np.float32), [], [problem] * len(items)

@@ -1,0 +1,160 @@
+"""Read whole numbers: one `Reading` per image -- the digit string, each digit with its confidence and box.
+
+The same engine shape as classifying: decode and plan a chunk of files (in worker processes with
+`--workers`), then one model call for every candidate digit of every image in the chunk, then pick each
+image's reading (`_segment`). Decoding, polarity, background and clean-up are classify's own, and so are the
+error words: a file that `classify` cannot read gets the same error here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TYPE_CHECKING, Union
+
+import numpy as np
+from PIL import Image
+
+from ._preprocess import NO_DIGIT, PreprocessConfig, decode_sized
+from ._segment import Plan, decide, plan
+from .errors import ImageError
+
+if TYPE_CHECKING:
+    from ._workers import DecoderPool
+
+Item = Union[str, tuple[str, bytes], Image.Image]  # a path, an upload (name, file bytes), or a PIL image
+Predict = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) model inputs -> (N, 10) probabilities
+
+DEFAULT_MIN_CONFIDENCE = 0.5  # numbers read below this are `unsure` (see benchmarks/numbers.py)
+
+
+@dataclass(frozen=True)
+class DigitBox:
+    """One digit of a reading: the digit, the model's confidence in it, and where it is in the image."""
+
+    digit: int
+    confidence: float
+    box: tuple[int, int, int, int]  # left, top, right, bottom (exclusive), in the image's own pixels
+
+
+@dataclass(slots=True)
+class Reading:
+    """The number read in one image. `number` keeps leading zeros ("0042"); `confidence` is the product of
+    its digits' confidences (the chance that every digit is right, if the model's confidences were exact).
+    `status`: `ok`; `unsure` (read, but below the minimum confidence: check it); `no-digit`; `error`."""
+
+    path: str
+    number: str | None = None
+    confidence: float | None = None
+    digits: list[DigitBox] = field(default_factory=list)
+    error: str | None = None
+    unsure: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "no-digit" if self.error == NO_DIGIT else "error"
+        return "unsure" if self.unsure else "ok"
+
+    @property
+    def ok(self) -> bool:
+        """Read (`ok` or `unsure`): not an error, not a blank image."""
+        return self.error is None
+
+
+Planned = Union[tuple[Plan, float, float], str]  # (plan, x scale, y scale) to the image's own pixels, or an error
+
+
+def plan_chunk(items: Sequence[Item], config: PreprocessConfig) -> list[Planned]:
+    """Decode and plan every item: what decoding processes do (numpy and Pillow only). Never raises for
+    a bad file: its entry is the error words."""
+    out: list[Planned] = []
+    for item in items:
+        try:
+            if isinstance(item, tuple):
+                gray, size = decode_sized(item[1], config.max_pixels, name=item[0])
+            else:
+                gray, size = decode_sized(item, config.max_pixels)
+            out.append((plan(gray, config.invert, config.center), size[0] / gray.shape[1], size[1] / gray.shape[0]))
+        except ImageError as e:
+            out.append(e.problem)
+        except Exception as e:  # noqa: BLE001 -- a batch never dies on one file
+            out.append(f"cannot preprocess ({type(e).__name__}: {e})")
+    return out
+
+
+def _name(item: Item) -> str:
+    if isinstance(item, tuple):
+        return item[0]
+    return "<image>" if isinstance(item, Image.Image) else str(item)
+
+
+def readings(names: Sequence[str], planned: Sequence[Planned], predict: Predict,
+             min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list[Reading]:
+    """One model call for every candidate of every planned image, then each image's reading."""
+    inputs: list[np.ndarray] = []
+    spans: list[tuple[int, int]] = []
+    for entry in planned:
+        start = len(inputs)
+        if not isinstance(entry, str):
+            inputs.extend(c.pixels for c in entry[0].candidates)
+            if entry[0].single is not None:
+                inputs.append(entry[0].single)
+        spans.append((start, len(inputs)))
+    probs = predict(np.stack(inputs)) if inputs else np.zeros((0, 10), np.float32)
+    out = []
+    for name, entry, (start, end) in zip(names, planned, spans):
+        if isinstance(entry, str):
+            out.append(Reading(name, error=entry))
+            continue
+        p, sx, sy = entry
+        scores = probs[start:end]
+        if not np.isfinite(scores).all():
+            out.append(Reading(name, error="model returned NaN or infinite scores"))
+            continue
+        n = len(p.candidates)
+        found = decide(p, scores[:n], scores[n] if p.single is not None else None)
+        if not found:
+            out.append(Reading(name, error=NO_DIGIT))
+            continue
+        digits = [DigitBox(d.digit, d.confidence, (math.floor(d.box[0] * sx), math.floor(d.box[1] * sy),
+                                                   math.ceil(d.box[2] * sx), math.ceil(d.box[3] * sy)))
+                  for d in found]
+        confidence = float(np.prod([d.confidence for d in digits]))
+        out.append(Reading(name, "".join(str(d.digit) for d in digits), confidence, digits,
+                           unsure=confidence < min_confidence))
+    return out
+
+
+def read_items(items: Sequence[Item], config: PreprocessConfig, predict: Predict,
+               min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list[Reading]:
+    """Read one chunk -- paths, uploads (name, bytes) or PIL images -- in one go: the server, the Ray actors
+    and `Classifier.read` call this."""
+    return readings([_name(i) for i in items], plan_chunk(items, config), predict, min_confidence)
+
+
+def read_files(paths: Iterable[str], config: PreprocessConfig, predict: Predict, batch_size: int = 256,
+               pool: DecoderPool | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Iterator[Reading]:
+    """Yield a Reading for every path, in order, chunk by chunk (memory bounded by the chunks in flight).
+    With a *pool*, its processes decode and plan the chunks while this thread runs the model."""
+    it = iter(paths)
+    window = 2 * pool.size if pool is not None else 1
+    pending: deque[tuple[list[str], Future | list[Planned]]] = deque()
+    try:
+        while True:
+            while len(pending) < window and (chunk := list(islice(it, batch_size))):
+                pending.append((chunk, pool.submit(chunk, config, job="plan") if pool is not None
+                                else plan_chunk(chunk, config)))
+            if not pending:
+                return
+            chunk, job = pending.popleft()
+            planned = job.result() if isinstance(job, Future) else job
+            yield from readings(chunk, planned, predict, min_confidence)
+    finally:
+        for _, job in pending:  # stopped early: drop queued chunks
+            if isinstance(job, Future):
+                job.cancel()
