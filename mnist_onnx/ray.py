@@ -24,11 +24,13 @@ import numpy as np
 
 from ._batch import FileResult, classify_items
 from ._preprocess import DEFAULT_MAX_PIXELS
+from ._read import DEFAULT_MIN_CONFIDENCE, DigitBox, Reading, read_items
 
 if TYPE_CHECKING:
     import ray.data
 
-__all__ = ["classify", "classify_files", "Predictor", "RayRun", "default_concurrency", "COLUMNS"]
+__all__ = ["classify", "classify_files", "read", "read_files", "Predictor", "Reader", "RayRun", "default_concurrency",
+           "COLUMNS", "READ_COLUMNS"]
 
 # Columns of the Dataset `classify` returns (plus `probabilities` when asked for). A row without a digit
 # (status `error` or `no-digit`) has digit -1 and confidence NaN: Ray's numpy batches have no nulls.
@@ -71,15 +73,9 @@ class Predictor:
         self.keep_probabilities = keep_probabilities
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        names = [str(p) for p in batch["path"]]
-        items: list[str | tuple[str, bytes]]
-        if "bytes" in batch:
-            items = [(n, bytes(b)) for n, b in zip(names, batch["bytes"])]
-        else:
-            items = list(names)
-        rows = classify_items(self.classifier, items, keep_probabilities=self.keep_probabilities)
+        rows = classify_items(self.classifier, _batch_items(batch), keep_probabilities=self.keep_probabilities)
         out = {
-            "path": np.asarray(names, dtype=object),
+            "path": np.asarray([r.path for r in rows], dtype=object),
             "digit": np.asarray([-1 if r.digit is None else r.digit for r in rows], np.int64),
             "confidence": np.asarray([math.nan if r.confidence is None else r.confidence for r in rows], np.float64),
             "status": np.asarray([r.status for r in rows], dtype=object),
@@ -90,6 +86,44 @@ class Predictor:
             out["probabilities"] = np.stack([r.probabilities if r.probabilities is not None
                                              else np.full(10, np.nan, np.float32) for r in rows])
         return out
+
+
+READ_COLUMNS = ("path", "number", "confidence", "status", "error", "digits", "provider")
+
+
+class Reader(Predictor):
+    """The Ray Data callable class behind `read`: one model load per actor, then `_read.read_items` on each
+    batch. `digits` is a JSON list of {"digit", "confidence", "box"} per row (Ray's numpy batches hold no
+    nested records); a row without a number has number "" and confidence NaN."""
+
+    def __init__(self, model: str | dict[str, Any], options: dict[str, Any],
+                 min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> None:
+        super().__init__(model, options)
+        self.min_confidence = min_confidence
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import json
+
+        clf = self.classifier
+        rows = read_items(_batch_items(batch), clf.config, clf.predict_pixels, self.min_confidence)
+        return {
+            "path": np.asarray([r.path for r in rows], dtype=object),
+            "number": np.asarray([r.number or "" for r in rows], dtype=object),
+            "confidence": np.asarray([math.nan if r.confidence is None else r.confidence for r in rows], np.float64),
+            "status": np.asarray([r.status for r in rows], dtype=object),
+            "error": np.asarray([r.error or "" for r in rows], dtype=object),
+            "digits": np.asarray([json.dumps([{"digit": d.digit, "confidence": d.confidence, "box": list(d.box)}
+                                              for d in r.digits]) for r in rows], dtype=object),
+            "provider": np.asarray([clf.provider] * len(rows), dtype=object),
+        }
+
+
+def _batch_items(batch: dict[str, np.ndarray]) -> list[str | tuple[str, bytes]]:
+    """A batch's files: (path, bytes) when Ray read them, else the paths for the actor to read."""
+    names = [str(p) for p in batch["path"]]
+    if "bytes" in batch:
+        return [(n, bytes(b)) for n, b in zip(names, batch["bytes"])]
+    return list(names)
 
 
 def default_concurrency(provider: str = "auto", num_cpus: float = 1.0) -> int:
@@ -119,13 +153,34 @@ def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, provider:
     Data transform: nothing runs until the Dataset is consumed. Rows keep the input order only where the
     caller's `DataContext.execution_options.preserve_order` is set (the command line sets it).
     """
+    options: dict[str, Any] = dict(provider=provider, device_id=device_id, invert=invert, center=center, mean=mean,
+                                   std=std, model_ink=model_ink, max_pixels=max_pixels)
+    return _map(ds, Predictor, {"keep_probabilities": keep_probabilities}, model, options, batch_size, concurrency,
+                num_cpus, ship_model)
+
+
+def read(ds: ray.data.Dataset, model: str | Path | None = None, *, provider: str = "auto", device_id: int = 0,
+         invert: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+         batch_size: int = 256, concurrency: int | None = None, num_cpus: float = 1.0,
+         ship_model: bool = True) -> ray.data.Dataset:
+    """Read the whole number in each image file of a Dataset (rows with `path`, and `bytes` where Ray read
+    the files) -> rows with `READ_COLUMNS`: the same readings as `mnist-onnx read`. Checks, actors, model
+    shipping and order as for `classify`."""
+    options: dict[str, Any] = dict(provider=provider, device_id=device_id, invert=invert, max_pixels=max_pixels)
+    return _map(ds, Reader, {"min_confidence": min_confidence}, model, options, batch_size, concurrency, num_cpus,
+                ship_model)
+
+
+def _map(ds: ray.data.Dataset, actor: type, actor_kwargs: dict[str, Any], model: str | Path | None,
+         options: dict[str, Any], batch_size: int, concurrency: int | None, num_cpus: float,
+         ship_model: bool) -> ray.data.Dataset:
+    """The model checked on the driver, then *actor* (a callable class) over *ds* on an actor pool."""
     ray = _import_ray()
     from ._classifier import Classifier
     from ._model import resolve_model
 
-    options: dict[str, Any] = dict(provider=provider, device_id=device_id, invert=invert, center=center, mean=mean,
-                                   std=std, model_ink=model_ink, max_pixels=max_pixels,
-                                   threads=max(1, int(num_cpus)))  # ONNX Runtime threads: the CPUs Ray reserved
+    provider = options["provider"]
+    options = {**options, "threads": max(1, int(num_cpus))}  # ONNX Runtime threads: the CPUs Ray reserved
     if provider == "cuda" and not ray.cluster_resources().get("GPU"):
         from .errors import ProviderError
 
@@ -140,9 +195,7 @@ def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, provider:
     # the ObjectRef is held by the Dataset's plan, so the bytes stay as long as an actor may (re)start
     shipped: str | dict[str, Any] = {"ref": ray.put(path.read_bytes())} if ship_model else str(path.resolve())
     return ds.map_batches(
-        Predictor,
-        fn_constructor_kwargs={"model": shipped, "options": options,
-                               "keep_probabilities": keep_probabilities},
+        actor, fn_constructor_kwargs={"model": shipped, "options": options, **actor_kwargs},
         batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=concurrency),
         num_cpus=num_cpus, num_gpus=1 if provider == "cuda" else 0)
 
@@ -164,16 +217,17 @@ def is_uri(path: str | os.PathLike) -> bool:
 
 
 class RayRun:
-    """An iterator of FileResults from a Ray run, which also records what ran them: the `providers` the
+    """An iterator of FileResults (or Readings) from a Ray run, which also records what ran them: the `providers` the
     actors used (seen in the rows) and the number of `actors`."""
 
     def __init__(self, ds: ray.data.Dataset | None, actors: int, keep_probabilities: bool,
-                 provider: str = "auto") -> None:
+                 provider: str = "auto", readings: bool = False) -> None:
         self.providers: set[str] = set()
         self.actors = actors
         self._asked = provider
         self._batches = ds.iter_batches(batch_size=None, batch_format="numpy") if ds is not None else iter(())
         self._keep = keep_probabilities
+        self._readings = readings
 
     @property
     def ran_on(self) -> str:
@@ -181,7 +235,7 @@ class RayRun:
         used = "/".join(sorted(p.upper() for p in self.providers)) or self._asked.upper()
         return f"{used} (Ray, {self.actors} actor{'' if self.actors == 1 else 's'})"
 
-    def __iter__(self) -> Iterator[FileResult]:
+    def __iter__(self) -> Iterator[Any]:
         try:
             yield from self._results()
         except Exception as e:  # a Ray failure (a task out of retries, a lost node): one line, not a trace
@@ -193,9 +247,12 @@ class RayRun:
             first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
             raise MnistOnnxError(f"the Ray run failed: {type(e).__name__}: {first.strip()[:300]}") from None
 
-    def _results(self) -> Iterator[FileResult]:
+    def _results(self) -> Iterator[Any]:
         for batch in self._batches:  # whole numpy batches: per-row dicts cost more than classifying
             self.providers.update(str(p) for p in set(batch["provider"].tolist()))
+            if self._readings:
+                yield from _readings(batch)
+                continue
             probs = batch.get("probabilities") if self._keep else None
             for i, (path, status, digit, conf, error) in enumerate(zip(
                     batch["path"].tolist(), batch["status"].tolist(), batch["digit"].tolist(),
@@ -207,18 +264,27 @@ class RayRun:
                     yield FileResult(str(path), error=str(error))
 
 
-def classify_files(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, address: str | None = None,
-                   recursive: bool = False, pattern: str | None = None, batch_size: int = 256,
-                   concurrency: int | None = None, num_cpus: float = 1.0, keep_probabilities: bool = False,
-                   **options: Any) -> RayRun:
-    """What `mnist-onnx classify --engine ray` runs: FileResults in the local engine's order.
+def _readings(batch: dict[str, np.ndarray]) -> Iterator[Reading]:
+    import json
 
-    Local paths (a shared filesystem on a cluster) are listed here with the local rules -- the same files,
-    the same order, the same rows for folders that cannot be read -- and each actor reads its files (and the
-    model) from the same paths. URIs
-    are read by Ray Data (`read_binary_files`, files with an image extension; *pattern* and *recursive* apply
-    to local paths only), and their rows follow Ray's listing order, after the local ones."""
-    ray = _connect(address)
+    for path, number, conf, status, error, digits in zip(
+            batch["path"].tolist(), batch["number"].tolist(), batch["confidence"].tolist(),
+            batch["status"].tolist(), batch["error"].tolist(), batch["digits"].tolist()):
+        if status in ("ok", "unsure"):
+            boxes = [DigitBox(d["digit"], d["confidence"], tuple(d["box"])) for d in json.loads(digits)]
+            yield Reading(str(path), str(number), float(conf), boxes, unsure=status == "unsure")
+        else:
+            yield Reading(str(path), error=str(error))
+
+
+def _dataset(paths: Iterable[str | os.PathLike], recursive: bool, pattern: str | None,
+             batch_size: int) -> tuple[ray.data.Dataset | None, bool]:
+    """The Dataset of files to process, and whether any came from URIs. Local paths (a shared filesystem on
+    a cluster) are listed here with the local rules -- the same files, the same order, the same rows for
+    folders that cannot be read -- and each actor reads its files from the same paths. URIs are read by Ray
+    Data (`read_binary_files`, files with an image extension; *pattern* and *recursive* apply to local paths
+    only), and their rows follow Ray's listing order, after the local ones."""
+    ray = _import_ray()
     from ._files import iter_files
     from ._preprocess import EXTENSIONS
 
@@ -233,11 +299,36 @@ def classify_files(paths: Iterable[str | os.PathLike], model: str | Path | None 
             parts.append(ray.data.from_items([{"path": f} for f in files], override_num_blocks=blocks))
     if uris:
         parts.append(ray.data.read_binary_files(uris, include_paths=True, file_extensions=list(EXTENSIONS)))
+    if not parts:
+        return None, False
+    return (parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])), bool(uris)
+
+
+def classify_files(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, address: str | None = None,
+                   recursive: bool = False, pattern: str | None = None, batch_size: int = 256,
+                   concurrency: int | None = None, num_cpus: float = 1.0, keep_probabilities: bool = False,
+                   **options: Any) -> RayRun:
+    """What `mnist-onnx classify --engine ray` runs: FileResults in the local engine's order (see `_dataset`
+    for how paths and URIs are listed and read)."""
+    _connect(address)
+    ds, uris = _dataset(paths, recursive, pattern, batch_size)
     if concurrency is None:
         concurrency = default_concurrency(options.get("provider", "auto"), num_cpus)
-    if not parts:
-        return RayRun(None, concurrency, keep_probabilities, options.get("provider", "auto"))
-    ds = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
-    ds = classify(ds, model, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
-                  keep_probabilities=keep_probabilities, ship_model=bool(uris), **options)
+    if ds is not None:
+        ds = classify(ds, model, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
+                      keep_probabilities=keep_probabilities, ship_model=uris, **options)
     return RayRun(ds, concurrency, keep_probabilities, options.get("provider", "auto"))
+
+
+def read_files(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, address: str | None = None,
+               recursive: bool = False, pattern: str | None = None, batch_size: int = 256,
+               concurrency: int | None = None, num_cpus: float = 1.0, **options: Any) -> RayRun:
+    """What `mnist-onnx read --engine ray` runs: Readings in the local engine's order."""
+    _connect(address)
+    ds, uris = _dataset(paths, recursive, pattern, batch_size)
+    if concurrency is None:
+        concurrency = default_concurrency(options.get("provider", "auto"), num_cpus)
+    if ds is not None:
+        ds = read(ds, model, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus, ship_model=uris,
+                  **options)
+    return RayRun(ds, concurrency, False, options.get("provider", "auto"), readings=True)

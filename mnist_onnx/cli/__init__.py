@@ -9,6 +9,7 @@ import sys
 # Each module registers its command; the order here is the order in --help.
 from . import export  # noqa: F401,I001
 from . import classify  # noqa: F401
+from . import read  # noqa: F401
 from . import evaluate  # noqa: F401
 from . import show  # noqa: F401
 from . import info  # noqa: F401

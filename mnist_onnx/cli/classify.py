@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import io
-import os
 import sys
-import time
 from pathlib import Path
-from typing import Annotated, Optional, TextIO
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,6 +13,7 @@ from ..errors import MnistOnnxError
 from ._app import (CenterOpt, DeviceOpt, EngineChoice, FormatChoice, InkOpt, InvertChoice, InvertOpt, MeanOpt, ModelOpt,
                    ProviderChoice, ProviderOpt, StdOpt, announce, app, check_range, fail,
                    make_classifier, note)
+from ._rows import check_inputs, no_files, open_stream, progress, quiet_ray, write_rows
 
 
 @app.command()
@@ -45,36 +43,11 @@ def classify(
 ) -> None:
     """Classify every image under PATHS: one row per file, a prediction or an error. Exit 1 if any file failed."""
     ray_engine = engine is EngineChoice.ray
-    if not ray_engine and (ray_address or actors is not None):
-        raise fail("--ray-address and --actors need --engine ray")
-    for path in paths:  # a typo in an argument is a usage error, not a row
-        if ray_engine and "://" in path:
-            continue  # read by Ray Data
-        if not os.path.lexists(path):
-            raise fail(f"{path}: no such file or folder")
+    check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output)
     check_range("--top-k", top_k, 0, 10, "a count")
-    check_range("--batch-size", batch_size, 1, 1 << 20, "a count")
-    check_range("--workers", workers, 1, max(4, 4 * (os.cpu_count() or 1)), "a process count")
-    if ray_engine:
-        check_range("--actors", actors, 1, 100_000, "an actor count")
-        if not 0 < actor_cpus <= 1024:
-            raise fail(f"--actor-cpus must be a CPU count above 0, got {actor_cpus}")
-        if workers != 1:
-            raise fail("--workers is for the local engine; with --engine ray use --actors")
-    from .._output import RowWriter
-    from .._paths import atomic_write
-
-
-    if output is not None:
-        try:
-            from .._paths import check_writable
-
-            check_writable(output)
-        except PermissionError as e:
-            raise fail(str(e)) from None
     from .._batch import inference_threads
     from .._model import small_job
-    from .._output import choose_format
+    from .._output import RowWriter, choose_format
 
     # With Ray the actors run the model; this one on the driver checks the model and options up front.
     # `auto` with a few named files stays on CPU: they are done before a CUDA context would be up.
@@ -84,30 +57,14 @@ def classify(
     fmt = FormatChoice(choose_format(fmt.value if fmt else None, output, sys.stdout.isatty()))
     announce(clf, quiet)
 
-    n = failed = blank = 0
-    t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
         stack.callback(clf.close)  # decoding processes stop with the command, however it ends
-        progress = None
-        if sys.stderr.isatty() and not quiet:
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            progress = stack.enter_context(Progress(
-                SpinnerColumn(), TextColumn("{task.completed:,} images"), TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(), console=Console(stderr=True), transient=True, redirect_stdout=True))
-            task = progress.add_task("classify", total=None, rate="")
-        # File names are bytes: one that is not UTF-8 is written back as the same bytes (CSV, table) or as
-        # a \udcXX escape (JSON Lines), so that every name round-trips.
-        stream: TextIO = (stack.enter_context(atomic_write(output, newline="", encoding="utf-8",  # type: ignore[assignment]
-                                                           errors="surrogateescape")) if output else sys.stdout)
-        if stream is sys.stdout and isinstance(sys.stdout, io.TextIOWrapper):
-            with contextlib.suppress(ValueError):
-                sys.stdout.reconfigure(errors="surrogateescape")
+        update = progress(stack, quiet, "classify")
+        stream = open_stream(stack, output)
         writer = RowWriter(stream, fmt.value, top_k)
         ray_run = None
         if ray_engine:
-            _quiet_ray()
+            quiet_ray()
             from ..ray import classify_files as ray_classify_files
 
             try:
@@ -121,22 +78,8 @@ def classify(
         else:
             results = clf.classify_files(paths, recursive=recursive, pattern=pattern, batch_size=batch_size,
                                          workers=workers, keep_probabilities=top_k > 0)
-        try:
-            for r in results:
-                writer.write(r)
-                n += 1
-                failed += not r.ok
-                blank += r.status == "no-digit"
-                if progress is not None and n % 256 == 0:
-                    progress.update(task, completed=n, rate=f"{n / (time.perf_counter() - t0):,.0f} img/s")
-            stream.flush()
-        except MnistOnnxError as e:  # the model itself misbehaves: nothing after this can be right
-            raise fail(str(e)) from None
-        except BrokenPipeError:
-            raise
-        except OSError as e:  # disk full, file size limit (ulimit -f), I/O error: the output, not the input
-            raise fail(f"{output or 'standard output'}: cannot write ({e.strerror or e}); nothing was kept") from None
-    secs = time.perf_counter() - t0
+        c = write_rows(results, writer, stream, output, update)
+    n, failed, blank, secs = c.rows, c.failed, c.blank, c.seconds
     ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
     if not quiet:
         note(f"{n:,} image{'' if n == 1 else 's'}: {n - failed:,} classified, "
@@ -144,21 +87,5 @@ def classify(
              f"({n / secs if secs else 0:,.0f} img/s) on {ran_on}, model {clf.model_path} ({clf.info.source})"
              + (f"; rows in {output}" if output else ""))
     if n == 0:
-        what = f"matching {pattern!r}" if pattern else "with an image extension"
-        raise fail(f"no files {what} in {', '.join(map(str, paths))}" + ("" if recursive else " (add -r for sub-folders)"), 1)
+        no_files(paths, pattern, recursive)
     raise typer.Exit(1 if failed else 0)
-
-
-def _quiet_ray() -> None:
-    """Ray Data logs each execution at INFO and draws its own progress bars; the command has its own
-    progress and summary line, and its stdout may be the rows. Ray's detailed logs stay in /tmp/ray.
-    (A command owns its process; the library never changes these.)"""
-    import logging
-
-    try:
-        import ray.data
-    except ImportError:
-        return  # the engine says what to install
-    for name in ("ray", "ray.data"):  # after the import: importing ray.data installs its logging config
-        logging.getLogger(name).setLevel(logging.ERROR)
-    ray.data.DataContext.get_current().enable_progress_bars = False

@@ -1,0 +1,130 @@
+"""What `classify` and `read` share: checking paths and engine flags, the output stream (atomic with -o),
+the progress display, and writing rows while counting what happened to them."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, TextIO
+
+from ..errors import MnistOnnxError
+from ._app import check_range, fail
+
+
+def check_inputs(paths: list[str], ray_engine: bool, workers: int, batch_size: int, ray_address: Optional[str],
+                 actors: Optional[int], actor_cpus: float, output: Optional[Path]) -> None:
+    """Usage errors before any work: exit 2 with one line."""
+    if not ray_engine and (ray_address or actors is not None):
+        raise fail("--ray-address and --actors need --engine ray")
+    for path in paths:  # a typo in an argument is a usage error, not a row
+        if ray_engine and "://" in path:
+            continue  # read by Ray Data
+        if not os.path.lexists(path):
+            raise fail(f"{path}: no such file or folder")
+    check_range("--batch-size", batch_size, 1, 1 << 20, "a count")
+    check_range("--workers", workers, 1, max(4, 4 * (os.cpu_count() or 1)), "a process count")
+    if ray_engine:
+        check_range("--actors", actors, 1, 100_000, "an actor count")
+        if not 0 < actor_cpus <= 1024:
+            raise fail(f"--actor-cpus must be a CPU count above 0, got {actor_cpus}")
+        if workers != 1:
+            raise fail("--workers is for the local engine; with --engine ray use --actors")
+    if output is not None:
+        from .._paths import check_writable
+
+        try:
+            check_writable(output)
+        except PermissionError as e:
+            raise fail(str(e)) from None
+
+
+def open_stream(stack: contextlib.ExitStack, output: Optional[Path]) -> TextIO:
+    """-o FILE: written atomically (a `.part` renamed at the end; nothing is left if the run fails); else
+    stdout. File names are bytes: one that is not UTF-8 is written back as the same bytes (CSV, table) or
+    as a \\udcXX escape (JSON Lines), so that every name round-trips."""
+    if output is not None:
+        from .._paths import atomic_write
+
+        return stack.enter_context(atomic_write(output, newline="", encoding="utf-8",  # type: ignore[return-value]
+                                                errors="surrogateescape"))
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        with contextlib.suppress(ValueError):
+            sys.stdout.reconfigure(errors="surrogateescape")
+    return sys.stdout
+
+
+def progress(stack: contextlib.ExitStack, quiet: bool, what: str) -> Callable[[int, float], None] | None:
+    """A live count and rate on a terminal's stderr (nothing when piped or quiet): call it with (rows, secs)."""
+    if not sys.stderr.isatty() or quiet:
+        return None
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = stack.enter_context(Progress(
+        SpinnerColumn(), TextColumn("{task.completed:,} images"), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), console=Console(stderr=True), transient=True, redirect_stdout=True))
+    task = bar.add_task(what, total=None, rate="")
+    return lambda n, secs: bar.update(task, completed=n, rate=f"{n / secs if secs else 0:,.0f} img/s")
+
+
+@dataclass
+class Counts:
+    rows: int = 0
+    failed: int = 0  # error or no-digit
+    blank: int = 0  # no-digit
+    unsure: int = 0
+    seconds: float = 0.0
+
+
+def write_rows(results: Iterable[Any], writer: Any, stream: TextIO, output: Optional[Path],
+               update: Callable[[int, float], None] | None) -> Counts:
+    """Write every row as it comes; count them. A model that misbehaves, or an output that cannot be
+    written (disk full, ulimit -f), ends the run with one line and exit 2; nothing half-written is kept."""
+    counts = Counts()
+    t0 = time.perf_counter()
+    try:
+        for r in results:
+            writer.write(r)
+            counts.rows += 1
+            counts.failed += not r.ok
+            status = r.status
+            counts.blank += status == "no-digit"
+            counts.unsure += status == "unsure"
+            if update is not None and counts.rows % 256 == 0:
+                update(counts.rows, time.perf_counter() - t0)
+        stream.flush()
+    except MnistOnnxError as e:  # the model itself misbehaves: nothing after this can be right
+        raise fail(str(e)) from None
+    except BrokenPipeError:
+        raise
+    except OSError as e:  # disk full, file size limit (ulimit -f), I/O error: the output, not the input
+        raise fail(f"{output or 'standard output'}: cannot write ({e.strerror or e}); nothing was kept") from None
+    counts.seconds = time.perf_counter() - t0
+    return counts
+
+
+def no_files(paths: list[str], pattern: Optional[str], recursive: bool) -> None:
+    """Exit 1 with one line when nothing matched."""
+    what = f"matching {pattern!r}" if pattern else "with an image extension"
+    raise fail(f"no files {what} in {', '.join(map(str, paths))}" + ("" if recursive else " (add -r for sub-folders)"), 1)
+
+
+def quiet_ray() -> None:
+    """Ray Data logs each execution at INFO and draws its own progress bars; the command has its own
+    progress and summary line, and its stdout may be the rows. Ray's detailed logs stay in /tmp/ray.
+    (A command owns its process; the library never changes these.)"""
+    import logging
+
+    try:
+        import ray.data
+    except ImportError:
+        return  # the engine says what to install
+    for name in ("ray", "ray.data"):  # after the import: importing ray.data installs its logging config
+        logging.getLogger(name).setLevel(logging.ERROR)
+    ray.data.DataContext.get_current().enable_progress_bars = False

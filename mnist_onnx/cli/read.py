@@ -1,0 +1,85 @@
+"""`mnist-onnx read`: one row per image, the whole number written in it."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import MnistOnnxError
+from ._app import (DeviceOpt, EngineChoice, FormatChoice, InvertChoice, InvertOpt, ModelOpt, ProviderChoice,
+                   ProviderOpt, announce, app, check_range, fail, make_classifier, note)
+from ._rows import check_inputs, no_files, open_stream, progress, quiet_ray, write_rows
+
+
+@app.command()
+def read(
+    paths: Annotated[list[str], typer.Argument(help="Image files and/or folders (with --engine ray also s3://, gs://, ... URIs).", show_default=False, metavar="PATH")],
+    model: ModelOpt = None,
+    provider: ProviderOpt = ProviderChoice.auto,
+    device_id: DeviceOpt = 0,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    pattern: Annotated[Optional[str], typer.Option(help="File-name pattern inside folders, case-insensitive. Default: any image (png, jpg, jpeg, gif, bmp, tif, tiff, webp, ppm, pgm, pbm).", show_default=False)] = None,
+    fmt: Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout.")] = None,
+    min_confidence: Annotated[float, typer.Option(help="Numbers read with a lower confidence (the product of their digits') get status unsure. 0: never unsure.")] = 0.5,
+    batch_size: Annotated[int, typer.Option(help="Images per chunk: their digits share model calls.")] = 256,
+    workers: Annotated[int, typer.Option(help="Processes decoding and segmenting images in parallel.")] = 1,
+    invert: InvertOpt = InvertChoice.auto,
+    max_pixels: Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line, no notes.")] = False,
+    engine: Annotated[EngineChoice, typer.Option(help="local: this machine; ray: Ray Data actors, here or on a cluster (needs the ray extra).")] = EngineChoice.local,
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. ray://head:10001 or auto). Default: $RAY_ADDRESS, else a local Ray.", show_default=False)] = None,
+    actors: Annotated[Optional[int], typer.Option(help="Ray actors (model copies). Default: one per GPU with --provider cuda, else the cluster's CPUs minus one.", show_default=False)] = None,
+    actor_cpus: Annotated[float, typer.Option(help="CPUs Ray reserves per actor.")] = 1.0,
+) -> None:
+    """Read the handwritten number in every image under PATHS (a date, a postcode, a meter reading): one row
+    per file with the digit string (leading zeros kept), its confidence, and each digit with its box.
+    Exit 1 if any file failed."""
+    ray_engine = engine is EngineChoice.ray
+    check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output)
+    check_range("--min-confidence", min_confidence, 0, 1, "a probability")
+    from .._batch import inference_threads
+    from .._model import small_job
+    from .._output import ReadingWriter, choose_format
+
+    here = ProviderChoice.cpu if ray_engine or (provider is ProviderChoice.auto and small_job(paths)) else provider
+    clf = make_classifier(model, here, device_id, invert, max_pixels=max_pixels, threads=inference_threads(workers))
+    fmt = FormatChoice(choose_format(fmt.value if fmt else None, output, sys.stdout.isatty()))
+    announce(clf, quiet)
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(clf.close)  # decoding processes stop with the command, however it ends
+        update = progress(stack, quiet, "read")
+        stream = open_stream(stack, output)
+        writer = ReadingWriter(stream, fmt.value)
+        ray_run = None
+        if ray_engine:
+            quiet_ray()
+            from ..ray import read_files as ray_read_files
+
+            try:
+                results = ray_run = ray_read_files(
+                    paths, clf.model_path, address=ray_address, recursive=recursive, pattern=pattern,
+                    batch_size=batch_size, concurrency=actors, num_cpus=actor_cpus, min_confidence=min_confidence,
+                    provider=provider.value, device_id=device_id, invert=invert.value, max_pixels=max_pixels)
+            except MnistOnnxError as e:
+                raise fail(str(e)) from None
+        else:
+            results = clf.read_files(paths, recursive=recursive, pattern=pattern, batch_size=batch_size,
+                                     workers=workers, min_confidence=min_confidence)
+        c = write_rows(results, writer, stream, output, update)
+    ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
+    if not quiet:
+        n, secs = c.rows, c.seconds
+        note(f"{n:,} image{'' if n == 1 else 's'}: {n - c.failed:,} read"
+             + (f" ({c.unsure:,} unsure)" if c.unsure else "") + ", "
+             + (f"{c.blank:,} without a digit, " if c.blank else "") + f"{c.failed - c.blank:,} failed in {secs:.2f} s "
+             f"({n / secs if secs else 0:,.0f} img/s) on {ran_on}, model {clf.model_path} ({clf.info.source})"
+             + (f"; rows in {output}" if output else ""))
+    if c.rows == 0:
+        no_files(paths, pattern, recursive)
+    raise typer.Exit(1 if c.failed else 0)
