@@ -79,9 +79,15 @@ def plan(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> Plan
     """Pieces and candidates of one decoded image (no model needed)."""
     x = _levels(gray, invert)
     out = Plan(shape=(int(x.shape[0]), int(x.shape[1])))
-    rows, cols = np.flatnonzero(x.any(1)), np.flatnonzero(x.any(0))
-    if len(rows) == 0:
+    if not x.any():
         out.single = np.zeros((28, 28), np.float32)
+        return out
+    inked = x > _MASK
+    rows, cols = np.flatnonzero(inked.any(1)), np.flatnonzero(inked.any(0))
+    if len(rows) == 0:  # only faint ink: classify's reading decides
+        rows, cols = np.flatnonzero(x.any(1)), np.flatnonzero(x.any(0))
+        out.ink_box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+        out.single = normal_form(x.copy(), center)
         return out
     t, b, l, r = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     out.ink_box = (l, t, r, b)

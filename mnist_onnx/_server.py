@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ._batch import FileResult, classify_items
+from ._read import DEFAULT_MIN_CONFIDENCE, Reading, read_items
 
 MiB = 1 << 20
 
@@ -160,7 +161,8 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, batching: bool = True) -> FastAPI:
-    """The FastAPI application: `GET /` (drawing page), `GET /healthz`, `POST /v1/classify`, `/docs`."""
+    """The FastAPI application: `GET /` (drawing page), `GET /healthz`, `POST /v1/classify`, `POST /v1/read`,
+    `/docs`."""
     from . import __version__
 
     limit = int(max_upload_mb * MiB)
@@ -181,18 +183,15 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
         """Liveness, and which model and provider answer."""
         return {"status": "ok", "model": str(classifier.model_path), "provider": classifier.provider}
 
-    @app.post("/v1/classify", responses={
+    responses: dict[int | str, dict[str, Any]] = {
         200: {"description": "one result per image, in upload order"},
         400: {"description": "malformed multipart, or no file in the field `files`"},
         413: {"description": "body too large, or too many files"},
         415: {"description": "neither multipart/form-data nor an image/* body"},
-    })
-    async def classify(request: Request, pixels: bool = False) -> JSONResponse:
-        """Classify images: a multipart form with one or more files in the field `files`, or one raw
-        `image/*` body (name it with `?filename=`). `?pixels=true` adds the 28x28 input the model saw.
+    }
 
-        A bad file gets its own result (`digit: null`, `status` `error` or `no-digit`, the same `error`
-        words as `mnist-onnx classify`); the request still succeeds."""
+    async def uploads(request: Request) -> list[tuple[str, bytes]] | JSONResponse:
+        """The request's files as (name, bytes), or the JSON error response to send instead."""
         ctype, options = parse_options_header(request.headers.get("content-type", ""))
         ctype_s = ctype.decode("latin-1").lower()
         if ctype_s != "multipart/form-data" and not ctype_s.startswith("image/") and ctype_s != "application/octet-stream":
@@ -217,10 +216,43 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
             items = [(request.query_params.get("filename") or "upload", body)]
         if len(items) > max_files:
             return _error(413, f"too many files ({len(items)} > {max_files} per request)")
+        return items
+
+    @app.post("/v1/classify", responses=responses)
+    async def classify(request: Request, pixels: bool = False) -> JSONResponse:
+        """Classify images: a multipart form with one or more files in the field `files`, or one raw
+        `image/*` body (name it with `?filename=`). `?pixels=true` adds the 28x28 input the model saw.
+
+        A bad file gets its own result (`digit: null`, `status` `error` or `no-digit`, the same `error`
+        words as `mnist-onnx classify`); the request still succeeds."""
+        items = await uploads(request)
+        if isinstance(items, JSONResponse):
+            return items
         results = await run_in_threadpool(_classify, classifier, batcher, items, pixels)
         return JSONResponse({"results": [_result_json(r, pixels) for r in results]})
 
+    @app.post("/v1/read", responses=responses)
+    async def read(request: Request, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> JSONResponse:
+        """Read the whole handwritten number in each image, sent as for `/v1/classify`: per image its
+        `number` (a digit string, leading zeros kept), `confidence`, `status` (`ok`, `unsure`, `no-digit`,
+        `error`), `error`, and `digits`: each digit with its confidence and `box` [left, top, right,
+        bottom] in the image's own pixels. The same readings as `mnist-onnx read`."""
+        if not 0 <= min_confidence <= 1:
+            return _error(400, f"min_confidence {min_confidence}: must be a probability from 0 to 1")
+        items = await uploads(request)
+        if isinstance(items, JSONResponse):
+            return items
+        model = batcher or classifier.predict_pixels
+        results = await run_in_threadpool(read_items, items, classifier.config, model, min_confidence)
+        return JSONResponse({"results": [_reading_json(r) for r in results]})
+
     return app
+
+
+def _reading_json(r: Reading) -> dict[str, Any]:
+    return {"filename": r.path, "number": r.number, "confidence": r.confidence, "status": r.status,
+            "error": r.error, "digits": [{"digit": d.digit, "confidence": d.confidence, "box": list(d.box)}
+                                         for d in r.digits]}
 
 
 def _classify(classifier, batcher: _Batcher | None, items: list[tuple[str, bytes]],
