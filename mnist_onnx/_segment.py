@@ -39,6 +39,12 @@ _SHORT_PENALTY = 10.0  # ... and costs this much (log-probability) per line heig
 _APART_PENALTY = 6.0  # cost of reading two side-by-side components as one digit
 _SURE = 0.8  # a whole component read at least this confidently ...
 _SURE_WIDTH = 1.0  # ... and at most this times the line's height wide, is one digit: never cut
+# The whole image as one digit (classify's reading) against the best reading of several:
+_TALL = 0.75  # two confidently read components this share of the ink's height or taller make a number
+_ONE_WIDE = 1.1  # ink at most this times as wide as high may well be one digit: ...
+_ONE_BONUS = 1.0  # ... its one-digit reading gets this much (log-probability) in hand
+_FRAGMENTS = 0.8  # components all lower than this share of the ink's height are pieces of one digit ...
+_FRAGMENTS_BONUS = 4.0  # ... (a binarised 16x16 scan): the one-digit reading gets this much in hand
 
 
 @dataclass
@@ -63,7 +69,8 @@ class Plan:
     shape: tuple[int, int]
     ink_box: tuple[int, int, int, int] = (0, 0, 0, 0)  # left, top, right, bottom (exclusive) of all the ink
     pieces: int = 0
-    height: float = 0.0
+    height: float = 0.0  # the line's height: of its taller components
+    ink_height: int = 0  # of all its pieces together
     candidates: list[Candidate] = field(default_factory=list)
     single: np.ndarray | None = None
 
@@ -99,6 +106,8 @@ def plan(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> Plan
     _remove_underline(crop)
     pieces = _pieces(x, out)
     out.pieces = len(pieces)
+    if pieces:
+        out.ink_height = max(p.box[2] for p in pieces) - min(p.box[0] for p in pieces)
     for i in range(len(pieces)):
         for j in range(i + 1, min(len(pieces), i + _MAX_PIECES) + 1):
             c = _candidate(pieces, i, j, out.height)
@@ -276,9 +285,11 @@ def decide(p: Plan, probs: np.ndarray, single: np.ndarray | None = None) -> list
             return []
         return [Digit(int(single.argmax()), float(single.max()), p.ink_box)]
     sure = set()
+    tall_sure = 0  # digit-high components read confidently: two of them make a number
     for k, c in enumerate(p.candidates):
         if c.whole >= 0 and probs[k].max() >= _SURE and c.box[3] - c.box[1] <= _SURE_WIDTH * p.height:
             sure.add(c.whole)
+            tall_sure += c.box[2] - c.box[0] >= _TALL * p.ink_height
     logp = np.log(np.maximum(probs, 1e-9))
     best = np.full(n + 1, -np.inf)
     best[0] = 0.0
@@ -287,10 +298,19 @@ def decide(p: Plan, probs: np.ndarray, single: np.ndarray | None = None) -> list
         if not np.isfinite(best[c.start]) or c.cuts & sure:
             continue
         t, _, b, _ = c.box
-        short = max(0.0, _SHORT - (b - t) / max(p.height, 1.0))
+        short = max(0.0, _SHORT - (b - t) / max(p.ink_height, 1))
         score = best[c.start] + float(logp[k].max()) - _SHORT_PENALTY * short - _APART_PENALTY * c.apart
         if score > best[c.end]:
             best[c.end], back[c.end] = score, k
+    if single is not None and p.single is not None and p.single.any() and tall_sure < 2:
+        # the whole image as one digit, read exactly as classify reads it
+        l, t, r, b = p.ink_box
+        if p.height < _FRAGMENTS * p.ink_height:
+            bonus = _FRAGMENTS_BONUS
+        else:
+            bonus = _ONE_BONUS if r - l <= _ONE_WIDE * (b - t) else 0.0
+        if float(np.log(max(single.max(), 1e-9))) + bonus >= best[n]:
+            return [Digit(int(single.argmax()), float(single.max()), p.ink_box)]
     chosen: list[int] = []
     end = n
     while end > 0 and back[end] >= 0:
