@@ -400,16 +400,18 @@ def _line_runs(frac: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(d[::2].tolist(), d[1::2].tolist()))
 
 
-def _remove_lines(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0)) -> np.ndarray:
+def _remove_lines(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0),
+                  axes: tuple[int, ...] = (0, 1)) -> np.ndarray:
     """Erase straight lines across most (60 %) of the image: ruled or grid paper (two or more parallel lines)
     and a frame edge (a line in the outer band). A single line through the middle may be a digit's bar and
     stays; so does anything thicker than 1/8 of the image (ink, not a printed line). Strokes crossing a
     line survive: the line is filled with the smaller of the rows just above and below it.
 
     *x* may be the crop at *at* of an image of shape *full* that holds all of its ink (zeros around it):
-    sizes are then measured against the full image, so the result is the full image's, cropped."""
+    sizes are then measured against the full image, so the result is the full image's, cropped. *axes*:
+    0 for rows (horizontal lines), 1 for columns."""
     full = full or x.shape
-    for axis in (0, 1):
+    for axis in axes:
         y = x if axis == 0 else x.T
         n, m = full[axis], full[1 - axis]
         off = at[axis]

@@ -102,7 +102,10 @@ def plan(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> Plan
         out.single = normal_form(x.copy(), center)
     crop = x[t:b, l:r]
     if min(x.shape) >= 40:
-        _remove_lines(crop, x.shape, (t, l))
+        # Ruled paper and frame edges along the rows, as classify does. Not along the columns: a number's
+        # 1s are vertical strokes (two of them would pass for ruling); only a frame's edge goes there.
+        _remove_lines(crop, x.shape, (t, l), axes=(0,))
+        _remove_side_edges(crop, x.shape, l)
     _remove_underline(crop)
     pieces = _pieces(x, out)
     out.pieces = len(pieces)
@@ -180,6 +183,17 @@ def _candidate(pieces: list[_Piece], i: int, j: int, height: float) -> Candidate
     cuts = frozenset(([] if first_of else [run[0].component]) + ([] if last_of else [run[-1].component]))
     return Candidate(i, j, (t, l, b, r), normalize(canvas, pen=True), apart,
                      run[0].component if whole else -1, cuts)
+
+
+def _remove_side_edges(x: np.ndarray, full: tuple[int, int], left: int) -> None:
+    """Erase a photo's or a frame's vertical edge: a thin column of ink over 90 % of the image's height
+    within 3 % of its left or right side. *x* is the box around the ink, at column *left*; in place."""
+    h, w = full
+    cover = np.count_nonzero(x > 0.05, axis=0) / h
+    margin = max(1, round(0.03 * w))
+    for c in np.flatnonzero(cover >= 0.9).tolist():
+        if c + left < margin or c + left >= w - margin:
+            x[:, c] = 0.0
 
 
 def _remove_underline(x: np.ndarray) -> None:

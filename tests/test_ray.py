@@ -188,3 +188,30 @@ def test_cli_reads_a_uri_through_ray(tmp_path):
     remote, p = _cli_csv(f"local://{samples}", tmp_path / "r.csv", "--engine", "ray")
     assert p.returncode == 0, p.stderr
     assert remote == local and str(samples) in local
+
+
+def test_read_through_ray_gives_the_local_readings(local_ray, tmp_path):
+    """`read --engine ray` writes the local engine's rows; `mnist_onnx.ray.read` on a Dataset read by Ray
+    gives `read_items`' readings for the same bytes."""
+    numbers = ROOT.parent / "shared" / "numbers-dev"
+    folder = tmp_path / "numbers"
+    folder.mkdir()
+    for f in sorted(numbers.glob("*.png"))[:40]:
+        (folder / f.name).write_bytes(f.read_bytes())
+    _hostile(folder)
+    local = run_cli("read", str(folder), "-f", "jsonl", "-p", "cpu", timeout=LIMIT)
+    remote = run_cli("read", str(folder), "-f", "jsonl", "-p", "cpu", "--engine", "ray", "--batch-size", "16",
+                     timeout=LIMIT)
+    assert local.returncode == remote.returncode == 1, remote.stderr
+    assert remote.stdout == local.stdout and local.stdout.count('"status": "ok"') >= 30
+    assert "Ray, 1 actor" in remote.stderr
+
+    from mnist_onnx._read import read_items
+
+    ds = ray.data.read_binary_files(str(numbers), include_paths=True, file_extensions=["png"]).limit(20)
+    got = mray.read(ds, provider="cpu", concurrency=1, batch_size=8).take_all()
+    clf = Classifier(provider="cpu")
+    items = [(row["path"], (numbers / Path(row["path"]).name).read_bytes()) for row in got]
+    want = read_items(items, clf.config, clf.predict_pixels)
+    assert [row["number"] for row in got] == [w.number for w in want]
+    assert [row["status"] for row in got] == [w.status for w in want]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import io
+import json
 import os
 import shutil
 import signal
@@ -117,6 +118,31 @@ def test_same_results_as_classify(folder, server, hostile):
         assert {r["status"] for r in got} == {"ok", "error", "no-digit"}
 
 
+def test_read_gives_the_command_lines_readings(server, hostile):
+    """`POST /v1/read`: the rows `mnist-onnx read` writes for the same files, in upload order."""
+    numbers = ROOT.parent / "shared" / "numbers-dev"
+    paths = sorted(numbers.glob("000*.png")) + sorted(p for p in hostile.iterdir() if p.suffix == ".png")
+    cli = run_cli("read", *map(str, paths), "-f", "jsonl", "-p", "cpu")
+    expected = [json.loads(line) for line in cli.stdout.splitlines()]
+    files = [("files", (p.name, p.read_bytes(), "image/png")) for p in paths]
+    got = requests.post(server + "v1/read", files=files, timeout=60).json()["results"]
+    assert [r["filename"] for r in got] == [p.name for p in paths]
+    for r, e in zip(got, expected):
+        assert (r["number"], r["status"], r["error"]) == (e["number"], e["status"], e["error"]), r
+        assert [d["box"] for d in r["digits"]] == [d["box"] for d in e["digits"]]
+        if r["confidence"] is not None:
+            assert abs(r["confidence"] - e["confidence"]) < 1e-6
+    assert {r["status"] for r in got} >= {"ok", "error", "no-digit"}
+    r = requests.post(server + "v1/read", data=(numbers / "0000.png").read_bytes(), timeout=30,
+                      headers={"Content-Type": "image/png"}, params={"min_confidence": "1"})
+    assert r.json()["results"][0]["status"] == "unsure" and r.json()["results"][0]["number"] == "53046"
+    r = requests.post(server + "v1/read", data=b"x", headers={"Content-Type": "image/png"},
+                      params={"min_confidence": "2"}, timeout=30)
+    assert r.status_code == 400 and "min_confidence" in r.json()["error"]
+    r = post_files(server, [SAMPLES / "0_mnist.png"] * 41)
+    assert r.status_code == 413  # the same limits as /v1/classify
+
+
 def test_raw_image_body_and_pixels(server):
     data = (SAMPLES / "1_paper.png").read_bytes()
     r = requests.post(server + "v1/classify", data=data, headers={"Content-Type": "image/png"},
@@ -207,6 +233,30 @@ def test_browser_draw_a_seven(server):
         stroke([(140, 40), (140, 240)])  # a 1
         page.wait_for_function("document.getElementById('prediction').textContent !== ''", timeout=15000)
         assert page.locator("#prediction").text_content() == "1"
+
+        # the number pad: write 1 7 4, read it back with a box per digit
+        pad = page.locator("#numpad").bounding_box()
+
+        def write(points):
+            page.mouse.move(pad["x"] + points[0][0], pad["y"] + points[0][1])
+            page.mouse.down()
+            for x, y in points[1:]:
+                page.mouse.move(pad["x"] + x, pad["y"] + y, steps=10)
+            page.mouse.up()
+
+        write([(80, 30), (80, 170)])  # 1
+        write([(170, 35), (250, 35), (200, 170)])  # 7
+        write([(350, 30), (320, 110), (390, 110)])  # 4: the open top, then the bar ...
+        with page.expect_response(lambda res: "v1/read" in res.url, timeout=15000):
+            write([(370, 60), (370, 170)])  # ... and the stem: the reading after the last stroke counts
+        page.wait_for_function("document.getElementById('number').textContent.length >= 2", timeout=15000)
+        page.wait_for_timeout(300)
+        assert page.locator("#number").text_content() == "174"
+        drawn = page.evaluate("Array.from(document.getElementById('numboxes').getContext('2d')"
+                              ".getImageData(0, 0, 640, 200).data).filter((v, i) => i % 4 == 3 && v > 0).length")
+        assert drawn > 300  # the boxes are drawn over the pad
+        page.click("#numclear")
+        assert page.locator("#number").text_content() == ""
         browser.close()
 
 
