@@ -4,6 +4,7 @@ talks HTTP to it; the page is driven by headless Chromium (Debian's chromium-hea
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import csv
 import io
 import json
@@ -247,10 +248,9 @@ def test_browser_draw_a_seven(server):
         write([(80, 30), (80, 170)])  # 1
         write([(170, 35), (250, 35), (200, 170)])  # 7
         write([(350, 30), (320, 110), (390, 110)])  # 4: the open top, then the bar ...
-        with page.expect_response(lambda res: "v1/read" in res.url, timeout=15000):
-            write([(370, 60), (370, 170)])  # ... and the stem: the reading after the last stroke counts
-        page.wait_for_function("document.getElementById('number').textContent.length >= 2", timeout=15000)
-        page.wait_for_timeout(300)
+        write([(370, 60), (370, 170)])  # ... and the stem: the reading after the last stroke counts
+        with contextlib.suppress(Exception):  # earlier strokes' answers may show first; the assert says what
+            page.wait_for_function("document.getElementById('number').textContent === '174'", timeout=15000)
         assert page.locator("#number").text_content() == "174"
         drawn = page.evaluate("Array.from(document.getElementById('numboxes').getContext('2d')"
                               ".getImageData(0, 0, 640, 200).data).filter((v, i) => i % 4 == 3 && v > 0).length")
