@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 Item = Union[str, tuple[str, bytes], Image.Image]  # a path, an upload (name, file bytes), or a PIL image
 Predict = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) model inputs -> (N, 10) probabilities
 
-DEFAULT_MIN_CONFIDENCE = 0.5  # numbers read below this are `unsure` (see benchmarks/numbers.py)
+DEFAULT_MIN_CONFIDENCE = 0.9  # numbers read below this are `unsure` (see benchmarks/numbers.py)
 
 
 @dataclass(frozen=True)

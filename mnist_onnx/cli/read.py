@@ -25,7 +25,7 @@ def read(
     pattern: Annotated[Optional[str], typer.Option(help="File-name pattern inside folders, case-insensitive. Default: any image (png, jpg, jpeg, gif, bmp, tif, tiff, webp, ppm, pgm, pbm).", show_default=False)] = None,
     fmt: Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout.")] = None,
-    min_confidence: Annotated[float, typer.Option(help="Numbers read with a lower confidence (the product of their digits') get status unsure. 0: never unsure.")] = 0.5,
+    min_confidence: Annotated[float, typer.Option(help="Numbers read with a lower confidence (the product of their digits') get status unsure. 0: never unsure.")] = 0.9,
     batch_size: Annotated[int, typer.Option(help="Images per chunk: their digits share model calls.")] = 256,
     workers: Annotated[int, typer.Option(help="Processes decoding and segmenting images in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
