@@ -15,12 +15,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.3.0"
+from ._version import __version__
 
 _EXPORTS = {
     "Classifier": "._classifier",
     "Prediction": "._classifier",
-    "FileResult": "._batch",
+    "FileResult": "._chunk",
     "Reading": "._read",
     "DigitBox": "._read",
     "ModelInfo": "._model",
@@ -39,7 +39,7 @@ _EXPORTS = {
     "ProviderError": ".errors",
     "ImageError": ".errors",
 }
-_ALIASES = {"load_idx": "load_split", "evaluate": "evaluate_path"}
+_ALIASES = {"load_idx": "load_split"}
 
 __all__ = [  # static, so tools and readers see the public API without running anything
     "__version__",
@@ -67,10 +67,10 @@ __all__ = [  # static, so tools and readers see the public API without running a
 assert set(__all__) == {"__version__", *_EXPORTS}
 
 if TYPE_CHECKING:
-    from ._batch import FileResult
+    from ._chunk import FileResult
     from ._classifier import Classifier, Prediction
     from ._evaluate import Evaluation
-    from ._evaluate import evaluate_path as evaluate
+    from ._evaluate import evaluate
     from ._files import iter_files
     from ._idx import load_split as load_idx
     from ._model import ModelInfo, Preprocessing, model_summary, resolve_model

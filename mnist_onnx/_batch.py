@@ -9,123 +9,42 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ._preprocess import NO_DIGIT, PreprocessConfig, decode, no_digit, to_mnist, to_mnist_batch
-if TYPE_CHECKING:  # the worker module (sockets, subprocesses) loads only when --workers asks for it
+from ._chunk import FileResult, Item, decode_chunk, item_name, rows
+from ._preprocess import PreprocessConfig
+
+if TYPE_CHECKING:  # a run over a few files starts no thread: the pool is imported when needed
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from ._classifier import Classifier
-    from ._workers import DecoderPool
-from .errors import ImageError
+Predict = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) model inputs -> (N, 10) probabilities
+
+# Images per chunk: the library's streaming default, and the command line's (larger: one process, a long run).
+CHUNK = 256
+CLI_CHUNK = 1024
 
 
-@dataclass(slots=True)
-class FileResult:
-    path: str
-    digit: int | None = None
-    confidence: float | None = None
-    probabilities: np.ndarray | None = None
-    pixels: np.ndarray | None = None  # the (28, 28) input the model saw, when asked for (keep_pixels)
-    error: str | None = None
+class Pool(Protocol):
+    """Decoding processes (`_workers.DecoderPool`): run a chunk job (`decode` or `plan`) elsewhere."""
 
-    @property
-    def status(self) -> str:
-        """`ok`, `no-digit` (readable, but nothing to classify) or `error` (unreadable)."""
-        if self.error is None:
-            return "ok"
-        return "no-digit" if self.error == NO_DIGIT else "error"
+    size: int
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None
+    def submit(self, items: list, config: PreprocessConfig, job: str = "decode") -> Future: ...
 
 
-def decode_chunk(paths: Sequence[str | tuple[str, bytes]], config: PreprocessConfig
-                 ) -> tuple[np.ndarray, list[int], list[str | None]]:
-    """Decode and preprocess *paths* (or (name, file bytes) pairs: uploads); return (pixels of the good
-    ones, their indices, error per item).
-
-    28x28 images are preprocessed together at the end (a vectorised fast path); any other image right after
-    decoding, so a chunk holds 28x28 results, never a thousand decoded photos. Runs in worker processes, so
-    it needs only numpy and Pillow, and never raises for a bad file.
-    """
-    invert, center, max_pixels = config.invert, config.center, config.max_pixels
-    out = np.zeros((len(paths), 28, 28), np.float32)
-    small: list[np.ndarray] = []
-    small_at: list[int] = []
-    ok = np.zeros(len(paths), bool)
-    errors: list[str | None] = [None] * len(paths)
-    for i, item in enumerate(paths):
-        try:
-            if isinstance(item, tuple):
-                gray = decode(item[1], max_pixels, name=item[0])
-            else:
-                gray = decode(item, max_pixels)
-            if gray.shape == (28, 28):
-                small.append(gray)
-                small_at.append(i)
-            else:
-                out[i] = to_mnist(gray, invert, center)
-            ok[i] = True
-        except ImageError as e:
-            errors[i] = e.problem
-        except Exception as e:  # noqa: BLE001 -- a batch never dies on one file
-            errors[i] = f"cannot preprocess ({type(e).__name__}: {e})"
-    if small:
-        try:
-            out[small_at] = to_mnist_batch(small, invert, center)
-        except Exception:  # noqa: BLE001 -- find the culprit one by one
-            for i, g in zip(small_at, small):
-                try:
-                    out[i] = to_mnist(g, invert, center)
-                except Exception as e:  # noqa: BLE001
-                    errors[i], ok[i] = f"cannot preprocess ({type(e).__name__}: {e})", False
-    good = np.flatnonzero(ok).tolist()
-    return out[ok], good, errors
-
-
-def _rows(names: list[str], decoded, probs: np.ndarray | None, keep_probabilities: bool,
-          keep_pixels: bool = False) -> list[FileResult]:
-    """One FileResult per item of a decoded chunk: its prediction, `no-digit`, or its error."""
-    pixels, good, errors = decoded
-    results = [FileResult(n, error=e) for n, e in zip(names, errors)]
-    if keep_pixels:
-        for j, i in enumerate(good):
-            results[i].pixels = pixels[j]
-    if probs is not None and len(good):
-        digits, conf = probs.argmax(1).tolist(), probs.max(1).tolist()
-        blank = no_digit(pixels).tolist()
-        finite = np.isfinite(probs).all(1).tolist()
-        for j, i in enumerate(good):
-            r = results[i]
-            if blank[j]:
-                r.error = NO_DIGIT
-                continue
-            if not finite[j]:  # a broken model or normalisation: never an "ok" row with confidence nan
-                r.error = "model returned NaN or infinite scores"
-                continue
-            r.digit, r.confidence = digits[j], conf[j]
-            if keep_probabilities:
-                r.probabilities = probs[j]
-    return results
-
-
-def classify_items(classifier: Classifier, items: Sequence[str | tuple[str, bytes]],
-                   predict: Callable[[np.ndarray], np.ndarray] | None = None,
+def classify_items(items: Sequence[Item], config: PreprocessConfig, predict: Predict,
                    keep_pixels: bool = False, keep_probabilities: bool = True) -> list[FileResult]:
-    """Classify one chunk -- file paths, or in-memory image files (name, bytes) -- in one go, exactly as
-    `classify_files` does: the same decoding, preprocessing, errors and rows. The server and the Ray actors
-    call this. *predict* replaces `classifier.predict_pixels` (the server passes its request batcher);
-    *keep_pixels* puts the model's input on each decoded row."""
-    decoded = decode_chunk(items, classifier.config)
-    probs = (predict or classifier.predict_pixels)(decoded[0]) if decoded[1] else None
-    names = [item[0] if isinstance(item, tuple) else item for item in items]
-    return _rows(names, decoded, probs, keep_probabilities=keep_probabilities, keep_pixels=keep_pixels)
+    """Classify one chunk -- file paths, in-memory image files (name, bytes) or PIL images -- in one go,
+    exactly as `classify_chunks` does: the same decoding, preprocessing, errors and rows. The server, the Ray
+    actors and `Classifier.classify` call this. *predict* is the model (the server passes its request
+    batcher); *keep_pixels* puts the model's input on each decoded row."""
+    decoded = decode_chunk(items, config)
+    probs = predict(decoded.pixels) if decoded.good else None
+    return rows([item_name(i) for i in items], decoded, probs, keep_probabilities=keep_probabilities,
+                keep_pixels=keep_pixels)
 
 
 def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -155,14 +74,13 @@ class _Ready:
         return False
 
 
-def classify_files(classifier: Classifier, paths: Iterable[str], batch_size: int = 256, pool: DecoderPool | None = None,
-                   keep_probabilities: bool = False) -> Iterator[FileResult]:
+def classify_chunks(paths: Iterable[str], config: PreprocessConfig, predict: Predict, batch_size: int = CHUNK,
+                    pool: Pool | None = None, keep_probabilities: bool = False,
+                    keep_pixels: bool = False) -> Iterator[FileResult]:
     """Yield a FileResult for every path, in order. With a *pool*, its processes decode the chunks.
 
     The model runs on its own thread while the next chunk decodes, from the second chunk on: the first
     runs inline, so a run over a few files starts no thread (and imports no thread pool)."""
-    clf = classifier
-    config = clf.config
     decoder = pool
     workers = pool.size if pool is not None else 1
     infer: ThreadPoolExecutor | None = None
@@ -173,21 +91,21 @@ def classify_files(classifier: Classifier, paths: Iterable[str], batch_size: int
             return decoder.submit(chunk, config)
         return _Ready(decode_chunk(chunk, config))
 
-    def rows(chunk: list[str], decoded, probs: Future | _Ready | None) -> list[FileResult]:
+    def finish(chunk: list[str], decoded, probs: Future | _Ready | None) -> list[FileResult]:
         """Built on the calling thread: only the model itself runs on the inference thread (GIL-free)."""
-        return _rows(chunk, decoded, None if probs is None else probs.result(), keep_probabilities)
+        return rows(chunk, decoded, None if probs is None else probs.result(), keep_probabilities, keep_pixels)
 
     def start_model(decoded, first: bool) -> Future | _Ready | None:
         nonlocal infer
         if not len(decoded[1]):
             return None
         if first:
-            return _Ready(clf.predict_pixels(decoded[0]))
+            return _Ready(predict(decoded[0]))
         if infer is None:
             from concurrent.futures import ThreadPoolExecutor
 
             infer = ThreadPoolExecutor(1, thread_name_prefix="mnist-onnx-infer")
-        return infer.submit(clf.predict_pixels, decoded[0])
+        return infer.submit(predict, decoded[0])
 
     decoding: deque[tuple[list[str], Future | _Ready]] = deque()
     try:
@@ -206,10 +124,10 @@ def classify_files(classifier: Classifier, paths: Iterable[str], batch_size: int
             nxt = (chunk, decoded, start_model(decoded, first))
             first = False
             if pending is not None:
-                yield from rows(*pending)
+                yield from finish(*pending)
             pending = nxt
         if pending is not None:
-            yield from rows(*pending)
+            yield from finish(*pending)
     finally:
         if infer is not None:
             infer.shutdown(wait=True, cancel_futures=True)

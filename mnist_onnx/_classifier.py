@@ -10,11 +10,16 @@ from typing import TYPE_CHECKING, Union
 import numpy as np
 from PIL import Image
 
+from ._batch import CHUNK, classify_chunks, classify_items
+from ._chunk import NAN_SCORES, FileResult, Item, decode_chunk, item_name
+from ._evaluate import Evaluation, evaluate_arrays
+from ._files import iter_files
 from ._model import Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
-from ._preprocess import DEFAULT_MAX_PIXELS, Invert, PreprocessConfig, decode, no_digit, to_mnist_batch
-from ._read import DEFAULT_MIN_CONFIDENCE, Reading, read_files, read_items
+from ._preprocess import DEFAULT_MAX_PIXELS, Invert, PreprocessConfig
+from ._read import DEFAULT_MIN_CONFIDENCE, Reading, read_chunks, read_items
+from .errors import ImageError, ModelError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the decoding processes' module (sockets, subprocesses) loads only when workers > 1
     from ._workers import DecoderPool
 
 ImageLike = Union[str, Path, Image.Image]
@@ -118,8 +123,6 @@ class Classifier:
         feed = np.ascontiguousarray(feed.reshape(self._shape), dtype=self.info.input_dtype)
         scores = self.session.run([self.info.output_name], {self.info.input_name: feed})[0].astype(np.float32)
         if scores.size != len(x) * 10:  # declared [N, 10], returned something else
-            from .errors import ModelError
-
             raise ModelError(f"{self.model_path}: the model returned shape {list(scores.shape)} for {len(x)} "
                              "images; expected [N, 10]")
         scores = scores.reshape(len(x), 10)
@@ -130,17 +133,17 @@ class Classifier:
 
     # --- conveniences ----------------------------------------------------------------------------------
 
-    def classify_files(self, paths: Iterable[str | Path], *, recursive: bool = False, pattern: str | None = None,
-                       batch_size: int = 256, workers: int = 1, keep_probabilities: bool = False):
+    def classify_files(self, paths: Iterable[str | Path] | str | Path, *, recursive: bool = False,
+                       pattern: str | None = None, batch_size: int = CHUNK, workers: int = 1,
+                       keep_probabilities: bool = False, keep_pixels: bool = False) -> Iterator[FileResult]:
         """Yield a FileResult (digit, confidence or error) for every matching file under *paths*, in order.
 
-        Streams: memory stays bounded whatever the number of files; a bad file gets an error, never an exception.
-        """
-        from ._batch import classify_files
-        from ._files import iter_files
-
+        Streams: memory stays bounded whatever the number of files; a bad file gets an error, never an
+        exception. *keep_pixels* keeps on each row the (28, 28) input the model saw."""
+        _check_batch_size(batch_size)
         files = iter_files([paths] if isinstance(paths, (str, Path)) else paths, pattern, recursive)
-        return classify_files(self, files, batch_size, self._pool(workers), keep_probabilities)
+        return classify_chunks(files, self.config, self.predict_pixels, batch_size, self._pool(workers),
+                               keep_probabilities, keep_pixels)
 
     def read(self, inputs: ImageLike | bytes | Sequence[ImageLike | bytes], *,
              min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Reading | list[Reading]:
@@ -157,16 +160,13 @@ class Classifier:
         return out[0] if single else out
 
     def read_files(self, paths: Iterable[str | Path] | str | Path, *, recursive: bool = False,
-                   pattern: str | None = None, batch_size: int = 256, workers: int = 1,
+                   pattern: str | None = None, batch_size: int = CHUNK, workers: int = 1,
                    min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Iterator[Reading]:
         """Yield a Reading for every matching file under *paths*, in order, like `classify_files`: memory
         bounded whatever the number of files; a bad file gets an error, never an exception."""
-        from ._files import iter_files
-
-        if not 1 <= batch_size <= 1 << 20:
-            raise ValueError(f"batch_size {batch_size}: must be from 1 to {1 << 20:,}")
+        _check_batch_size(batch_size)
         files = iter_files([paths] if isinstance(paths, (str, Path)) else paths, pattern, recursive)
-        return read_files(files, self.config, self.predict_pixels, batch_size, self._pool(workers), min_confidence)
+        return read_chunks(files, self.config, self.predict_pixels, batch_size, self._pool(workers), min_confidence)
 
     def _pool(self, workers: int):
         """The decoding processes, started on first use and kept for later calls (see `close`)."""
@@ -199,60 +199,86 @@ class Classifier:
             pass
 
     def preprocess(self, inputs: Inputs) -> np.ndarray:
-        """What the model sees: (N, 28, 28) float32 [0, 1] for any supported input."""
+        """What the model sees: (N, 28, 28) float32 [0, 1] for any supported input. Files and PIL images go
+        through the engine's own decoding (`_chunk.decode_chunk`); a file that cannot be read raises
+        ImageError."""
         if isinstance(inputs, np.ndarray):
             return _array_to_pixels(inputs)
         items = [inputs] if isinstance(inputs, (str, Path, Image.Image)) else list(inputs)
         out = np.zeros((len(items), 28, 28), np.float32)
-        files = [i for i, item in enumerate(items) if not isinstance(item, np.ndarray)]
+        files = []
         for i, item in enumerate(items):
             if isinstance(item, np.ndarray):
                 pixels = _array_to_pixels(item)
                 if len(pixels) != 1:
                     raise ValueError(f"item {i}: one image per list item, got an array of {len(pixels)}")
                 out[i] = pixels[0]
+            else:
+                files.append(i)
         if files:
-            c = self.config
-            out[files] = to_mnist_batch([decode(items[i], c.max_pixels) for i in files],  # type: ignore[arg-type]
-                                        c.invert, c.center)
+            work = [_item(items[i]) for i in files]
+            decoded = decode_chunk(work, self.config)
+            for i, error in zip(files, decoded.errors):
+                if error is not None:
+                    raise ImageError(item_name(_item(items[i])), error)
+            out[files] = decoded.pixels
         return out
 
     def predict(self, inputs: Inputs, batch_size: int = 4096) -> np.ndarray:
         """(N, 10) class probabilities, like Keras' `Model.predict`."""
         return self.predict_pixels(self.preprocess(inputs), batch_size)
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, keep_pixels: bool = False, dataset: str = ""):
+    def evaluate(self, x: np.ndarray, y: np.ndarray, keep_pixels: bool = False, dataset: str = "") -> Evaluation:
         """Accuracy, confusion matrix and per-class scores on MNIST-style arrays, like Keras' `evaluate`.
 
-        For labelled PNG folders or CSVs, see `mnist_onnx.evaluate`.
-        """
-        from ._evaluate import Evaluation
-
-        pixels = self.preprocess(np.asarray(x))
-        probs = self.predict_pixels(pixels)
-        return Evaluation(np.asarray(y, dtype=np.int64).reshape(-1), probs.argmax(1), probs.max(1),
-                          [f"idx:{i}" for i in range(len(pixels))], pixels if keep_pixels else None,
-                          dataset=dataset)
+        For labelled PNG folders or CSVs, see `mnist_onnx.evaluate`."""
+        return evaluate_arrays(self, x, y, keep_pixels, dataset)
 
     def classify(self, inputs: Inputs) -> Prediction | list[Prediction]:
-        """Predictions with digit and confidence; one for a single image, a list for many."""
+        """Predictions with digit and confidence; one for a single image, a list for many. Files and PIL
+        images take the engine's path (`classify_files`' rows): no digit gives digit None; an unreadable
+        file raises ImageError, NaN scores ModelError."""
         single = isinstance(inputs, (str, Path, Image.Image)) or (
             isinstance(inputs, np.ndarray) and inputs.shape in ((28, 28), (784,)))
-        pixels = self.preprocess(inputs)
-        probs = self.predict_pixels(pixels)
-        blank = no_digit(pixels) & np.asarray(_from_files(inputs, len(pixels)))
-        preds = [Prediction(None, 0.0, p) if b else Prediction(int(p.argmax()), float(p.max()), p)
-                 for p, b in zip(probs, blank)]
+        if isinstance(inputs, np.ndarray):
+            probs = self.predict_pixels(_array_to_pixels(inputs))
+            preds = [Prediction(int(p.argmax()), float(p.max()), p) for p in probs]
+            return preds[0] if single else preds
+        items: list = [inputs] if single else list(inputs)  # type: ignore[arg-type]
+        out: list[Prediction | None] = [None] * len(items)
+        arrays = [i for i, item in enumerate(items) if isinstance(item, np.ndarray)]
+        if arrays:
+            probs = self.predict_pixels(self.preprocess([items[i] for i in arrays]))
+            for i, p in zip(arrays, probs):
+                out[i] = Prediction(int(p.argmax()), float(p.max()), p)
+        files = [i for i in range(len(items)) if out[i] is None]
+        rows = classify_items([_item(items[i]) for i in files], self.config, self.predict_pixels,
+                              keep_probabilities=True)
+        blank: np.ndarray | None = None
+        for i, r in zip(files, rows):
+            if r.status == "error":
+                if r.error == NAN_SCORES:
+                    raise ModelError(f"{self.model_path}: {r.error} for {r.path}")
+                raise ImageError(r.path, r.error or "")
+            if r.status == "no-digit":
+                if blank is None:  # what the model says of an empty input: kept for `top_k`
+                    blank = self.predict_pixels(np.zeros((1, 28, 28), np.float32))[0]
+                out[i] = Prediction(None, 0.0, blank)
+            else:
+                assert r.digit is not None and r.confidence is not None and r.probabilities is not None
+                out[i] = Prediction(r.digit, r.confidence, r.probabilities)
+        preds = [p for p in out if p is not None]
         return preds[0] if single else preds
 
 
-def _from_files(inputs: Inputs, n: int) -> list[bool]:
-    """Which of the *n* inputs went through image preprocessing (files, PIL images) rather than arrays."""
-    if isinstance(inputs, np.ndarray):
-        return [False] * n
-    if isinstance(inputs, (str, Path, Image.Image)):
-        return [True]
-    return [not isinstance(item, np.ndarray) for item in inputs]
+def _item(item: object) -> Item:
+    """A path (str or Path) or PIL image as the engine takes it."""
+    return item if isinstance(item, Image.Image) else str(item)
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or not 1 <= batch_size <= 1 << 20:
+        raise ValueError(f"batch_size {batch_size!r}: must be a whole number from 1 to {1 << 20:,}")
 
 
 def _looks_like_probabilities(scores: np.ndarray) -> bool:

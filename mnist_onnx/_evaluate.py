@@ -9,15 +9,27 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
+from ._chunk import FileResult
+from ._files import iter_files
+from ._idx import find_split, load_split
 from .errors import DataError
 
-if TYPE_CHECKING:
-    from ._classifier import Classifier
+
+class Model(Protocol):
+    """What evaluating needs of a Classifier (typed structurally: this module does not import it)."""
+
+    def preprocess(self, inputs: np.ndarray) -> np.ndarray: ...
+
+    def predict_pixels(self, x: np.ndarray, batch_size: int = ...) -> np.ndarray: ...
+
+    def classify_files(self, paths: Iterable[str], *, workers: int = ..., keep_probabilities: bool = ...,
+                       keep_pixels: bool = ...) -> Iterator[FileResult]: ...
 
 
 @dataclass
@@ -73,8 +85,6 @@ class Evaluation:
 
 def labelled_files(folder: Path) -> list[tuple[str, int]]:
     """PNGs in digit sub-folders `0/`..`9/`, or listed in a labels CSV (columns file,label) in *folder*."""
-    from ._files import iter_files
-
     subdirs = [folder / str(d) for d in range(10) if (folder / str(d)).is_dir()]
     if subdirs:
         return [(p, int(Path(p).parent.name)) for sub in subdirs for p in iter_files([sub], recursive=True)]
@@ -113,10 +123,18 @@ def _read_labels_csv(path: Path) -> list[tuple[str, int]]:
     return out
 
 
-def evaluate_path(clf: Classifier, path: str | Path, keep_pixels: bool = True, workers: int = 1) -> Evaluation:
-    """Evaluate *clf* on the labelled data at *path* (see module docstring)."""
-    from ._idx import find_split, load_split
+def evaluate_arrays(clf: Model, x: np.ndarray, y: np.ndarray, keep_pixels: bool = False,
+                    dataset: str = "") -> Evaluation:
+    """Evaluate on MNIST-style arrays (what `Classifier.evaluate` does)."""
+    pixels = clf.preprocess(np.asarray(x))
+    probs = clf.predict_pixels(pixels)
+    return Evaluation(np.asarray(y, dtype=np.int64).reshape(-1), probs.argmax(1), probs.max(1),
+                      [f"idx:{i}" for i in range(len(pixels))], pixels if keep_pixels else None, dataset=dataset)
 
+
+def evaluate(clf: Model, path: str | Path, keep_pixels: bool = True, workers: int = 1) -> Evaluation:
+    """Evaluate *clf* on the labelled data at *path* (see module docstring): the rows `classify` gives,
+    with the model's inputs kept for the misclassified images (for the report's picture)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: not found")
@@ -128,7 +146,7 @@ def evaluate_path(clf: Classifier, path: str | Path, keep_pixels: bool = True, w
             is_idx = False
         if is_idx:
             x, y = load_split(path, "test")
-            return clf.evaluate(x, y, keep_pixels=keep_pixels, dataset=f"{path} (IDX test split)")
+            return evaluate_arrays(clf, x, y, keep_pixels=keep_pixels, dataset=f"{path} (IDX test split)")
         items = labelled_files(path)
     elif path.suffix.lower() == ".csv":
         items = _read_labels_csv(path)
@@ -136,20 +154,27 @@ def evaluate_path(clf: Classifier, path: str | Path, keep_pixels: bool = True, w
         raise DataError(f"{path}: expected an IDX folder, a folder of digit sub-folders, or a labels CSV")
 
     truth = dict(items)
-    labels, preds, confs, sources, bad = [], [], [], [], []
-    for r in clf.classify_files([p for p, _ in items], workers=workers, keep_probabilities=False):
+    labels: list[int] = []
+    preds: list[int | None] = []
+    confs: list[float | None] = []
+    sources: list[str] = []
+    bad: list[tuple[str, str]] = []
+    wrong: dict[int, np.ndarray] = {}
+    for r in clf.classify_files([p for p, _ in items], workers=workers, keep_probabilities=False,
+                                keep_pixels=keep_pixels):
         if not r.ok:
-            bad.append((r.path, r.error))
+            bad.append((r.path, r.error or ""))
             continue
+        if keep_pixels and r.digit != truth[r.path] and r.pixels is not None:
+            wrong[len(labels)] = r.pixels
         labels.append(truth[r.path])
         preds.append(r.digit)
         confs.append(r.confidence)
         sources.append(r.path)
     ev = Evaluation(np.array(labels, dtype=np.int64), np.array(preds, dtype=np.int64), np.array(confs),
                     sources, unreadable=bad, dataset=str(path))
-    if keep_pixels and len(ev.misclassified()):
-        wrong = [sources[i] for i in ev.misclassified()]
-        seen = clf.preprocess(wrong)
+    if wrong:
         ev.pixels = np.zeros((len(labels), 28, 28), np.float32)
-        ev.pixels[ev.misclassified()] = seen
+        for i, pixels in wrong.items():
+            ev.pixels[i] = pixels
     return ev

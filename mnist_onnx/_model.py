@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import io
 import json
 import math
 import os
@@ -98,16 +97,24 @@ def gpu_present() -> bool:
     return shutil.which("nvidia-smi") is not None
 
 
-def _preload_cuda_dlls() -> None:
-    """Let CUDA/cuDNN installed from pip (nvidia-* wheels) be found; silently, it prints on failure."""
+def preload_cuda_dlls() -> None:
+    """Let CUDA/cuDNN installed from pip (nvidia-* wheels) be found, once per process.
+
+    onnxruntime print()s each library it cannot find. The library leaves that as it is (swapping
+    sys.stdout would touch the whole process); the command line, which owns its process, calls this first
+    with its stdout captured and reports the missing piece itself, in one line."""
     global _preloaded
     with _preload_lock:
         if _preloaded or not hasattr(ort, "preload_dlls"):
             return
         _preloaded = True
-        # It print()s each library it cannot find; we report the missing one ourselves, in one line.
-        # Python-level capture only: no file descriptor of the process is touched.
-        with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
+        import importlib.util
+
+        # Only with the nvidia-* wheels (the `cuda` extra) is there anything to preload; without them
+        # onnxruntime would just print a line per library it cannot find (a system CUDA loads as usual).
+        if importlib.util.find_spec("nvidia") is None:
+            return
+        with contextlib.suppress(Exception):
             ort.preload_dlls()
 
 
@@ -119,7 +126,7 @@ def cuda_problem() -> str | None:
     """
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return f"this onnxruntime ({ort.__version__}) has no CUDA support; install onnxruntime-gpu"
-    _preload_cuda_dlls()
+    preload_cuda_dlls()
     capi = Path(ort.__file__).parent / "capi"
     name = "onnxruntime_providers_cuda.dll" if os.name == "nt" else "libonnxruntime_providers_cuda.so"
     try:

@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
-from PIL import Image
 
+from ._batch import CHUNK, Pool, Predict
+from ._chunk import NAN_SCORES, Item, item_name
 from ._preprocess import NO_DIGIT, PreprocessConfig, decode_sized
 from ._segment import Plan, decide, plan
 from .errors import ImageError
 
 if TYPE_CHECKING:
-    from ._workers import DecoderPool
-
-Item = Union[str, tuple[str, bytes], Image.Image]  # a path, an upload (name, file bytes), or a PIL image
-Predict = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) model inputs -> (N, 10) probabilities
+    from concurrent.futures import Future
 
 DEFAULT_MIN_CONFIDENCE = 0.9  # numbers read below this are `unsure` (see benchmarks/numbers.py)
 
@@ -87,12 +84,6 @@ def plan_chunk(items: Sequence[Item], config: PreprocessConfig) -> list[Planned]
     return out
 
 
-def _name(item: Item) -> str:
-    if isinstance(item, tuple):
-        return item[0]
-    return "<image>" if isinstance(item, Image.Image) else str(item)
-
-
 def readings(names: Sequence[str], planned: Sequence[Planned], predict: Predict,
              min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list[Reading]:
     """One model call for every candidate of every planned image, then each image's reading."""
@@ -114,7 +105,7 @@ def readings(names: Sequence[str], planned: Sequence[Planned], predict: Predict,
         p, sx, sy = entry
         scores = probs[start:end]
         if not np.isfinite(scores).all():
-            out.append(Reading(name, error="model returned NaN or infinite scores"))
+            out.append(Reading(name, error=NAN_SCORES))
             continue
         n = len(p.candidates)
         found = decide(p, scores[:n], scores[n] if p.single is not None else None)
@@ -134,11 +125,11 @@ def read_items(items: Sequence[Item], config: PreprocessConfig, predict: Predict
                min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list[Reading]:
     """Read one chunk -- paths, uploads (name, bytes) or PIL images -- in one go: the server, the Ray actors
     and `Classifier.read` call this."""
-    return readings([_name(i) for i in items], plan_chunk(items, config), predict, min_confidence)
+    return readings([item_name(i) for i in items], plan_chunk(items, config), predict, min_confidence)
 
 
-def read_files(paths: Iterable[str], config: PreprocessConfig, predict: Predict, batch_size: int = 256,
-               pool: DecoderPool | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Iterator[Reading]:
+def read_chunks(paths: Iterable[str], config: PreprocessConfig, predict: Predict, batch_size: int = CHUNK,
+                pool: Pool | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Iterator[Reading]:
     """Yield a Reading for every path, in order, chunk by chunk (memory bounded by the chunks in flight).
     With a *pool*, its processes decode and plan the chunks while this thread runs the model."""
     it = iter(paths)
@@ -152,9 +143,9 @@ def read_files(paths: Iterable[str], config: PreprocessConfig, predict: Predict,
             if not pending:
                 return
             chunk, job = pending.popleft()
-            planned = job.result() if isinstance(job, Future) else job
+            planned = job if isinstance(job, list) else job.result()
             yield from readings(chunk, planned, predict, min_confidence)
     finally:
         for _, job in pending:  # stopped early: drop queued chunks
-            if isinstance(job, Future):
+            if not isinstance(job, list):
                 job.cancel()

@@ -24,7 +24,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ._batch import FileResult, classify_items
+from ._batch import classify_items
+from ._chunk import FileResult
+from ._version import __version__
 from ._read import DEFAULT_MIN_CONFIDENCE, Reading, read_items
 
 MiB = 1 << 20
@@ -163,8 +165,6 @@ def _error(status: int, message: str) -> JSONResponse:
 def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, batching: bool = True) -> FastAPI:
     """The FastAPI application: `GET /` (drawing page), `GET /healthz`, `POST /v1/classify`, `POST /v1/read`,
     `/docs`."""
-    from . import __version__
-
     limit = int(max_upload_mb * MiB)
     batcher = _Batcher(classifier.predict_pixels) if batching else None
     app = FastAPI(title="mnist-onnx", version=__version__,
@@ -258,7 +258,7 @@ def _reading_json(r: Reading) -> dict[str, Any]:
 def _classify(classifier, batcher: _Batcher | None, items: list[tuple[str, bytes]],
               want_pixels: bool) -> list[FileResult]:
     model = batcher or classifier.predict_pixels  # without batching: every request thread runs the model itself
-    return classify_items(classifier, items, predict=model, keep_pixels=want_pixels)
+    return classify_items(items, classifier.config, model, keep_pixels=want_pixels)
 
 
 def run(classifier, host: str, port: int, *, max_upload_mb: float, max_files: int, batching: bool,

@@ -3,7 +3,7 @@
 Why not ProcessPoolExecutor: its workers re-import the caller's `__main__` (a library user's unguarded
 script runs again in every worker), one killed worker breaks the whole pool (`BrokenProcessPool`, every
 pending chunk lost), and Ctrl-C or SIGTERM can leave workers behind. Here each worker is a fresh
-`python -c` that imports only `mnist_onnx._batch` (numpy and Pillow), talks over one socket pair, ignores
+`python -c` that imports only the image pipeline (numpy and Pillow), talks over one socket pair, ignores
 SIGINT (the parent decides), and dies with its parent (Linux `PR_SET_PDEATHSIG`; elsewhere it exits when
 the socket closes). A worker that dies mid-chunk costs that chunk (its files get an error row each) and
 is replaced; the run goes on. The pool lives as long as its owner (a Classifier) and is reused.
@@ -23,6 +23,9 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from ._chunk import decode_chunk
+from ._read import plan_chunk
+
 _WORKER_CODE = "import sys; from mnist_onnx._workers import _serve; _serve(int(sys.argv[1]))"
 
 
@@ -38,12 +41,9 @@ def _die_with_parent() -> None:
 
 def _serve(fd: int) -> None:
     """Worker main loop: receive (job, items, PreprocessConfig), send the job's result: `decode` for
-    classify (`_batch.decode_chunk`), `plan` for read (`_read.plan_chunk`)."""
+    classify (`_chunk.decode_chunk`), `plan` for read (`_read.plan_chunk`)."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
-    from ._batch import decode_chunk
-    from ._read import plan_chunk
-
     jobs = {"decode": decode_chunk, "plan": plan_chunk}
     conn = Connection(fd)
     while True:
@@ -148,10 +148,6 @@ class DecoderPool:
                     self._workers[i] = None
         for t in self._threads:
             t.join(timeout=5)
-
-    def pids(self) -> list[int]:
-        return [w.proc.pid for w in self._workers if w is not None]
-
 
 def _failed(job: str, items: list, problem: str):
     """What a job returns when every one of its items failed with *problem*."""

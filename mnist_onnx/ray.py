@@ -22,14 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._batch import FileResult, classify_items
+from ._batch import classify_items
+from ._chunk import FileResult
 from ._preprocess import DEFAULT_MAX_PIXELS
 from ._read import DEFAULT_MIN_CONFIDENCE, DigitBox, Reading, read_items
 
 if TYPE_CHECKING:
     import ray.data
 
-__all__ = ["classify", "classify_files", "read", "read_files", "Predictor", "Reader", "RayRun", "default_concurrency",
+__all__ = ["classify", "classify_paths", "read", "read_paths", "Predictor", "Reader", "RayRun", "default_concurrency",
            "COLUMNS", "READ_COLUMNS"]
 
 # Columns of the Dataset `classify` returns (plus `probabilities` when asked for). A row without a digit
@@ -73,7 +74,9 @@ class Predictor:
         self.keep_probabilities = keep_probabilities
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = classify_items(self.classifier, _batch_items(batch), keep_probabilities=self.keep_probabilities)
+        clf = self.classifier
+        rows = classify_items(_batch_items(batch), clf.config, clf.predict_pixels,
+                              keep_probabilities=self.keep_probabilities)
         out = {
             "path": np.asarray([r.path for r in rows], dtype=object),
             "digit": np.asarray([-1 if r.digit is None else r.digit for r in rows], np.int64),
@@ -200,17 +203,6 @@ def _map(ds: ray.data.Dataset, actor: type, actor_kwargs: dict[str, Any], model:
         num_cpus=num_cpus, num_gpus=1 if provider == "cuda" else 0)
 
 
-def _connect(address: str | None) -> Any:
-    """Start or join Ray (when this process has not already): no dashboard, no INFO lines; rows come in
-    input order."""
-    ray = _import_ray()
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # rows in input order, as the local engine writes them
-    return ray
-
-
 def is_uri(path: str | os.PathLike) -> bool:
     """`s3://…`, `gs://…`, `abfs://…`, … : read by Ray Data itself rather than listed here."""
     return "://" in str(path)
@@ -301,34 +293,38 @@ def _dataset(paths: Iterable[str | os.PathLike], recursive: bool, pattern: str |
         parts.append(ray.data.read_binary_files(uris, include_paths=True, file_extensions=list(EXTENSIONS)))
     if not parts:
         return None, False
-    return (parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])), bool(uris)
+    ds = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
+    ds.context.execution_options.preserve_order = True  # this Dataset's own copy: Ray's global stays as it is
+    return ds, bool(uris)
 
 
-def classify_files(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, address: str | None = None,
-                   recursive: bool = False, pattern: str | None = None, batch_size: int = 256,
-                   concurrency: int | None = None, num_cpus: float = 1.0, keep_probabilities: bool = False,
-                   **options: Any) -> RayRun:
+def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, recursive: bool = False,
+                   pattern: str | None = None, batch_size: int = 256, concurrency: int | None = None,
+                   num_cpus: float = 1.0, keep_probabilities: bool = False, **options: Any) -> RayRun:
     """What `mnist-onnx classify --engine ray` runs: FileResults in the local engine's order (see `_dataset`
-    for how paths and URIs are listed and read)."""
-    _connect(address)
+    for how paths and URIs are listed and read). Uses the Ray this process has started or joined (Ray Data
+    starts a local one otherwise); changes no global Ray setting."""
     ds, uris = _dataset(paths, recursive, pattern, batch_size)
-    if concurrency is None:
-        concurrency = default_concurrency(options.get("provider", "auto"), num_cpus)
+    concurrency = _concurrency(ds, concurrency, options.get("provider", "auto"), num_cpus)
     if ds is not None:
         ds = classify(ds, model, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
                       keep_probabilities=keep_probabilities, ship_model=uris, **options)
     return RayRun(ds, concurrency, keep_probabilities, options.get("provider", "auto"))
 
 
-def read_files(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, address: str | None = None,
-               recursive: bool = False, pattern: str | None = None, batch_size: int = 256,
-               concurrency: int | None = None, num_cpus: float = 1.0, **options: Any) -> RayRun:
+def read_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, recursive: bool = False,
+               pattern: str | None = None, batch_size: int = 256, concurrency: int | None = None,
+               num_cpus: float = 1.0, **options: Any) -> RayRun:
     """What `mnist-onnx read --engine ray` runs: Readings in the local engine's order."""
-    _connect(address)
     ds, uris = _dataset(paths, recursive, pattern, batch_size)
-    if concurrency is None:
-        concurrency = default_concurrency(options.get("provider", "auto"), num_cpus)
+    concurrency = _concurrency(ds, concurrency, options.get("provider", "auto"), num_cpus)
     if ds is not None:
         ds = read(ds, model, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus, ship_model=uris,
                   **options)
     return RayRun(ds, concurrency, False, options.get("provider", "auto"), readings=True)
+
+
+def _concurrency(ds: ray.data.Dataset | None, asked: int | None, provider: str, num_cpus: float) -> int:
+    if asked is not None:
+        return asked
+    return default_concurrency(provider, num_cpus) if ds is not None else 1  # no files: no cluster to ask

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 from enum import Enum
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .._version import __version__
 from ..errors import MnistOnnxError
 
 
@@ -22,8 +25,6 @@ def _console(stderr: bool = False):
 
 def _version(value: bool) -> None:
     if value:
-        from .. import __version__
-
         typer.echo(f"mnist-onnx {__version__}")
         raise typer.Exit()
 
@@ -123,6 +124,12 @@ def make_classifier(model, provider, device_id=0, invert=InvertChoice.auto, cent
     check_range("--std", std, 1e-6, 1e6, "a positive number")
     check_range("--device-id", device_id, 0, 1024, "a device number")
     check_range("--max-pixels", kwargs.get("max_pixels"), 1, 10**12, "a pixel count")
+    if provider is not ProviderChoice.cpu:
+        from .._model import gpu_present, preload_cuda_dlls
+
+        if gpu_present():  # onnxruntime prints what it cannot load; we say it in one line (this process is ours)
+            with contextlib.redirect_stdout(io.StringIO()):
+                preload_cuda_dlls()
     try:
         return Classifier(model, provider=provider.value, device_id=device_id, invert=invert.value, center=center,
                           mean=mean, std=std, model_ink=model_ink.value if model_ink else None, **kwargs)

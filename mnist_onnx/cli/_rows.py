@@ -115,6 +115,24 @@ def no_files(paths: list[str], pattern: Optional[str], recursive: bool) -> None:
     raise fail(f"no files {what} in {', '.join(map(str, paths))}" + ("" if recursive else " (add -r for sub-folders)"), 1)
 
 
+def start_ray(address: Optional[str]) -> None:
+    """Start or join Ray for this command (the library leaves that to its caller): no dashboard, no INFO
+    lines. A Ray that cannot be started or joined is one line, exit 2."""
+    import logging
+
+    quiet_ray()
+    try:
+        import ray
+    except ImportError:
+        return  # the engine says what to install
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+        except Exception as e:  # noqa: BLE001 -- ConnectionError, ValueError, RuntimeError...: all one line
+            first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+            raise fail(f"cannot start or join Ray{f' at {address}' if address else ''}: {first.strip()[:300]}") from None
+
+
 def quiet_ray() -> None:
     """Ray Data logs each execution at INFO and draws its own progress bars; the command has its own
     progress and summary line, and its stdout may be the rows. Ray's detailed logs stay in /tmp/ray.

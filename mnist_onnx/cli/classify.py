@@ -13,7 +13,7 @@ from ..errors import MnistOnnxError
 from ._app import (CenterOpt, DeviceOpt, EngineChoice, FormatChoice, InkOpt, InvertChoice, InvertOpt, MeanOpt, ModelOpt,
                    ProviderChoice, ProviderOpt, StdOpt, announce, app, check_range, fail,
                    make_classifier, note)
-from ._rows import check_inputs, no_files, open_stream, progress, quiet_ray, write_rows
+from ._rows import check_inputs, no_files, open_stream, progress, start_ray, write_rows
 
 
 @app.command()
@@ -64,12 +64,12 @@ def classify(
         writer = RowWriter(stream, fmt.value, top_k)
         ray_run = None
         if ray_engine:
-            quiet_ray()
-            from ..ray import classify_files as ray_classify_files
+            start_ray(ray_address)
+            from ..ray import classify_paths
 
             try:
-                results = ray_run = ray_classify_files(
-                    paths, clf.model_path, address=ray_address, recursive=recursive, pattern=pattern,
+                results = ray_run = classify_paths(
+                    paths, clf.model_path, recursive=recursive, pattern=pattern,
                     batch_size=batch_size, concurrency=actors, num_cpus=actor_cpus, keep_probabilities=top_k > 0,
                     provider=provider.value, device_id=device_id, invert=invert.value, center=center, mean=mean,
                     std=std, model_ink=model_ink.value if model_ink else None, max_pixels=max_pixels)

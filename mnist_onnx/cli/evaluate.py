@@ -31,12 +31,12 @@ def evaluate(
     """Accuracy, per-class precision/recall and the confusion matrix of a model on labelled digits."""
     import json
 
-    from .._evaluate import evaluate_path
+    from .._evaluate import evaluate as evaluate_labelled
 
     check_range("--workers", workers, 1, max(4, 4 * (os.cpu_count() or 1)), "a process count")
     clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
     try:
-        ev = evaluate_path(clf, path, keep_pixels=report is not None, workers=workers)
+        ev = evaluate_labelled(clf, path, keep_pixels=report is not None, workers=workers)
     except MnistOnnxError as e:
         raise fail(str(e)) from None
     finally:

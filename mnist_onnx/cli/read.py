@@ -12,7 +12,7 @@ import typer
 from ..errors import MnistOnnxError
 from ._app import (DeviceOpt, EngineChoice, FormatChoice, InvertChoice, InvertOpt, ModelOpt, ProviderChoice,
                    ProviderOpt, announce, app, check_range, fail, make_classifier, note)
-from ._rows import check_inputs, no_files, open_stream, progress, quiet_ray, write_rows
+from ._rows import check_inputs, no_files, open_stream, progress, start_ray, write_rows
 
 
 @app.command()
@@ -58,12 +58,12 @@ def read(
         writer = ReadingWriter(stream, fmt.value)
         ray_run = None
         if ray_engine:
-            quiet_ray()
-            from ..ray import read_files as ray_read_files
+            start_ray(ray_address)
+            from ..ray import read_paths
 
             try:
-                results = ray_run = ray_read_files(
-                    paths, clf.model_path, address=ray_address, recursive=recursive, pattern=pattern,
+                results = ray_run = read_paths(
+                    paths, clf.model_path, recursive=recursive, pattern=pattern,
                     batch_size=batch_size, concurrency=actors, num_cpus=actor_cpus, min_confidence=min_confidence,
                     provider=provider.value, device_id=device_id, invert=invert.value, max_pixels=max_pixels)
             except MnistOnnxError as e:

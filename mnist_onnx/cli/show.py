@@ -25,10 +25,11 @@ def show(
     model_ink: InkOpt = None,
 ) -> None:
     """Draw the 28x28 input the model actually receives, and its ten probabilities as bars."""
-    from rich.columns import Columns
+    from rich.columns import Columns  # rich draws only here and for progress: not imported by other commands
     from rich.console import Console
 
-    from ..errors import ImageError
+    from .._pictures import show_png
+    from .._terminal import bars_text, digit_text
 
     if save is not None:  # a folder: checked before any work
         if save.exists() and not save.is_dir():
@@ -41,27 +42,16 @@ def show(
     announce(clf)
     console = Console()  # a drawing: laid out for a terminal's width (80 when piped), unlike tables
     failed = 0
-    for path in images:
-        try:
-            pixels = clf.preprocess(path)[0]  # exactly what classify feeds the model
-        except ImageError as e:
-            note(f"error: {e}")
+    # The engine's own rows (classify's path: the same decoding, checks and error words), pixels kept.
+    for path, r in zip(images, clf.classify_files([str(p) for p in images], keep_probabilities=True, keep_pixels=True)):
+        if not r.ok or r.pixels is None or r.probabilities is None:
+            note(f"error: {path}: {r.error}" if r.status == "error" else f"{path}: {r.error}")
             failed += 1
             continue
-        probs = clf.predict_pixels(pixels[None])[0]
-        from .._preprocess import NO_DIGIT, no_digit
-        from .._terminal import bars_text, digit_text
-
-        if no_digit(pixels[None])[0]:
-            note(f"{path}: {NO_DIGIT}")
-            failed += 1
-            continue
-
+        pixels, probs = r.pixels, r.probabilities
         console.print(f"[bold]{path}[/bold]: [bold red]{int(probs.argmax())}[/bold red] ({probs.max():.1%})")
         console.print(Columns([digit_text(pixels, console), bars_text(probs)], padding=(0, 4)))
         if save is not None:
-            from .._pictures import show_png
-
             try:
                 out = show_png(pixels, probs, save / f"{path.stem}.show.png",
                                f"{path.name}: {int(probs.argmax())} ({probs.max():.1%})")

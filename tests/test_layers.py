@@ -1,0 +1,104 @@
+"""The package's layers run one way: no module imports one that imports it back, at any level -- at the top,
+inside a function, or under TYPE_CHECKING. Read from the source (nothing is imported), so the check holds
+for every path through the code, not only the ones a test happens to run."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "mnist_onnx"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[: len(anchor) - (node.level - 1)]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("._"):
+                targets = [f"{package}{node.value}"]  # the lazy attribute table in __init__: importlib strings
+            graph[name].update(t for t in targets if t in modules and t != name)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles_at_any_level():
+    graph = _graph()
+    assert len(graph) > 25 and "mnist_onnx._classifier" in graph["mnist_onnx"]  # the reader sees the package
+    assert _cycles(graph) == []
+
+
+def test_the_engine_and_the_leaves_do_not_reach_up():
+    """The engine takes a config and a predict function: it never imports the Classifier, the command line,
+    the server or Ray; the chunk module and the image pipeline import nothing of ours above them."""
+    graph = _graph()
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for w in graph[todo.pop()]:
+                if w not in seen:
+                    seen.add(w)
+                    todo.append(w)
+        return seen
+
+    top = {"mnist_onnx._classifier", "mnist_onnx._server", "mnist_onnx.ray", "mnist_onnx.cli", "mnist_onnx"}
+    for engine in ("mnist_onnx._batch", "mnist_onnx._read", "mnist_onnx._chunk", "mnist_onnx._workers",
+                   "mnist_onnx._evaluate"):
+        assert not reach(engine) & top, engine
+    assert reach("mnist_onnx._chunk") <= {"mnist_onnx._preprocess", "mnist_onnx._png", "mnist_onnx.errors"}
