@@ -1,7 +1,7 @@
 """Train the tutorials' MNIST multilayer perceptron in TensorFlow.
 
 Read it top to bottom: config as plain values, a model, a train step, an epoch loop that keeps the best epoch
-by validation accuracy. Nothing else happens here; export.py turns the result into ONNX.
+by validation accuracy. Nothing else happens here; onnx_export.py turns the result into ONNX.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from ._tf import tf
 
 from .augment import AugmentConfig, augment, lowres_variants, style_variants
-from .config import PRESETS, TrainConfig, make_config  # noqa: F401 -- re-exported for callers of train
+from .config import TrainConfig
 from .data import Dataset, stratified_split
 
 

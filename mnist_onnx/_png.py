@@ -1,7 +1,7 @@
 """A fast path for the PNGs most people have: plain 8-bit gray, gray+alpha, RGB or RGBA.
 
 libspng (through pyspng) decodes a 28x28 gray digit in under half of Pillow's time, Python overhead
-included (14 vs 32 us per file, benchmarks/decoders.py). The pixels of colour images then go through
+included (14 vs 32 us per file, measured for 0.3.0; README, Choices). The pixels of colour images then go through
 Pillow's own conversion code (`Image.frombuffer(...)` -> `_to_gray`), so what follows is byte-identical to
 decoding with Pillow. Only small images (up to 64x64) take the path: libspng skips the zlib checksum, so we
 inflate once more to check it, and for larger images that check costs what libspng saves.

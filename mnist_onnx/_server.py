@@ -12,8 +12,10 @@ next call together.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from importlib import resources
 from typing import Any, Callable
@@ -162,15 +164,23 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, batching: bool = True) -> FastAPI:
+def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, batching: bool = True,
+               on_ready: Callable[[], None] | None = None) -> FastAPI:
     """The FastAPI application: `GET /` (drawing page), `GET /healthz`, `POST /v1/classify`, `POST /v1/read`,
-    `/docs`."""
+    `/docs`. *on_ready* runs once the server listens."""
     limit = int(max_upload_mb * MiB)
     batcher = _Batcher(classifier.predict_pixels) if batching else None
-    app = FastAPI(title="mnist-onnx", version=__version__,
-                  description="Classify handwritten digits with an ONNX model: draw on `/`, or post images.")
-    if batcher is not None:
-        app.router.on_shutdown.append(batcher.close)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if on_ready is not None:
+            on_ready()
+        yield
+        if batcher is not None:
+            batcher.close()
+
+    app = FastAPI(title="mnist-onnx", version=__version__, lifespan=lifespan,
+                  description="Read handwritten digits and numbers with an ONNX model: draw on `/`, or post images.")
     app.state.batcher = batcher
     page = resources.files("mnist_onnx").joinpath("static/index.html").read_text(encoding="utf-8")
 
@@ -266,10 +276,9 @@ def run(classifier, host: str, port: int, *, max_upload_mb: float, max_files: in
     """Serve until Ctrl-C or SIGTERM (uvicorn's graceful shutdown, at most a few seconds)."""
     import uvicorn
 
-    app = create_app(classifier, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching)
+    shown = f"[{host}]" if ":" in host else host
+    app = create_app(classifier, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching,
+                     on_ready=lambda: on_ready(f"http://{shown}:{port}/"))
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3,
                             access_log=False)
-    server = uvicorn.Server(config)
-    shown = f"[{host}]" if ":" in host else host
-    app.router.on_startup.append(lambda: on_ready(f"http://{shown}:{port}/"))
-    server.run()
+    uvicorn.Server(config).run()

@@ -374,7 +374,8 @@ def test_thin_strip_image_and_show_onto_a_file(tmp_path):
     strip[:, 2000:2100] = 0
     Image.fromarray(strip).save(tmp_path / "strip.png")
     r = run_cli("classify", str(tmp_path / "strip.png"), "-f", "csv")
-    assert r.returncode in (0, 1) and "Traceback" not in r.stderr and len(csv_rows(r.stdout)) == 1
+    assert r.returncode == 1 and "Traceback" not in r.stderr and len(csv_rows(r.stdout)) == 1
+    assert csv_rows(r.stdout)[0]["status"] == "no-digit"  # 4 px high: no digit to see
     (tmp_path / "taken").write_text("a file")
     r = run_cli("show", "samples/0_mnist.png", "--output", str(tmp_path / "taken"))
     assert r.returncode == 2 and "exists and is not a folder" in r.stderr and r.stderr.count("\n") == 1
