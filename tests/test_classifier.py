@@ -67,6 +67,7 @@ def test_pil_images_and_mixed_lists(clf, test_set, tmp_path):
     assert [p.digit for p in preds] == [y[0], y[2], y[1], y[1]]
 
 
+@pytest.mark.slow
 def test_third_party_cnn_with_its_normalisation(test_set):
     """A PyTorch CNN nobody here wrote: [N,1,28,28] input, logits out, (x - 0.1307) / 0.3081."""
     x, y = test_set

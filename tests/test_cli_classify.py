@@ -114,6 +114,7 @@ def test_usage_and_model_errors_exit_2(tmp_path):
     assert r.returncode == 2
 
 
+@pytest.mark.gpu
 def test_provider_cuda_without_gpu_is_one_honest_line():
     from mnist_onnx._model import cuda_problem
 
@@ -133,6 +134,8 @@ def test_missing_input_is_a_usage_error(tmp_path):
     assert r.stderr.strip() == f"error: {tmp_path / 'nope.png'}: no such file or folder"
 
 
+@pytest.mark.slow
+@pytest.mark.export
 def test_python_dash_m_and_exported_model_is_found(tmp_path, exported, monkeypatch):
     import subprocess
     import sys

@@ -191,6 +191,7 @@ def hostile_mirror(monkeypatch):
     httpd.server_close()
 
 
+@pytest.mark.slow
 def test_download_deadline_and_size_cap_leave_nothing(hostile_mirror, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_ONNX_DOWNLOAD_DEADLINE", "1.5")
     monkeypatch.setenv("MNIST_ONNX_DOWNLOAD_MAX_BYTES", str(4 << 20))

@@ -17,6 +17,8 @@ from mnist_onnx_export import PRESETS, export_model, make_config
 from mnist_onnx_export.onnx_export import ParityError, check_parity
 from mnist_onnx_export.train import build_model
 
+pytestmark = [pytest.mark.slow, pytest.mark.export]
+
 
 def test_writes_model_card_and_pictures(exported):
     for path in (exported.model_path, exported.card_path, exported.curves_path, exported.confusion_path):

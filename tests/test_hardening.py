@@ -166,6 +166,7 @@ def _peak_rss_mib(code: str) -> float:
     return float(p.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_memory_follows_file_count_not_image_size(tmp_path):
     """Large RGBA images are preprocessed one by one and reduced before any float copy."""
     folder = tmp_path / "big"

@@ -43,6 +43,7 @@ def test_evaluate_idx_matches_plain_onnxruntime(test_set, tmp_path):
     assert Image.open(tmp_path / "rep" / "confusion.png").size[0] > 400
 
 
+@pytest.mark.slow
 def test_evaluate_third_party_with_its_normalisation(test_set):
     x, y = test_set
     r = run_cli("evaluate", str(DATA), "--json", "-m", str(THIRD_PARTY), "--mean", "0.1307", "--std", "0.3081")

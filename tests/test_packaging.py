@@ -6,7 +6,11 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = [pytest.mark.slow]
 
 
 def test_wheel_holds_every_module_the_model_and_the_page(tmp_path):

@@ -161,6 +161,7 @@ def test_pixel_limit_and_missing(tmp_path):
         decode(tmp_path)
 
 
+@pytest.mark.slow
 def test_real_world_styles_keep_accuracy(test_set, clf):
     """A small-sample check of the benchmark's claim (benchmarks/style_accuracy.py measures all 10k)."""
     x, y = test_set

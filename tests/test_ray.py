@@ -23,6 +23,8 @@ import mnist_onnx.ray as mray
 from mnist_onnx import Classifier
 from mnist_onnx._batch import classify_items
 
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
 LIMIT = 300  # seconds: a hang fails the test instead of stalling CI
 
 
@@ -163,6 +165,7 @@ def test_default_concurrency_leaves_a_cpu_for_reading(local_ray):
     assert mray.default_concurrency("cpu") == 1  # 2 CPUs: one actor, one CPU for read tasks
     assert mray.default_concurrency("cpu", num_cpus=0.5) == 2
 
+@pytest.mark.gpu
 def test_cuda_on_a_cluster_without_gpus_fails_at_once(local_ray, tmp_path):
     from mnist_onnx.errors import ProviderError
 

@@ -38,6 +38,7 @@ def clear(test_set, clf):
     return x, number_cases.clear_digits(x, y, p.max(1) * (p.argmax(1) == y))
 
 
+@pytest.mark.slow
 def test_numbers_dev_as_a_user_runs_it(tmp_path):
     """The whole folder through the console script: exact numbers, leading zeros kept, a digit box each."""
     assert (NUMBERS / "labels.csv").is_file(), f"numbers-dev not found in {NUMBERS}"
@@ -63,6 +64,7 @@ def test_numbers_dev_as_a_user_runs_it(tmp_path):
             assert digit == ch and 0 <= left < right <= w and 0 <= top < bottom <= h and 0 < float(conf) <= 1
 
 
+@pytest.mark.slow
 def test_one_digit_reads_as_classify_does(realworld_dev, clf):
     """On 2,200 real single digits, `read` answers classify's digit (target: 99.5 %; measured 99.73 %)."""
     paths = [str(realworld_dev / r["file"]) for r in csv.DictReader(open(realworld_dev / "labels.csv"))]
@@ -131,6 +133,7 @@ def test_bad_files_get_classifys_error_words(tmp_path, test_set, clf):
     assert "5 images: 1 read, 1 without a digit, 3 failed" in r.stderr
 
 
+@pytest.mark.slow
 def test_workers_give_identical_rows_and_unsure_follows_the_threshold(tmp_path):
     files = sorted(NUMBERS.glob("00[0-4]*.png"))
     one = run_cli("read", *map(str, files), "-f", "csv", "-p", "cpu")

@@ -205,6 +205,8 @@ def test_port_in_use_is_one_line(server):
 CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 def test_browser_draw_a_seven(server):
     """Headless Chromium opens the page, draws a 7 with the mouse, and reads #prediction."""
     assert CHROMIUM, "install Debian's chromium-headless-shell (apt-get install chromium-headless-shell)"

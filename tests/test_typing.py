@@ -3,7 +3,11 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = [pytest.mark.slow]
 
 
 def test_mypy_is_clean():
