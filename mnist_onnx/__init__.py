@@ -38,6 +38,9 @@ _EXPORTS = {
     "ModelError": ".errors",
     "ProviderError": ".errors",
     "ImageError": ".errors",
+    "OutputError": ".errors",
+    "UsageError": ".errors",
+    "EngineError": ".errors",
 }
 _ALIASES = {"load_idx": "load_split"}
 
@@ -63,6 +66,9 @@ __all__ = [  # static, so tools and readers see the public API without running a
     "ModelError",
     "ProviderError",
     "ImageError",
+    "OutputError",
+    "UsageError",
+    "EngineError",
 ]
 assert set(__all__) == {"__version__", *_EXPORTS}
 
@@ -76,7 +82,8 @@ if TYPE_CHECKING:
     from ._model import ModelInfo, Preprocessing, model_summary, resolve_model
     from ._read import DigitBox, Reading
     from ._preprocess import PreprocessConfig, load_image
-    from .errors import DataError, ImageError, MnistOnnxError, ModelError, ProviderError
+    from .errors import (DataError, EngineError, ImageError, MnistOnnxError, ModelError, OutputError, ProviderError,
+                         UsageError)
 
 
 def __getattr__(name: str):

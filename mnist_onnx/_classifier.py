@@ -17,7 +17,7 @@ from ._files import iter_files
 from ._model import Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
 from ._preprocess import DEFAULT_MAX_PIXELS, Invert, PreprocessConfig
 from ._read import DEFAULT_MIN_CONFIDENCE, Reading, read_chunks, read_items
-from .errors import ImageError, ModelError
+from .errors import ImageError, ModelError, UsageError
 
 if TYPE_CHECKING:  # the decoding processes' module (sockets, subprocesses) loads only when workers > 1
     from ._workers import DecoderPool
@@ -211,7 +211,7 @@ class Classifier:
             if isinstance(item, np.ndarray):
                 pixels = _array_to_pixels(item)
                 if len(pixels) != 1:
-                    raise ValueError(f"item {i}: one image per list item, got an array of {len(pixels)}")
+                    raise UsageError(f"item {i}: one image per list item, got an array of {len(pixels)}")
                 out[i] = pixels[0]
             else:
                 files.append(i)
@@ -278,7 +278,7 @@ def _item(item: object) -> Item:
 
 def _check_batch_size(batch_size: int) -> None:
     if not isinstance(batch_size, int) or not 1 <= batch_size <= 1 << 20:
-        raise ValueError(f"batch_size {batch_size!r}: must be a whole number from 1 to {1 << 20:,}")
+        raise UsageError(f"batch_size {batch_size!r}: must be a whole number from 1 to {1 << 20:,}")
 
 
 def _looks_like_probabilities(scores: np.ndarray) -> bool:
@@ -289,7 +289,7 @@ def _array_to_pixels(a: np.ndarray) -> np.ndarray:
     """MNIST-style arrays of any common shape/dtype -> (N, 28, 28) float32 [0, 1]."""
     a = np.asarray(a)
     if a.shape[-2:] != (28, 28) and a.shape[-1] != 784:
-        raise ValueError(f"array of shape {a.shape}: expected (28, 28), (N, 28, 28), (N, 1, 28, 28), (784,) or (N, 784)")
+        raise UsageError(f"array of shape {a.shape}: expected (28, 28), (N, 28, 28), (N, 1, 28, 28), (784,) or (N, 784)")
     x = a.reshape(-1, 28, 28)
     if x.dtype == np.uint8:
         return x.astype(np.float32) / 255.0

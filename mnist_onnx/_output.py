@@ -11,6 +11,7 @@ from typing import TextIO
 
 from ._batch import FileResult
 from ._read import Reading
+from .errors import UsageError
 
 FORMATS = ("table", "csv", "jsonl")
 _NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')
@@ -38,7 +39,7 @@ def _top_k(r: FileResult, k: int) -> list[tuple[int, float]]:
 class RowWriter:
     def __init__(self, stream: TextIO, fmt: str, top_k: int = 0) -> None:
         if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}; choose {', '.join(FORMATS)}")
+            raise UsageError(f"unknown format {fmt!r}; choose {', '.join(FORMATS)}")
         self.stream, self.fmt, self.top_k = stream, fmt, top_k
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
         # csv quotes a field with "\n" but not one with a lone "\r", which readers then split: quote all of such rows
@@ -90,7 +91,7 @@ class ReadingWriter:
 
     def __init__(self, stream: TextIO, fmt: str) -> None:
         if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}; choose {', '.join(FORMATS)}")
+            raise UsageError(f"unknown format {fmt!r}; choose {', '.join(FORMATS)}")
         self.stream, self.fmt = stream, fmt
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
         self._csv_all = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL) if fmt == "csv" else None

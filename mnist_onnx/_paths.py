@@ -14,6 +14,8 @@ from typing import IO
 
 import platformdirs
 
+from .errors import OutputError
+
 APP = "mnist-onnx"
 MODEL_ENV = "MNIST_ONNX_MODEL"
 DATA_DIR_ENV = "MNIST_ONNX_DATA_DIR"
@@ -81,16 +83,16 @@ def check_writable(path: str | Path) -> Path:
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise PermissionError(f"{path}: is a directory, expected a file path")
+        raise OutputError(f"{path}: is a directory, expected a file path")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise PermissionError(f"{path}: cannot create directory {parent} ({e.strerror or e})") from None
+        raise OutputError(f"{path}: cannot create directory {parent} ({e.strerror or e})") from None
     try:
         import tempfile  # only for this check: its import pulls in random and hashlib
 
         with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
             pass
     except OSError as e:
-        raise PermissionError(f"{path}: not writable ({e.strerror or e})") from None
+        raise OutputError(f"{path}: not writable ({e.strerror or e})") from None
     return path

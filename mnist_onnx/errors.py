@@ -1,7 +1,17 @@
-"""Exceptions raised by mnist-onnx.
+"""Exceptions raised by mnist-onnx: one hierarchy under `MnistOnnxError`.
+
+    MnistOnnxError
+    ├── DataError       a dataset file (IDX, labels CSV) is missing, malformed or inconsistent
+    ├── ModelError      a model file is missing, corrupt, or breaks the MNIST contract (NaN scores too)
+    ├── ProviderError   the execution provider asked for cannot really run the model
+    ├── ImageError      one input image cannot be used (in a batch: its row's error, never an exception)
+    ├── OutputError     an output cannot be written (also an OSError)
+    ├── UsageError      an argument out of its range or of the wrong shape (also a ValueError)
+    └── EngineError     a distributed engine (Ray) is missing, cannot be reached, or failed
 
 Every message is one line that names the file (or setting) and the problem, so the command line can print
-it as it is and a batch can record it against one file without stopping.
+it as it is and a batch can record it against one file without stopping. Anything else that escapes is a
+bug.
 """
 
 from __future__ import annotations
@@ -30,3 +40,15 @@ class ImageError(MnistOnnxError):
         super().__init__(f"{path}: {problem}")
         self.path = str(path)
         self.problem = problem
+
+
+class OutputError(MnistOnnxError, OSError):
+    """An output (a CSV, a report, a picture) cannot be written where it was asked for."""
+
+
+class UsageError(MnistOnnxError, ValueError):
+    """An argument is out of its range or of the wrong shape (a ValueError too, as Python code expects)."""
+
+
+class EngineError(MnistOnnxError):
+    """The Ray engine is not installed, cannot be reached, or its run failed."""

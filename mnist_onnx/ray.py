@@ -14,8 +14,10 @@ Needs the `ray` extra: `pip install "mnist-onnx[ray]"`.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +26,12 @@ import numpy as np
 
 from ._batch import classify_items
 from ._chunk import FileResult
-from ._preprocess import DEFAULT_MAX_PIXELS
+from ._classifier import Classifier
+from ._files import iter_files
+from ._model import resolve_model
+from ._preprocess import DEFAULT_MAX_PIXELS, EXTENSIONS
 from ._read import DEFAULT_MIN_CONFIDENCE, DigitBox, Reading, read_items
+from .errors import EngineError, ProviderError
 
 if TYPE_CHECKING:
     import ray.data
@@ -42,9 +48,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        from .errors import MnistOnnxError
-
-        raise MnistOnnxError('the Ray engine needs Ray: pip install "mnist-onnx[ray]"') from None
+        raise EngineError('the Ray engine needs Ray: pip install "mnist-onnx[ray]"') from None
     return ray
 
 
@@ -57,10 +61,6 @@ class Predictor:
     """
 
     def __init__(self, model: str | dict[str, Any], options: dict[str, Any], keep_probabilities: bool = False) -> None:
-        import tempfile
-
-        from ._classifier import Classifier
-
         if isinstance(model, str):  # a path every worker can read (a shared filesystem)
             self.classifier = Classifier(model, **options)
         else:
@@ -105,8 +105,6 @@ class Reader(Predictor):
         self.min_confidence = min_confidence
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        import json
-
         clf = self.classifier
         rows = read_items(_batch_items(batch), clf.config, clf.predict_pixels, self.min_confidence)
         return {
@@ -179,14 +177,9 @@ def _map(ds: ray.data.Dataset, actor: type, actor_kwargs: dict[str, Any], model:
          ship_model: bool) -> ray.data.Dataset:
     """The model checked on the driver, then *actor* (a callable class) over *ds* on an actor pool."""
     ray = _import_ray()
-    from ._classifier import Classifier
-    from ._model import resolve_model
-
     provider = options["provider"]
     options = {**options, "threads": max(1, int(num_cpus))}  # ONNX Runtime threads: the CPUs Ray reserved
     if provider == "cuda" and not ray.cluster_resources().get("GPU"):
-        from .errors import ProviderError
-
         # actors asking for a GPU on a cluster without one would wait for it forever
         raise ProviderError("--provider cuda: this Ray cluster has no GPU (ray.cluster_resources() lists none); "
                             "use --provider cpu or auto, or join a cluster with GPUs (--ray-address)")
@@ -234,10 +227,8 @@ class RayRun:
             ray = _import_ray()
             if not isinstance(e, ray.exceptions.RayError):
                 raise
-            from .errors import MnistOnnxError
-
             first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
-            raise MnistOnnxError(f"the Ray run failed: {type(e).__name__}: {first.strip()[:300]}") from None
+            raise EngineError(f"the Ray run failed: {type(e).__name__}: {first.strip()[:300]}") from None
 
     def _results(self) -> Iterator[Any]:
         for batch in self._batches:  # whole numpy batches: per-row dicts cost more than classifying
@@ -257,8 +248,6 @@ class RayRun:
 
 
 def _readings(batch: dict[str, np.ndarray]) -> Iterator[Reading]:
-    import json
-
     for path, number, conf, status, error, digits in zip(
             batch["path"].tolist(), batch["number"].tolist(), batch["confidence"].tolist(),
             batch["status"].tolist(), batch["error"].tolist(), batch["digits"].tolist()):
@@ -277,9 +266,6 @@ def _dataset(paths: Iterable[str | os.PathLike], recursive: bool, pattern: str |
     Data (`read_binary_files`, files with an image extension; *pattern* and *recursive* apply to local paths
     only), and their rows follow Ray's listing order, after the local ones."""
     ray = _import_ray()
-    from ._files import iter_files
-    from ._preprocess import EXTENSIONS
-
     paths = list(paths)
     uris = [str(p) for p in paths if is_uri(p)]
     local = [str(p) for p in paths if not is_uri(p)]

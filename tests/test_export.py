@@ -12,7 +12,7 @@ import pytest
 from onnx import numpy_helper
 
 from conftest import DATA, run_cli
-from mnist_onnx.errors import DataError
+from mnist_onnx.errors import DataError, OutputError
 from mnist_onnx_export import PRESETS, export_model, make_config
 from mnist_onnx_export.onnx_export import ParityError, check_parity
 from mnist_onnx_export.train import build_model
@@ -94,7 +94,7 @@ def test_parity_gate_rejects_a_different_model(exported):
 def test_unwritable_out_fails_before_loading_data(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(PermissionError, match="cannot create directory"):
+    with pytest.raises(OutputError, match="cannot create directory"):
         export_model(tmp_path / "no-such-data", blocker / "sub" / "model.onnx")  # data is never looked at
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
-from ..errors import MnistOnnxError
+from ..errors import MnistOnnxError, OutputError
 from ._app import check_range, fail
 
 
@@ -40,7 +40,7 @@ def check_inputs(paths: list[str], ray_engine: bool, workers: int, batch_size: i
 
         try:
             check_writable(output)
-        except PermissionError as e:
+        except OutputError as e:
             raise fail(str(e)) from None
 
 

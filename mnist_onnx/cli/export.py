@@ -51,7 +51,7 @@ def export(
         raise fail(f"`mnist-onnx export` needs the export extra (missing {e.name}): pip install 'mnist-onnx[export]'") from None
     try:
         result = export_model(data, out, preset=preset.value, opset=opset, **options)
-    except (MnistOnnxError, PermissionError, ValueError) as e:
+    except (MnistOnnxError, ValueError) as e:
         raise fail(str(e)) from None
     m = result.card["metrics"]
     typer.echo(f"model: {result.model_path}  test accuracy {m['test_accuracy']:.2%}  validation {m['validation_accuracy']:.2%}")
