@@ -20,6 +20,7 @@ from ._version import __version__
 _EXPORTS = {
     "Classifier": "._classifier",
     "Prediction": "._classifier",
+    "Options": "._classifier",
     "FileResult": "._chunk",
     "Reading": "._read",
     "DigitBox": "._read",
@@ -48,6 +49,7 @@ __all__ = [  # static, so tools and readers see the public API without running a
     "__version__",
     "Classifier",
     "Prediction",
+    "Options",
     "FileResult",
     "Reading",
     "DigitBox",
@@ -74,7 +76,7 @@ assert set(__all__) == {"__version__", *_EXPORTS}
 
 if TYPE_CHECKING:
     from ._chunk import FileResult
-    from ._classifier import Classifier, Prediction
+    from ._classifier import Classifier, Options, Prediction
     from ._evaluate import Evaluation
     from ._evaluate import evaluate
     from ._files import iter_files

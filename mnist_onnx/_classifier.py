@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Union
 import numpy as np
 from PIL import Image
 
-from ._batch import CHUNK, classify_chunks, classify_items
+from ._batch import CHUNK, MODEL_BATCH, classify_chunks, classify_items
 from ._chunk import NAN_SCORES, FileResult, Item, decode_chunk, item_name
 from ._evaluate import Evaluation, evaluate_arrays
 from ._files import iter_files
@@ -46,6 +46,24 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+@dataclass(frozen=True)
+class Options:
+    """Everything a Classifier is made of besides its model file: one value that the library, the command
+    line, the server and the Ray actors share, so that no front end lists the options again (or drops one).
+    `Classifier(model, **dataclasses.asdict(options))` makes the same Classifier."""
+
+    provider: Provider = "auto"
+    device_id: int = 0
+    invert: Invert = "auto"
+    center: bool = True
+    mean: float | None = None
+    std: float | None = None
+    scale: float | None = None
+    model_ink: Ink | None = None
+    threads: int | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
 class Classifier:
     """Classify handwritten digits with an ONNX model.
 
@@ -73,6 +91,7 @@ class Classifier:
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self._decoders: DecoderPool | None = None
+        self.options = Options(provider, device_id, invert, center, mean, std, scale, model_ink, threads, max_pixels)
         path, source = resolve_model(model)
         self.session, self.provider, self.provider_note = open_session(path, provider, device_id, threads)
         self.info: ModelInfo = read_contract(self.session, path, source, mean=mean, std=std, scale=scale, ink=model_ink)
@@ -105,7 +124,7 @@ class Classifier:
 
     # --- core: (N, 28, 28) [0, 1] white-on-black -> (N, 10) probabilities ---------------------------------
 
-    def predict_pixels(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    def predict_pixels(self, x: np.ndarray, batch_size: int = MODEL_BATCH) -> np.ndarray:
         """Probabilities for images already preprocessed to (N, 28, 28) float32 in [0, 1], white on black."""
         x = np.asarray(x, dtype=np.float32).reshape(-1, 28, 28)
         out = np.empty((len(x), 10), np.float32)
@@ -224,7 +243,7 @@ class Classifier:
             out[files] = decoded.pixels
         return out
 
-    def predict(self, inputs: Inputs, batch_size: int = 4096) -> np.ndarray:
+    def predict(self, inputs: Inputs, batch_size: int = MODEL_BATCH) -> np.ndarray:
         """(N, 10) class probabilities, like Keras' `Model.predict`."""
         return self.predict_pixels(self.preprocess(inputs), batch_size)
 

@@ -26,7 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ._batch import classify_items
+from ._batch import MODEL_BATCH, classify_items
 from ._chunk import FileResult
 from ._version import __version__
 from ._read import DEFAULT_MIN_CONFIDENCE, Reading, read_items
@@ -39,7 +39,7 @@ class _Batcher:
     into its next call together. A request that finds the model idle runs it at once, on its own thread
     (no hand-over to the batching thread: a lone client pays nothing for batching)."""
 
-    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], max_batch: int = 4096) -> None:
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], max_batch: int = MODEL_BATCH) -> None:
         self._predict = predict
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()

@@ -14,6 +14,7 @@ Needs the `ray` extra: `pip install "mnist-onnx[ray]"`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -24,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._batch import classify_items
+from ._batch import CHUNK, classify_items
 from ._chunk import FileResult
-from ._classifier import Classifier
+from ._classifier import Classifier, Options
 from ._files import iter_files
 from ._model import resolve_model
-from ._preprocess import DEFAULT_MAX_PIXELS, EXTENSIONS
+from ._preprocess import EXTENSIONS
 from ._read import DEFAULT_MIN_CONFIDENCE, DigitBox, Reading, read_items
-from .errors import EngineError, ProviderError
+from .errors import EngineError, ProviderError, UsageError
 
 if TYPE_CHECKING:
     import ray.data
@@ -60,9 +61,11 @@ class Predictor:
     as a local run (missing files, folders, FIFOs and devices give error rows).
     """
 
-    def __init__(self, model: str | dict[str, Any], options: dict[str, Any], keep_probabilities: bool = False) -> None:
+    def __init__(self, model: str | dict[str, Any], options: Options | dict[str, Any],
+                 keep_probabilities: bool = False) -> None:
+        options = options if isinstance(options, Options) else Options(**options)
         if isinstance(model, str):  # a path every worker can read (a shared filesystem)
-            self.classifier = Classifier(model, **options)
+            self.classifier = Classifier(model, **dataclasses.asdict(options))
         else:
             # {"ref": ObjectRef of the model's bytes}: through Ray's object store, for workers that cannot
             # see the driver's disk. ONNX Runtime reads the file once; it is removed when the session exists.
@@ -70,7 +73,7 @@ class Predictor:
             with tempfile.TemporaryDirectory(prefix="mnist-onnx-") as folder:
                 path = Path(folder) / "model.onnx"
                 path.write_bytes(ray.get(model["ref"]))
-                self.classifier = Classifier(path, **options)
+                self.classifier = Classifier(path, **dataclasses.asdict(options))
         self.keep_probabilities = keep_probabilities
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -99,7 +102,7 @@ class Reader(Predictor):
     batch. `digits` is a JSON list of {"digit", "confidence", "box"} per row (Ray's numpy batches hold no
     nested records); a row without a number has number "" and confidence NaN."""
 
-    def __init__(self, model: str | dict[str, Any], options: dict[str, Any],
+    def __init__(self, model: str | dict[str, Any], options: Options | dict[str, Any],
                  min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> None:
         super().__init__(model, options)
         self.min_confidence = min_confidence
@@ -138,62 +141,66 @@ def default_concurrency(provider: str = "auto", num_cpus: float = 1.0) -> int:
     return max(1, int((resources.get("CPU", 1) - 1) // num_cpus))
 
 
-def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, provider: str = "auto", device_id: int = 0,
-             invert: str = "auto", center: bool = True, mean: float | None = None, std: float | None = None,
-             model_ink: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 256,
-             concurrency: int | None = None, num_cpus: float = 1.0, keep_probabilities: bool = False,
-             ship_model: bool = True) -> ray.data.Dataset:
+def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, options: Options | None = None,
+             batch_size: int = CHUNK, concurrency: int | None = None, num_cpus: float = 1.0,
+             keep_probabilities: bool = False, ship_model: bool = True, **option_values: Any) -> ray.data.Dataset:
     """Add the predictions to a Dataset of image files: rows with `path` (and `bytes`, as
     `ray.data.read_binary_files(..., include_paths=True)` gives) -> rows with `COLUMNS`.
 
-    The model and options are checked here, on the driver, so a wrong model fails at once with the same
-    message as locally, not inside an actor. `provider="cuda"` asks Ray for one GPU per actor. *concurrency*
-    defaults to `default_concurrency`. *ship_model* sends the model's bytes through Ray's object store
-    (workers need not see this disk; Ray then logs once that the actors' constructor arguments live in the
-    object store); False hands the actors its absolute path, for a shared filesystem. Lazy, like every Ray
-    Data transform: nothing runs until the Dataset is consumed. Rows keep the input order only where the
-    caller's `DataContext.execution_options.preserve_order` is set (the command line sets it).
+    The actors' Classifiers are made from *options* (a `Classifier`'s `.options`: the same provider,
+    preprocessing and normalisation as here), with any `Options` field given by name on top
+    (`provider="cuda"`, `scale=...`). The model and options are checked here, on the driver, so a wrong model
+    fails at once with the same message as locally, not inside an actor. `provider="cuda"` asks Ray for one
+    GPU per actor. *concurrency* defaults to `default_concurrency`. *ship_model* sends the model's bytes
+    through Ray's object store (workers need not see this disk; Ray then logs once that the actors'
+    constructor arguments live in the object store); False hands the actors its absolute path, for a shared
+    filesystem. Lazy, like every Ray Data transform: nothing runs until the Dataset is consumed. Rows keep
+    the input order where the Dataset's `context.execution_options.preserve_order` is set (`classify_paths`
+    sets it on the Datasets it makes).
     """
-    options: dict[str, Any] = dict(provider=provider, device_id=device_id, invert=invert, center=center, mean=mean,
-                                   std=std, model_ink=model_ink, max_pixels=max_pixels)
-    return _map(ds, Predictor, {"keep_probabilities": keep_probabilities}, model, options, batch_size, concurrency,
-                num_cpus, ship_model)
+    return _map(ds, Predictor, {"keep_probabilities": keep_probabilities}, model,
+                _options(options, option_values), batch_size, concurrency, num_cpus, ship_model)
 
 
-def read(ds: ray.data.Dataset, model: str | Path | None = None, *, provider: str = "auto", device_id: int = 0,
-         invert: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-         batch_size: int = 256, concurrency: int | None = None, num_cpus: float = 1.0,
-         ship_model: bool = True) -> ray.data.Dataset:
+def read(ds: ray.data.Dataset, model: str | Path | None = None, *, options: Options | None = None,
+         min_confidence: float = DEFAULT_MIN_CONFIDENCE, batch_size: int = CHUNK, concurrency: int | None = None,
+         num_cpus: float = 1.0, ship_model: bool = True, **option_values: Any) -> ray.data.Dataset:
     """Read the whole number in each image file of a Dataset (rows with `path`, and `bytes` where Ray read
-    the files) -> rows with `READ_COLUMNS`: the same readings as `mnist-onnx read`. Checks, actors, model
-    shipping and order as for `classify`."""
-    options: dict[str, Any] = dict(provider=provider, device_id=device_id, invert=invert, max_pixels=max_pixels)
-    return _map(ds, Reader, {"min_confidence": min_confidence}, model, options, batch_size, concurrency, num_cpus,
-                ship_model)
+    the files) -> rows with `READ_COLUMNS`: the same readings as `mnist-onnx read`. Options, checks, actors,
+    model shipping and order as for `classify`."""
+    return _map(ds, Reader, {"min_confidence": min_confidence}, model, _options(options, option_values),
+                batch_size, concurrency, num_cpus, ship_model)
+
+
+def _options(options: Options | None, values: dict[str, Any]) -> Options:
+    """*options* (default: a default Classifier's) with the named fields replaced; a wrong name is a UsageError."""
+    unknown = set(values) - {f.name for f in dataclasses.fields(Options)}
+    if unknown:
+        raise UsageError(f"unknown option(s) {', '.join(sorted(unknown))}; options are Options' fields")
+    return dataclasses.replace(options or Options(), **values)
 
 
 def _map(ds: ray.data.Dataset, actor: type, actor_kwargs: dict[str, Any], model: str | Path | None,
-         options: dict[str, Any], batch_size: int, concurrency: int | None, num_cpus: float,
+         options: Options, batch_size: int, concurrency: int | None, num_cpus: float,
          ship_model: bool) -> ray.data.Dataset:
     """The model checked on the driver, then *actor* (a callable class) over *ds* on an actor pool."""
     ray = _import_ray()
-    provider = options["provider"]
-    options = {**options, "threads": max(1, int(num_cpus))}  # ONNX Runtime threads: the CPUs Ray reserved
-    if provider == "cuda" and not ray.cluster_resources().get("GPU"):
+    options = dataclasses.replace(options, threads=max(1, int(num_cpus)))  # ONNX Runtime: the CPUs Ray reserved
+    if options.provider == "cuda" and not ray.cluster_resources().get("GPU"):
         # actors asking for a GPU on a cluster without one would wait for it forever
         raise ProviderError("--provider cuda: this Ray cluster has no GPU (ray.cluster_resources() lists none); "
                             "use --provider cpu or auto, or join a cluster with GPUs (--ray-address)")
     path, _ = resolve_model(model)
-    check = Classifier(path, **{**options, "provider": "cpu"})  # fails here, with our words, if anything is wrong
+    check = Classifier(path, **{**dataclasses.asdict(options), "provider": "cpu"})  # our words, if anything is wrong
     check.close()
     if concurrency is None:
-        concurrency = default_concurrency(provider, num_cpus)
+        concurrency = default_concurrency(options.provider, num_cpus)
     # the ObjectRef is held by the Dataset's plan, so the bytes stay as long as an actor may (re)start
     shipped: str | dict[str, Any] = {"ref": ray.put(path.read_bytes())} if ship_model else str(path.resolve())
     return ds.map_batches(
         actor, fn_constructor_kwargs={"model": shipped, "options": options, **actor_kwargs},
         batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=concurrency),
-        num_cpus=num_cpus, num_gpus=1 if provider == "cuda" else 0)
+        num_cpus=num_cpus, num_gpus=1 if options.provider == "cuda" else 0)
 
 
 def is_uri(path: str | os.PathLike) -> bool:
@@ -284,30 +291,34 @@ def _dataset(paths: Iterable[str | os.PathLike], recursive: bool, pattern: str |
     return ds, bool(uris)
 
 
-def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, recursive: bool = False,
-                   pattern: str | None = None, batch_size: int = 256, concurrency: int | None = None,
-                   num_cpus: float = 1.0, keep_probabilities: bool = False, **options: Any) -> RayRun:
+def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *,
+                   options: Options | None = None, recursive: bool = False, pattern: str | None = None,
+                   batch_size: int = CHUNK, concurrency: int | None = None, num_cpus: float = 1.0,
+                   keep_probabilities: bool = False) -> RayRun:
     """What `mnist-onnx classify --engine ray` runs: FileResults in the local engine's order (see `_dataset`
     for how paths and URIs are listed and read). Uses the Ray this process has started or joined (Ray Data
     starts a local one otherwise); changes no global Ray setting."""
+    options = options or Options()
     ds, uris = _dataset(paths, recursive, pattern, batch_size)
-    concurrency = _concurrency(ds, concurrency, options.get("provider", "auto"), num_cpus)
+    concurrency = _concurrency(ds, concurrency, options.provider, num_cpus)
     if ds is not None:
-        ds = classify(ds, model, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
-                      keep_probabilities=keep_probabilities, ship_model=uris, **options)
-    return RayRun(ds, concurrency, keep_probabilities, options.get("provider", "auto"))
+        ds = classify(ds, model, options=options, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
+                      keep_probabilities=keep_probabilities, ship_model=uris)
+    return RayRun(ds, concurrency, keep_probabilities, options.provider)
 
 
-def read_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, recursive: bool = False,
-               pattern: str | None = None, batch_size: int = 256, concurrency: int | None = None,
-               num_cpus: float = 1.0, **options: Any) -> RayRun:
+def read_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, options: Options | None = None,
+               recursive: bool = False, pattern: str | None = None, batch_size: int = CHUNK,
+               concurrency: int | None = None, num_cpus: float = 1.0,
+               min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> RayRun:
     """What `mnist-onnx read --engine ray` runs: Readings in the local engine's order."""
+    options = options or Options()
     ds, uris = _dataset(paths, recursive, pattern, batch_size)
-    concurrency = _concurrency(ds, concurrency, options.get("provider", "auto"), num_cpus)
+    concurrency = _concurrency(ds, concurrency, options.provider, num_cpus)
     if ds is not None:
-        ds = read(ds, model, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus, ship_model=uris,
-                  **options)
-    return RayRun(ds, concurrency, False, options.get("provider", "auto"), readings=True)
+        ds = read(ds, model, options=options, min_confidence=min_confidence, batch_size=batch_size,
+                  concurrency=concurrency, num_cpus=num_cpus, ship_model=uris)
+    return RayRun(ds, concurrency, False, options.provider, readings=True)
 
 
 def _concurrency(ds: ray.data.Dataset | None, asked: int | None, provider: str, num_cpus: float) -> int:

@@ -20,6 +20,7 @@ import ray  # the test extra installs it: a missing Ray fails here rather than s
 import ray.data
 
 import mnist_onnx.ray as mray
+import mnist_onnx
 from mnist_onnx import Classifier
 from mnist_onnx._batch import classify_items
 
@@ -218,3 +219,22 @@ def test_read_through_ray_gives_the_local_readings(local_ray, tmp_path):
     want = read_items(items, clf.config, clf.predict_pixels)
     assert [row["number"] for row in got] == [w.number for w in want]
     assert [row["status"] for row in got] == [w.status for w in want]
+
+
+def test_a_classifiers_options_reach_the_actors(local_ray):
+    """One options object: a Classifier's `.options` (here an odd normalisation) makes the actors' Classifiers,
+    so Ray gives its probabilities, not the defaults'."""
+    files = sorted(str(f) for f in (ROOT / "samples").glob("*.png"))
+    clf = Classifier(provider="cpu", mean=0.2, std=0.6, max_pixels=10_000_000)
+    default = Classifier(provider="cpu")
+    local = list(clf.classify_files(files, keep_probabilities=True))
+    ds = ray.data.from_items([{"path": f} for f in files])
+    got = sorted(mray.classify(ds, options=clf.options, keep_probabilities=True, concurrency=1).take_all(),
+                 key=lambda r: r["path"])
+    moved = 0.0
+    for r, e, d in zip(got, local, default.classify_files(files, keep_probabilities=True)):
+        assert r["path"] == e.path and np.allclose(r["probabilities"], e.probabilities, atol=1e-6)
+        moved = max(moved, float(np.abs(np.log(e.probabilities + 1e-30) - np.log(d.probabilities + 1e-30)).max()))
+    assert moved > 1.0  # the options changed the model's input: the actors used them
+    with pytest.raises(mnist_onnx.UsageError, match="unknown option"):
+        mray.classify(ds, provider="cpu", scael=2.0)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from .._batch import CLI_CHUNK
 from ..errors import MnistOnnxError
 from ._app import (CenterOpt, DeviceOpt, EngineChoice, FormatChoice, InkOpt, InvertChoice, InvertOpt, MeanOpt, ModelOpt,
                    ProviderChoice, ProviderOpt, StdOpt, announce, app, check_range, fail,
@@ -27,7 +29,7 @@ def classify(
     fmt: Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also list the K most likely digits.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 1024,
+    batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = CLI_CHUNK,
     workers: Annotated[int, typer.Option(help="Processes decoding images in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
     center: CenterOpt = True,
@@ -69,10 +71,9 @@ def classify(
 
             try:
                 results = ray_run = classify_paths(
-                    paths, clf.model_path, recursive=recursive, pattern=pattern,
-                    batch_size=batch_size, concurrency=actors, num_cpus=actor_cpus, keep_probabilities=top_k > 0,
-                    provider=provider.value, device_id=device_id, invert=invert.value, center=center, mean=mean,
-                    std=std, model_ink=model_ink.value if model_ink else None, max_pixels=max_pixels)
+                    paths, clf.model_path, options=dataclasses.replace(clf.options, provider=provider.value),
+                    recursive=recursive, pattern=pattern, batch_size=batch_size, concurrency=actors,
+                    num_cpus=actor_cpus, keep_probabilities=top_k > 0)
             except MnistOnnxError as e:
                 raise fail(str(e)) from None
         else:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from .._batch import CHUNK
+from .._read import DEFAULT_MIN_CONFIDENCE
 from ..errors import MnistOnnxError
 from ._app import (DeviceOpt, EngineChoice, FormatChoice, InvertChoice, InvertOpt, ModelOpt, ProviderChoice,
                    ProviderOpt, announce, app, check_range, fail, make_classifier, note)
@@ -25,8 +28,8 @@ def read(
     pattern: Annotated[Optional[str], typer.Option(help="File-name pattern inside folders, case-insensitive. Default: any image (png, jpg, jpeg, gif, bmp, tif, tiff, webp, ppm, pgm, pbm).", show_default=False)] = None,
     fmt: Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout.")] = None,
-    min_confidence: Annotated[float, typer.Option(help="Numbers read with a lower confidence (the product of their digits') get status unsure. 0: never unsure.")] = 0.9,
-    batch_size: Annotated[int, typer.Option(help="Images per chunk: their digits share model calls.")] = 256,
+    min_confidence: Annotated[float, typer.Option(help="Numbers read with a lower confidence (the product of their digits') get status unsure. 0: never unsure.")] = DEFAULT_MIN_CONFIDENCE,
+    batch_size: Annotated[int, typer.Option(help="Images per chunk: their digits share model calls.")] = CHUNK,
     workers: Annotated[int, typer.Option(help="Processes decoding and segmenting images in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
     max_pixels: Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
@@ -63,9 +66,9 @@ def read(
 
             try:
                 results = ray_run = read_paths(
-                    paths, clf.model_path, recursive=recursive, pattern=pattern,
-                    batch_size=batch_size, concurrency=actors, num_cpus=actor_cpus, min_confidence=min_confidence,
-                    provider=provider.value, device_id=device_id, invert=invert.value, max_pixels=max_pixels)
+                    paths, clf.model_path, options=dataclasses.replace(clf.options, provider=provider.value),
+                    recursive=recursive, pattern=pattern, batch_size=batch_size, concurrency=actors,
+                    num_cpus=actor_cpus, min_confidence=min_confidence)
             except MnistOnnxError as e:
                 raise fail(str(e)) from None
         else:
