@@ -32,7 +32,9 @@ from benchmarks import number_cases  # noqa: E402
 from benchmarks.common import DATA, ROOT, cli, peak_rss_mib, run_timed  # noqa: E402
 from mnist_onnx import Classifier  # noqa: E402
 from mnist_onnx._idx import load_split  # noqa: E402
-from mnist_onnx._preprocess import _levels, decode, to_mnist  # noqa: E402
+from mnist_onnx._clean import _levels  # noqa: E402
+from mnist_onnx._decode import decode  # noqa: E402
+from mnist_onnx._preprocess import to_mnist  # noqa: E402
 
 NUMBERS = Path(os.environ.get("MNIST_ONNX_NUMBERS", ROOT.parent / "shared" / "numbers-dev"))
 REALWORLD = Path(os.environ.get("MNIST_ONNX_REALWORLD", ROOT.parent / "shared" / "realworld-dev"))

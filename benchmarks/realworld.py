@@ -30,7 +30,8 @@ from benchmarks.common import DATA, ROOT  # noqa: E402
 from benchmarks.photos import CASES  # noqa: E402
 from mnist_onnx import Classifier  # noqa: E402
 from mnist_onnx._idx import load_split  # noqa: E402
-from mnist_onnx._preprocess import decode, to_mnist  # noqa: E402
+from mnist_onnx._decode import decode  # noqa: E402
+from mnist_onnx._preprocess import to_mnist  # noqa: E402
 
 REALWORLD = Path(os.environ.get("MNIST_ONNX_REALWORLD", ROOT.parent / "shared" / "realworld-dev"))
 PREVIOUS = ROOT / "benchmarks" / "previous"

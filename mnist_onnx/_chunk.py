@@ -12,7 +12,8 @@ from typing import NamedTuple, Union
 import numpy as np
 from PIL import Image
 
-from ._preprocess import NO_DIGIT, PreprocessConfig, decode, no_digit, to_mnist, to_mnist_batch
+from ._decode import decode
+from ._preprocess import NO_DIGIT, PreprocessConfig, no_digit, to_mnist, to_mnist_batch
 from .errors import ImageError
 
 NAN_SCORES = "model returned NaN or infinite scores"

@@ -15,7 +15,9 @@ from ._chunk import NAN_SCORES, FileResult, Item, decode_chunk, item_name
 from ._evaluate import Evaluation, evaluate_arrays
 from ._files import iter_files
 from ._model import Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
-from ._preprocess import DEFAULT_MAX_PIXELS, Invert, PreprocessConfig
+from ._clean import Invert
+from ._formats import DEFAULT_MAX_PIXELS
+from ._preprocess import PreprocessConfig
 from ._read import DEFAULT_MIN_CONFIDENCE, Reading, read_chunks, read_items
 from .errors import ImageError, ModelError, UsageError
 

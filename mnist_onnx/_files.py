@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._preprocess import EXTENSIONS
+from ._formats import EXTENSIONS
 
 
 def iter_files(inputs: Iterable[str | Path], pattern: str | None = None, recursive: bool = False) -> Iterator[str]:

@@ -19,7 +19,8 @@ import numpy as np
 
 from ._batch import CHUNK, Pool, Predict
 from ._chunk import NAN_SCORES, Item, item_name
-from ._preprocess import NO_DIGIT, PreprocessConfig, decode_sized
+from ._decode import decode_sized
+from ._preprocess import NO_DIGIT, PreprocessConfig
 from ._segment import Plan, decide, plan
 from .errors import ImageError
 

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._preprocess import Invert, _components, _levels, _remove_lines, normal_form, normalize
+from ._clean import Invert, _levels, _remove_lines
+from ._morphology import _components
+from ._preprocess import normal_form, normalize
 
 _MASK = 0.25  # ink level that counts for components (as in `_keep_digit`)
 _MAX_COMPONENTS = 3  # components one digit may be made of (a 5's bar, a broken stroke, a two-stroke 4)

@@ -30,7 +30,7 @@ from ._chunk import FileResult
 from ._classifier import Classifier, Options
 from ._files import iter_files
 from ._model import resolve_model
-from ._preprocess import EXTENSIONS
+from ._formats import EXTENSIONS
 from ._read import DEFAULT_MIN_CONFIDENCE, DigitBox, Reading, read_items
 from .errors import EngineError, ProviderError, UsageError
 

@@ -101,4 +101,7 @@ def test_the_engine_and_the_leaves_do_not_reach_up():
     for engine in ("mnist_onnx._batch", "mnist_onnx._read", "mnist_onnx._chunk", "mnist_onnx._workers",
                    "mnist_onnx._evaluate"):
         assert not reach(engine) & top, engine
-    assert reach("mnist_onnx._chunk") <= {"mnist_onnx._preprocess", "mnist_onnx._png", "mnist_onnx.errors"}
+    assert reach("mnist_onnx._chunk") <= {"mnist_onnx._preprocess", "mnist_onnx._decode", "mnist_onnx._clean",
+                                          "mnist_onnx._morphology", "mnist_onnx._formats", "mnist_onnx._png",
+                                          "mnist_onnx.errors"}
+    assert reach("mnist_onnx._files") <= {"mnist_onnx._formats"}  # listing files loads no image code

@@ -7,7 +7,8 @@ from PIL import Image
 from benchmarks.styles import STYLES
 from conftest import save_png
 from mnist_onnx import Classifier, load_image
-from mnist_onnx._preprocess import decode, is_normal_form, normalize, to_mnist_batch
+from mnist_onnx._decode import decode
+from mnist_onnx._preprocess import is_normal_form, normalize, to_mnist_batch
 from mnist_onnx.errors import ImageError
 
 

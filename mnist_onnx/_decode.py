@@ -1,0 +1,239 @@
+"""Open and decode one image safely: regular files only (a FIFO or /dev/zero never blocks or floods us),
+Pillow asked only for the raster formats in `_formats`, decompression bombs refused, very large images reduced
+in strips before any float copy. Any mode becomes one (H, W) grayscale array; the libspng fast path (`_png`)
+takes small plain PNGs. Every problem is an ImageError with one line naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from . import _png
+from ._formats import DEFAULT_MAX_PIXELS, FORMATS
+from .errors import ImageError
+
+_WORK_SIDE = 512  # larger images are box-reduced to about this before any float work (the digit ends at 20 px)
+
+
+def _fail(path: object, problem: str) -> ImageError:
+    return ImageError(path, problem)
+
+
+def _to_gray(im: Image.Image) -> np.ndarray:
+    """Any Pillow mode -> (H, W) grayscale; uint8 when that is lossless, float32 0..255 otherwise."""
+    mode = im.mode
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "L")
+        mode = im.mode
+    if mode in ("L", "1"):
+        return np.asarray(im if mode == "L" else im.convert("L"))
+    if mode.startswith("I"):  # 16-bit (I;16*) or 32-bit integer grayscale
+        a = np.asarray(im).astype(np.float32)
+        return a / 257.0 if (mode.startswith("I;16") or a.max() > 255) else a
+    if mode == "F":
+        return np.clip(np.asarray(im, dtype=np.float32), 0, 255)
+    if "A" in mode or mode in ("RGBa", "La"):
+        if mode in ("RGBa", "La"):  # premultiplied: undo first
+            im = im.convert("RGBA" if mode == "RGBa" else "LA")
+        alpha = np.asarray(im.getchannel("A"), dtype=np.float32) / 255.0
+        lum = np.asarray(im.convert("L"), dtype=np.float32)
+        if alpha.min() >= 1.0:
+            return lum
+        # Composite over the background that contrasts with the ink: dark ink on transparency gets white
+        # paper, light ink gets black. The opaque pixels are the ink, so their mean colour decides.
+        weight = alpha.sum()
+        ink_level = (lum * alpha).sum() / weight if weight > 0 else 0.0
+        background = 255.0 if ink_level < 128 else 0.0
+        return lum * alpha + background * (1.0 - alpha)
+    return np.asarray(im.convert("L"))  # RGB, CMYK, YCbCr, LAB, HSV
+
+
+def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+           name: str | None = None) -> np.ndarray:
+    """Decode one image to a (H, W) grayscale array (uint8, or float32 0..255 for 16-bit/alpha images).
+
+    *source* is a path, a PIL image, or the bytes of an image file (an upload; *name* then names it in
+    errors). Raises ImageError with a one-line message naming the file and the problem.
+    """
+    return decode_sized(source, max_pixels, name)[0]
+
+
+def decode_sized(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 name: str | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """`decode`, and the image's own (width, height): very large images come back reduced, and what is
+    found in them (a digit's box) is reported in the image's own pixels."""
+    if isinstance(source, Image.Image):
+        return _reduce(_to_gray(source)), source.size
+    opened: BinaryIO
+    data: bytes | None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        path: object = name or "<bytes>"
+        data = bytes(source)
+    else:
+        path = source
+        data, opened = _read_regular(source)
+    if data is not None:  # in memory: a small file, or an upload
+        if len(data) == 0:
+            raise _fail(path, "empty file (0 bytes)")
+        fast = _fast_png(data, max_pixels) if _png.available() else None
+        if fast is not None:
+            return fast, (fast.shape[1], fast.shape[0])  # at most 64x64: never reduced
+        opened = io.BytesIO(data)
+    with opened:  # Pillow leaves a file object it was given open
+        return _decode_open(opened, path, max_pixels)
+
+
+def _fast_png(data: bytes, max_pixels: int) -> np.ndarray | None:
+    """Plain 8-bit PNGs through libspng (see `_png`): the same array Pillow would give, or None."""
+    if not data.startswith(_png.SIGNATURE):
+        return None
+    png = _png.plain_mode(data, max_pixels)
+    if png is None:
+        return None
+    image = _png.decode(data, png)
+    if image is None:
+        return None
+    return image if isinstance(image, np.ndarray) else _to_gray(image)
+
+
+def _decode_open(opened: BinaryIO, path: object, max_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
+    try:
+        im = Image.open(opened, formats=FORMATS)
+    except FileNotFoundError:
+        raise _fail(path, "file not found (missing, or vanished after listing)") from None
+    except IsADirectoryError:
+        raise _fail(path, "is a directory, not an image") from None
+    except PermissionError:
+        raise _fail(path, "unreadable (permission denied)") from None
+    except UnidentifiedImageError:
+        with contextlib.suppress(OSError):
+            if opened.seek(0, os.SEEK_END) == 0:
+                raise _fail(path, "empty file (0 bytes)") from None
+        raise _fail(path, "not an image (unrecognised format)") from None
+    except Image.DecompressionBombError:
+        raise _fail(path, "too many pixels (over Pillow's decompression-bomb limit)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise _fail(path, _describe(e)) from None
+    with im:
+        image: Image.Image = im
+        try:
+            if image.width * image.height > max_pixels:
+                raise _fail(path, f"too many pixels ({image.width}x{image.height} > {max_pixels:,} limit)")
+            if image.width == 0 or image.height == 0:
+                raise _fail(path, "image has no pixels")
+            size = image.size
+            if max(image.size) > 2 * _WORK_SIDE and image.mode in ("L", "RGB", "RGBA", "LA"):
+                factor = _factor(image.size)
+                image.draft(image.mode, (image.width // factor, image.height // factor))  # JPEG: decode smaller
+            image.load()
+            if max(image.size) > 2 * _WORK_SIDE and image.mode in ("L", "RGB", "RGBA", "LA", "RGBa", "La", "I", "F", "P"):
+                # Box-reduce in Pillow, before any float copy: a 7000x7000 RGBA PNG stays ~200 MB at peak.
+                if image.mode == "P":
+                    image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+                image = _reduce_in_strips(image, _factor(image.size))
+            return _reduce(_to_gray(image)), size
+        except ImageError:
+            raise
+        except Image.DecompressionBombError:
+            raise _fail(path, "too many pixels (over Pillow's decompression-bomb limit)") from None
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
+            raise _fail(path, _describe(e)) from None
+
+
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device"}
+
+
+_SMALL_FILE = 1 << 20  # files up to this are read in one system call and decoded from memory
+
+
+def _read_regular(path: str | Path) -> tuple[bytes | None, BinaryIO]:
+    """Open *path* for reading only if it is a regular file: reading a FIFO blocks forever, /dev/zero never
+    ends. Opened non-blocking (a FIFO without a writer opens at once) and checked with fstat, so a file costs
+    one open, not a stat and an open. Folders get their own words (one that could not be listed lands here).
+
+    Returns (its bytes, an empty stream) for a small file -- one `read` call, no buffered file object -- or
+    (None, the open file) for Pillow to stream a large one."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise _fail(path, "file not found (missing, or vanished after listing)") from None
+    except IsADirectoryError:  # Windows; POSIX opens a directory and fstat tells
+        raise _fail(path, "is a directory, not an image") from None
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # a socket (or a FIFO on some systems)
+            raise _fail(path, "not a regular file (a socket)") from None
+        raise _fail(path, _describe(e)) from None
+    st = os.fstat(fd)
+    if stat.S_ISREG(st.st_mode):
+        if st.st_size <= _SMALL_FILE:
+            try:
+                data = os.read(fd, st.st_size + 1)  # +1: a file that grew since fstat is streamed instead
+                if len(data) <= st.st_size:
+                    os.close(fd)
+                    return data, io.BytesIO()
+                os.lseek(fd, 0, os.SEEK_SET)
+            except OSError as e:
+                os.close(fd)
+                raise _fail(path, _describe(e)) from None
+        return None, os.fdopen(fd, "rb")
+    os.close(fd)
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            os.listdir(path)
+        except OSError as e:
+            raise _fail(path, f"unreadable directory ({e.strerror or e})") from None
+        raise _fail(path, "is a directory, not an image")
+    raise _fail(path, f"not a regular file ({_KINDS.get(stat.S_IFMT(st.st_mode), 'special file')})")
+
+
+def _factor(size: tuple[int, ...]) -> int:
+    """Box-reduction factor for a very large image, never so large that a side vanishes (a 6000x4 strip)."""
+    return max(1, min(max(size) // _WORK_SIDE, min(size)))
+
+
+def _reduce_in_strips(im: Image.Image, factor: int) -> Image.Image:
+    """Pillow's box reduction, a strip of rows at a time: for RGBA it premultiplies into a full-size copy
+    first, which would double the peak memory of a huge image."""
+    w, h = im.size
+    rows = factor * 16
+    out = Image.new(im.mode, (w // factor, h // factor))
+    for top in range(0, (h // factor) * factor, rows):
+        bottom = min(top + rows, (h // factor) * factor)
+        strip = im.crop((0, top, (w // factor) * factor, bottom)).reduce(factor)
+        out.paste(strip, (0, top // factor))
+    return out
+
+
+def _describe(e: Exception) -> str:
+    if isinstance(e, OSError) and e.errno in (errno.EIO, errno.EACCES):
+        return f"unreadable ({e.strerror})"
+    if isinstance(e, OSError) and e.errno == errno.ELOOP:
+        return "unreadable (too many levels of symbolic links)"
+    if isinstance(e, OSError) and e.errno == errno.ENAMETOOLONG:
+        return "unreadable (path too long)"
+    detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return f"truncated or corrupt image data ({detail})"
+
+
+def _reduce(gray: np.ndarray) -> np.ndarray:
+    """Box-reduce very large images so later float work stays small; the digit ends up 20 px anyway."""
+    side = max(gray.shape)
+    if side <= 2 * _WORK_SIDE:
+        return gray
+    factor = _factor(gray.shape)
+    if factor == 1:
+        return gray
+    h, w = (gray.shape[0] // factor) * factor, (gray.shape[1] // factor) * factor
+    g = gray[:h, :w].astype(np.float32)
+    return g.reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))

@@ -1,0 +1,101 @@
+"""Morphology on numpy arrays, with no per-pixel Python: separable min/max filters (sparse tables),
+8-connected components (union-find over runs, in whole-array rounds), stroke width. Used by the clean-up
+(`_clean`) and by number segmentation (`_segment`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _sliding(x: np.ndarray, k: int, reduce: np.ufunc) -> np.ndarray:
+    """Separable k x k minimum or maximum filter (edges replicated).
+
+    Per axis a sparse table: windows of 1, 2, 4 ... p <= k by doubling, then two overlapping windows of p
+    cover k (min and max do not mind the overlap). log2(k) array operations instead of k."""
+    lo, hi = k // 2, k - 1 - k // 2
+    for axis in (0, 1):
+        n = x.shape[axis]
+        # edges replicated (np.pad's "edge", without its per-call overhead)
+        y = np.concatenate([_head(x, 1, axis).repeat(lo, axis), x, _tail(x, n - 1, axis).repeat(hi, axis)], axis)
+        p = 1
+        while 2 * p <= k:
+            m = y.shape[axis] - p
+            y = reduce(_head(y, m, axis), _tail(y, p, axis))
+            p *= 2
+        x = reduce(_head(y, n, axis), _tail(y, k - p, axis, n))
+    return x
+
+
+def _head(y: np.ndarray, m: int, axis: int) -> np.ndarray:
+    return y[:m] if axis == 0 else y[:, :m]
+
+
+def _tail(y: np.ndarray, start: int, axis: int, length: int | None = None) -> np.ndarray:
+    end = None if length is None else start + length
+    return y[start:end] if axis == 0 else y[:, start:end]
+
+
+Runs = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # row, start, end (exclusive), label of each run
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, int, Runs]:
+    """8-connected components of a boolean mask: (labels, count, runs), labels 0 = background.
+
+    Union-find over horizontal runs, all in whole-array numpy operations: the runs, which runs of
+    neighbouring rows touch, and the unions (hook and compress, a handful of rounds).
+    """
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
+    sr, sc = np.nonzero(edges == 1)  # row-major order: runs sorted by row, then column
+    _, ec = np.nonzero(edges == -1)
+    n_runs = len(sr)
+    if n_runs == 0:
+        return np.zeros((h, w), np.int32), 0, (sr, sc, ec, sr)
+    # Run j of row r-1 touches run i of row r when ps <= e and s <= pe. Runs of a row are sorted and
+    # disjoint, so those j form one contiguous range: found by binary search on a (row, column) key.
+    key_start = sr.astype(np.int64) * (w + 2) + sc
+    key_end = sr.astype(np.int64) * (w + 2) + ec
+    prev_row = (sr - 1).astype(np.int64) * (w + 2)
+    first = np.searchsorted(key_end, prev_row + sc, side="left")  # first run above ending at or after s
+    last = np.searchsorted(key_start, prev_row + ec, side="right")  # past the last starting at or before e
+    # Every pair (run i, run j above it that it touches), then union-find in whole-array steps: hook each
+    # pair's larger root onto the smaller, compress paths fully, repeat until no pair spans two roots.
+    count = np.maximum(last - first, 0)
+    i_idx = np.repeat(np.arange(n_runs), count)
+    j_idx = np.repeat(first, count) + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    roots = np.arange(n_runs)
+    while True:
+        ri, rj = roots[i_idx], roots[j_idx]
+        apart = ri != rj
+        if not apart.any():
+            break
+        np.minimum.at(roots, np.maximum(ri, rj)[apart], np.minimum(ri, rj)[apart])
+        while True:
+            jumped = roots[roots]
+            if np.array_equal(jumped, roots):
+                break
+            roots = jumped
+    _, first_run, component = np.unique(roots, return_index=True, return_inverse=True)
+    rank = np.empty(len(first_run), np.int32)
+    rank[np.argsort(first_run, kind="stable")] = np.arange(1, len(first_run) + 1)  # numbered as met, row-major
+    run_label = rank[component.ravel()]
+    # paint: each run's label on its columns, via a cumulative sum of +label at start, -label at end
+    paint = np.zeros((h, w + 1), np.int32)
+    paint[sr, sc] = run_label  # no two runs share a start or an end, and an end never meets a start
+    paint[sr, ec] = -run_label
+    labels = np.cumsum(paint, axis=1)[:, :w]
+    return labels.astype(np.int32), int(run_label.max()), (sr, sc, ec, run_label)
+
+
+def stroke_width(x: np.ndarray) -> float:
+    """Mean stroke width in pixels of a [0, 1] ink image: twice the ink area over the ink's perimeter."""
+    m = x > 0.5
+    area = np.count_nonzero(m)
+    if area == 0:
+        return 0.0
+    p = np.pad(m, 1)
+    perimeter = np.count_nonzero(p[1:] != p[:-1]) + np.count_nonzero(p[:, 1:] != p[:, :-1])
+    return 2.0 * area / max(int(perimeter), 1)
