@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import json
 import math
 import os
+import re
+import shutil
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -81,8 +84,6 @@ _CUDA_HINT = "pip install 'mnist-onnx[cuda]' brings CUDA and cuDNN as wheels, or
 
 def _cuda_hint(problem: str | None) -> str:
     """Name the CUDA major version the installed onnxruntime-gpu wants (from the missing library's soname)."""
-    import re
-
     found = re.search(r"\.so\.(\d+)", problem or "")
     return _CUDA_HINT.format(major=found.group(1) if found else "12 or later")
 
@@ -90,8 +91,6 @@ def _cuda_hint(problem: str | None) -> str:
 def gpu_present() -> bool:
     """An NVIDIA GPU and driver on this machine (whether or not CUDA works for us): only then is falling
     back to CPU worth a note. Without a GPU, CPU is simply the right choice, and silence the right answer."""
-    import shutil
-
     if os.path.exists("/dev/nvidiactl") or os.path.isdir("/proc/driver/nvidia/gpus"):
         return True
     return shutil.which("nvidia-smi") is not None
@@ -108,8 +107,6 @@ def preload_cuda_dlls() -> None:
         if _preloaded or not hasattr(ort, "preload_dlls"):
             return
         _preloaded = True
-        import importlib.util
-
         # Only with the nvidia-* wheels (the `cuda` extra) is there anything to preload; without them
         # onnxruntime would just print a line per library it cannot find (a system CUDA loads as usual).
         if importlib.util.find_spec("nvidia") is None:
@@ -253,8 +250,7 @@ def read_contract(session: ort.InferenceSession, path: Path, source: str, *, mea
 
 def model_summary(model: str | Path | None = None) -> dict:
     """Everything `info` shows, as plain data: I/O, contract, checksum and the embedded model card."""
-    import hashlib
-    from dataclasses import asdict
+    import hashlib  # only `info` hashes: not on the run path
 
     path, source = resolve_model(model)
     session, _, _ = open_session(path, "cpu")

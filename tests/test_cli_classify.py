@@ -134,15 +134,16 @@ def test_missing_input_is_a_usage_error(tmp_path):
     assert r.stderr.strip() == f"error: {tmp_path / 'nope.png'}: no such file or folder"
 
 
-@pytest.mark.slow
-@pytest.mark.export
-def test_python_dash_m_and_exported_model_is_found(tmp_path, exported, monkeypatch):
+def test_python_dash_m_and_exported_model_is_found(tmp_path, monkeypatch):
+    """A model at the export's default place is found (a copy of the bundled one serves: nothing to train)."""
     import subprocess
     import sys
 
+    from mnist_onnx._model import bundled_model_path
+
     data = tmp_path / "data"
     data.mkdir()
-    shutil.copy(exported.model_path, data / "model.onnx")
+    shutil.copy(bundled_model_path(), data / "model.onnx")
     env = {"MNIST_ONNX_DATA_DIR": str(data)}
     import os
 

@@ -1,9 +1,15 @@
 """The `mnist-onnx` command line: one module per command. Commands parse, call the library, print; the
-logic lives in the library."""
+logic lives in the library.
+
+Every command module is imported to build `--help`, so each imports the library (numpy, Pillow, ONNX
+Runtime), rich and the extras inside the command's function: `mnist-onnx --help` and a usage error stay
+instant, and a command loads only what it uses."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sys
 
 # Each module registers its command; the order here is the order in --help.
@@ -25,16 +31,12 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    import signal
-
     signal.signal(signal.SIGTERM, _terminate)  # the command line owns this process; the library never does this
     if hasattr(signal, "SIGXFSZ"):  # past `ulimit -f`, a write should fail with EFBIG, not kill us mid-file
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         app()
     except BrokenPipeError:  # `mnist-onnx classify ... | head -1`: the reader left; stop quietly
-        import os
-
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import sys
 from enum import Enum
 from pathlib import Path
@@ -104,8 +105,6 @@ InkOpt = Annotated[Optional[InkChoice], typer.Option("--model-ink", help="Overri
 
 def check_range(flag: str, value: float | None, low: float, high: float, what: str = "") -> None:
     """Exit 2 with one line naming the flag and its allowed range, before any work."""
-    import math
-
     if value is None:
         return
     if not (math.isfinite(value) and low <= value <= high):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -29,8 +30,6 @@ def evaluate(
     model_ink: InkOpt = None,
 ) -> None:
     """Accuracy, per-class precision/recall and the confusion matrix of a model on labelled digits."""
-    import json
-
     from .._evaluate import evaluate as evaluate_labelled
 
     check_range("--workers", workers, 1, max(4, 4 * (os.cpu_count() or 1)), "a process count")

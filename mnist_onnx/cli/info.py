@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,8 +18,6 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """The model card: inputs/outputs, preprocessing contract, metrics, training config, data, versions."""
-    import json
-
     from .._model import model_summary
 
     try:
