@@ -41,35 +41,39 @@ def _matcher(pattern: str | None) -> Callable[[str], object]:
     return re.compile(fnmatch.translate(pattern), re.IGNORECASE).match  # compiled once, not per file
 
 
-def _walk(folder: str, match: Callable[[str], object], recursive: bool, seen_dirs: set, seen_links: set
+def _walk(top: str, match: Callable[[str], object], recursive: bool, seen_dirs: set, seen_links: set
           ) -> Iterator[str]:
-    try:
-        st = os.stat(folder)
-    except OSError:
-        yield folder  # its row will say what is wrong
-        return
-    key = (st.st_dev, st.st_ino)
-    if key in seen_dirs:  # a symbolic-link loop, or the same folder reached twice
-        return
-    seen_dirs.add(key)
-    listing = _sorted_listing(folder, match)
-    if listing is None:
-        yield folder
-        return
-    names, subdirs, links = listing
-    for name in names:
-        path = os.path.join(folder, os.fsdecode(name.tobytes().rstrip(b"\0")))
-        if name.tobytes().rstrip(b"\0") in links:
-            with contextlib.suppress(OSError):
-                target = os.stat(path)
-                if (target.st_dev, target.st_ino) in seen_links:
-                    continue
-                seen_links.add((target.st_dev, target.st_ino))
-        yield path
-    del names
-    if recursive:
-        for name in subdirs:
-            yield from _walk(os.path.join(folder, name), match, recursive, seen_dirs, seen_links)
+    """Depth first, files before sub-folders, without recursion: a tree a thousand folders deep (still
+    under PATH_MAX) is walked like any other. The stack holds the sub-folders still to visit."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError:
+            yield folder  # its row will say what is wrong
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:  # a symbolic-link loop, or the same folder reached twice
+            continue
+        seen_dirs.add(key)
+        listing = _sorted_listing(folder, match)
+        if listing is None:
+            yield folder
+            continue
+        names, subdirs, links = listing
+        for name in names:
+            path = os.path.join(folder, os.fsdecode(name.tobytes().rstrip(b"\0")))
+            if name.tobytes().rstrip(b"\0") in links:
+                with contextlib.suppress(OSError):
+                    target = os.stat(path)
+                    if (target.st_dev, target.st_ino) in seen_links:
+                        continue
+                    seen_links.add((target.st_dev, target.st_ino))
+            yield path
+        del names
+        if recursive:
+            stack.extend(os.path.join(folder, name) for name in reversed(subdirs))
 
 
 def _sorted_listing(folder: str, match: Callable[[str], object]) -> tuple[np.ndarray, list[str], set[bytes]] | None:

@@ -485,3 +485,25 @@ def test_nan_scores_are_an_error_row_never_ok(tmp_path):
     rows = csv_rows(r.stdout)
     assert r.returncode == 1 and len(rows) == 12
     assert all(row["status"] == "error" and row["error"] == "model returned NaN or infinite scores" for row in rows)
+
+
+def test_a_thousand_folders_deep_is_walked_not_recursed(tmp_path):
+    """~1,000 nested levels (under PATH_MAX): every file gets its row, in the usual order; no RecursionError."""
+    deep = tmp_path / "top"
+    deep.mkdir()
+    save_png(deep / "a_first.png", np.zeros((28, 28), np.uint8))
+    levels = [str(deep)]
+    for _ in range(1000):  # os.makedirs and shutil.rmtree recurse: made and removed one level at a time
+        levels.append(os.path.join(levels[-1], "d"))
+        os.mkdir(levels[-1])
+    save_png(Path(levels[-1]) / "bottom.png", np.zeros((28, 28), np.uint8))
+    save_png(deep / "z_last.png", np.zeros((28, 28), np.uint8))
+    try:
+        r = run_cli("classify", str(deep), "-r", "-f", "csv", "-p", "cpu")
+        assert "Traceback" not in r.stderr and r.returncode == 1, r.stderr  # blank images: no digit
+        names = [Path(row["path"]).name for row in csv_rows(r.stdout)]
+        assert names == ["a_first.png", "z_last.png", "bottom.png"]
+    finally:
+        os.unlink(Path(levels[-1]) / "bottom.png")
+        for level in reversed(levels[1:]):
+            os.rmdir(level)
