@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ SPLITS = {"train": ("train",), "test": ("t10k", "test")}
 
 def _read_bytes(path: Path) -> bytes:
     try:
+        if path.stat().st_size > _MAX_IDX_BYTES + 64:  # a sparse or huge file is refused before it is read
+            raise DataError(f"{path}: {path.stat().st_size:,} bytes, over the {_MAX_IDX_BYTES:,}-byte limit for IDX data")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
@@ -37,7 +40,7 @@ def _read_bytes(path: Path) -> bytes:
                 # Never inflate more than the header promises (plus one byte to notice trailing data):
                 # a small .gz that inflates to gigabytes is cut off, not loaded.
                 shape = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-                promised = int(np.prod(shape, dtype=np.int64)) if shape else 0
+                promised = math.prod(shape) if shape else 0  # exact: a fixed-width product wraps
                 if promised > _MAX_IDX_BYTES:
                     raise DataError(f"{path}: IDX header promises {promised:,} bytes (shape {tuple(shape)}), over the "
                                     f"{_MAX_IDX_BYTES:,}-byte limit")
@@ -64,7 +67,7 @@ def read_idx(path: str | Path, expected_ndim: int | None = None) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{path}: truncated IDX header")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    size = int(np.prod(shape, dtype=np.int64)) if shape else 0
+    size = math.prod(shape) if shape else 0
     body = len(data) - header
     if body < size:
         raise DataError(f"{path}: truncated: header promises {size} bytes of data for shape {shape}, found {body}")

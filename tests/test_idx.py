@@ -80,3 +80,22 @@ def test_missing_files(tmp_path):
         load_split(tmp_path, "test")
     with pytest.raises(DataError, match="not a directory"):
         load_split(tmp_path / "nope", "test")
+
+
+def test_header_products_that_wrap_int64_are_refused_exactly(tmp_path):
+    """908,558 x 31,252,369 x 649,657 = 2**64 - 2: in int64 that is -2, which once let the whole stream be
+    inflated without limit. Exact integers: over the limit, one DataError."""
+    header = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (908_558, 31_252_369, 649_657))
+    for name, data in (("wrap.gz", gzip.compress(header + bytes(1 << 20))), ("wrap", header + bytes(4096))):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(DataError, match="promises (18,446,744,073,709,551,614|18446744073709551614) bytes"):
+            read_idx(tmp_path / name)
+
+
+def test_a_huge_sparse_file_is_refused_before_it_is_read(tmp_path):
+    sparse = tmp_path / "t10k-images-idx3-ubyte"
+    with open(sparse, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]))
+        f.truncate(100 << 30)  # 100 GB, no blocks on disk
+    with pytest.raises(DataError, match="over the 1,073,741,824-byte limit"):
+        read_idx(sparse)
