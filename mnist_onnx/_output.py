@@ -15,6 +15,15 @@ from .errors import UsageError
 
 FORMATS = ("table", "csv", "jsonl")
 _NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')
+# What a terminal would act on: C0 and C1 controls, DEL, and bytes of a non-UTF-8 name (surrogate escapes,
+# which a table written with surrogateescape would send raw: 0x9b is a CSI on 8-bit terminals).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udcff]")
+
+
+def shown(text: str) -> str:
+    """*text* safe to print on a terminal: control characters as \\xNN escapes. For the table format only;
+    CSV and JSON Lines keep names exactly (they round-trip)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", text)
 COLUMNS = ["path", "digit", "confidence", "status", "error"]
 
 
@@ -73,9 +82,9 @@ class RowWriter:
         else:
             digit = "-" if r.digit is None else str(r.digit)
             conf = "-" if r.confidence is None else f"{r.confidence:.4f}"
-            tail = f"  ({r.error})" if r.error else ""
+            tail = f"  ({shown(r.error)})" if r.error else ""
             extra = "  " + " ".join(f"{d}:{p:.3f}" for d, p in top) if top else ""
-            self.stream.write(f"{digit:>5}  {conf:>6}  {r.status:<6}  {r.path}{extra}{tail}\n")
+            self.stream.write(f"{digit:>5}  {conf:>6}  {r.status:<6}  {shown(r.path)}{extra}{tail}\n")
 
 
 READ_COLUMNS = ["path", "number", "confidence", "status", "error", "digits"]
@@ -113,6 +122,6 @@ class ReadingWriter:
                            for d in r.digits]}) + "\n")
         else:
             number = r.number or "-"
-            shown = "-" if r.confidence is None else f"{r.confidence:.4f}"
-            tail = f"  ({r.error})" if r.error else ""
-            self.stream.write(f"{number:>12}  {shown:>6}  {r.status:<8}  {r.path}{tail}\n")
+            conf_text = "-" if r.confidence is None else f"{r.confidence:.4f}"
+            tail = f"  ({shown(r.error)})" if r.error else ""
+            self.stream.write(f"{number:>12}  {conf_text:>6}  {r.status:<8}  {shown(r.path)}{tail}\n")

@@ -507,3 +507,16 @@ def test_a_thousand_folders_deep_is_walked_not_recursed(tmp_path):
         os.unlink(Path(levels[-1]) / "bottom.png")
         for level in reversed(levels[1:]):
             os.rmdir(level)
+
+
+def test_table_output_escapes_what_a_terminal_would_obey(tmp_path, test_set):
+    """A file name can carry escape sequences: the table (the terminal's format) shows them as \\xNN, CSV and
+    JSON Lines keep the name exactly."""
+    name = "a\x1b]0;owned\x07\x1b[2Jb.png"
+    save_png(tmp_path / name, test_set[0][0])
+    for command in ("classify", "read"):
+        table = run_cli(command, str(tmp_path), "-f", "table", "-p", "cpu")
+        assert table.returncode == 0 and "\x1b" not in table.stdout and "\x07" not in table.stdout
+        assert "a\\x1b]0;owned\\x07\\x1b[2Jb.png" in table.stdout
+        csv_out = run_cli(command, str(tmp_path), "-f", "csv", "-p", "cpu")
+        assert Path(csv_rows(csv_out.stdout)[0]["path"]).name == name
