@@ -307,12 +307,29 @@ def _looks_like_probabilities(scores: np.ndarray) -> bool:
 
 
 def _array_to_pixels(a: np.ndarray) -> np.ndarray:
-    """MNIST-style arrays of any common shape/dtype -> (N, 28, 28) float32 [0, 1]."""
+    """MNIST-style arrays of any common shape -> (N, 28, 28) float32 [0, 1]. The scale follows the dtype,
+    for the whole call and never from the values: integers are 0..255 (uint8, as MNIST stores them), floats
+    and booleans 0..1. Anything else -- a float array in 0..255, NaN, a pixel of 300 -- is a UsageError, not
+    a silent rescaling of every other image in the batch."""
     a = np.asarray(a)
-    if a.shape[-2:] != (28, 28) and a.shape[-1] != 784:
+    if a.ndim == 0 or (a.shape[-2:] != (28, 28) and a.shape[-1] != 784):
         raise UsageError(f"array of shape {a.shape}: expected (28, 28), (N, 28, 28), (N, 1, 28, 28), (784,) or (N, 784)")
     x = a.reshape(-1, 28, 28)
     if x.dtype == np.uint8:
-        return x.astype(np.float32) / 255.0
+        return x.astype(np.float32) / np.float32(255)
+    if x.dtype.kind in "iu":
+        if x.size and (x.min() < 0 or x.max() > 255):
+            raise UsageError(f"integer array with values from {x.min()} to {x.max()}: integers are pixel levels 0..255")
+        return x.astype(np.float32) / np.float32(255)
+    if x.dtype.kind not in "fb":
+        raise UsageError(f"array of dtype {x.dtype}: expected uint8 (0..255) or float (0..1) pixels")
     x = x.astype(np.float32)
-    return x / 255.0 if x.size and x.max() > 1.5 else x
+    if x.size:
+        finite = np.isfinite(x).reshape(len(x), -1).all(1)
+        if not finite.all():
+            raise UsageError(f"image {int(np.flatnonzero(~finite)[0])} of the array holds NaN or infinite pixels")
+        low, high = float(x.min()), float(x.max())
+        if low < 0 or high > 1:
+            raise UsageError(f"float array with values from {low:g} to {high:g}: float pixels are 0..1 "
+                             "(divide 0..255 values by 255, or pass uint8)")
+    return x

@@ -12,6 +12,8 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
+import mnist_onnx
+
 from conftest import THIRD_PARTY
 from mnist_onnx import Classifier, ModelError, ProviderError, resolve_model
 from mnist_onnx._model import bundled_model_path, cuda_problem
@@ -50,7 +52,9 @@ def test_array_shapes_and_dtypes(clf, test_set):
     assert np.allclose(clf.predict(x[:8].reshape(8, 784)), ref)
     assert np.allclose(clf.predict(x[:8, None]), ref)
     assert np.allclose(clf.predict(x[:8].astype(np.float32) / 255), ref, atol=1e-6)
-    assert np.allclose(clf.predict(x[:8].astype(np.float64)), ref, atol=1e-6)  # 0..255 floats
+    assert np.allclose(clf.predict(x[:8].astype(np.int64)), ref, atol=1e-6)  # integers: 0..255 levels
+    with pytest.raises(mnist_onnx.UsageError, match="divide 0..255 values by 255"):
+        clf.predict(x[:8].astype(np.float64))  # floats are 0..1: 0..255 floats are an error, not a guess
     one = clf.classify(x[0])
     assert one.digit == y[0] and 0 < one.confidence <= 1 and one.top_k(3)[0] == (one.digit, one.confidence)
     assert [p.digit for p in clf.classify(x[:5])] == list(clf.predict(x[:5]).argmax(1))
@@ -162,3 +166,26 @@ def test_cuda_is_honest():
         assert bool(auto.provider_note) == gpu_present()
         if auto.provider_note:
             assert "CPU" in auto.provider_note and "mnist-onnx[cuda]" in auto.provider_note
+
+
+def test_array_scale_follows_the_dtype_not_the_values(test_set):
+    """One image with a pixel of 2.0 used to make the whole batch /255 (155 of 200 other predictions moved);
+    NaN came back as digit 0 with confidence NaN. Now: the dtype decides, and bad values are one error."""
+    from mnist_onnx import Classifier
+
+    clf = Classifier(provider="cpu")
+    x = test_set[0][:200].astype(np.float32) / 255
+    before = clf.predict(x).argmax(1)
+    bad = x.copy()
+    bad[0, 0, 0] = 2.0
+    with pytest.raises(mnist_onnx.UsageError, match="float pixels are 0..1"):
+        clf.predict(bad)
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(mnist_onnx.UsageError, match="image 0 of the array holds NaN"):
+        clf.classify(bad)
+    assert np.array_equal(clf.predict(x).argmax(1), before)
+    for odd in (np.array(5), np.zeros((3, 3))):
+        with pytest.raises(mnist_onnx.UsageError, match="array of shape"):
+            clf.predict(odd)
+    assert clf.predict(np.zeros((0, 28, 28), np.uint8)).shape == (0, 10)
+    assert clf.classify(np.zeros((0, 28, 28), np.uint8)) == []
