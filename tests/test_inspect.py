@@ -111,3 +111,14 @@ def test_info_json_and_table():
     assert "none: not exported by mnist-onnx" in run_cli("info", str(THIRD_PARTY)).stdout
     missing = run_cli("info", "nope.onnx")
     assert missing.returncode == 2 and "model file not found" in missing.stderr
+
+
+def test_evaluate_with_nothing_readable_exits_1_with_one_summary(tmp_path):
+    """Every file of the labels CSV missing: not "0.00 % (0 of 0)" and exit 0, nor a warning per row."""
+    rows = "".join(f"missing_{i}.png,{i % 10}\n" for i in range(500))
+    (tmp_path / "labels.csv").write_text("file,label\n" + rows)
+    r = run_cli("evaluate", str(tmp_path / "labels.csv"), "-p", "cpu")
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 12 and "490 more files" in lines[10] and "nothing to evaluate" in lines[11], lines
+    assert "accuracy" not in r.stdout

@@ -15,6 +15,9 @@ from ._app import (CenterOpt, InkOpt, InvertChoice, InvertOpt, MeanOpt, ModelOpt
                    make_classifier, note)
 
 
+_SHOWN = 10  # unreadable files named one by one on stderr; the rest are counted
+
+
 @app.command()
 def evaluate(
     path: Annotated[Path, typer.Argument(help="IDX dataset folder (its test split), a folder of images in digit sub-folders 0/..9/, or a labels CSV (file,label).", show_default=False, metavar="PATH")],
@@ -41,8 +44,13 @@ def evaluate(
     finally:
         clf.close()
     announce(clf)
-    for p, err in ev.unreadable:
+    for p, err in ev.unreadable[:_SHOWN]:
         note(f"warning: {p}: {err}")
+    if len(ev.unreadable) > _SHOWN:  # a million missing files are one line, not a million
+        note(f"warning: ... and {len(ev.unreadable) - _SHOWN:,} more files could not be read or had no digit "
+             f"({len(ev.unreadable):,} in all; --json lists them)")
+    if len(ev.labels) == 0:
+        raise fail(f"{path}: nothing to evaluate: none of the {len(ev.unreadable):,} labelled files could be read", 1)
     written: list[Path] = []
     if report is not None:
         from .._pictures import write_report
