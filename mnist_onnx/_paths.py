@@ -54,6 +54,7 @@ def atomic_write(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
     if path.is_symlink():
         path = Path(os.path.realpath(path))
     folder = path.parent if str(path.parent) else Path(".")
+    made = _make_folders(folder)
     for _ in range(100):  # a fresh name; created with 0o666 so the umask applies as to any new file
         tmp = folder / f".{path.name}.{os.urandom(4).hex()}.part"
         try:
@@ -75,24 +76,41 @@ def atomic_write(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
             f.close()
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        for created in made:  # deepest first; only what this write made, and only if still empty
+            with contextlib.suppress(OSError):
+                created.rmdir()
         raise
 
 
+def _make_folders(folder: Path) -> list[Path]:
+    """Create *folder* and its missing parents; return the ones created, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        created.mkdir()
+    return missing
+
+
 def check_writable(path: str | Path) -> Path:
-    """Fail early (before any expensive work) if *path* cannot be created."""
+    """Fail early (before any expensive work) if *path* cannot be written. Creates nothing: folders that do
+    not exist yet are made by `atomic_write` when the rows are ready, and removed again if the run fails."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputError(f"{path}: is a directory, expected a file path")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{path}: cannot create directory {parent} ({e.strerror or e})") from None
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{path}: cannot create directory {parent} ({existing} is not a directory)")
     try:
         import tempfile  # only for this check: its import pulls in random and hashlib
 
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=f".{path.name}.", suffix=".probe"):
             pass
     except OSError as e:
-        raise OutputError(f"{path}: not writable ({e.strerror or e})") from None
+        what = "not writable" if existing == parent else f"cannot create directory {parent}"
+        raise OutputError(f"{path}: {what} ({e.strerror or e})") from None
     return path

@@ -520,3 +520,13 @@ def test_table_output_escapes_what_a_terminal_would_obey(tmp_path, test_set):
         assert "a\\x1b]0;owned\\x07\\x1b[2Jb.png" in table.stdout
         csv_out = run_cli(command, str(tmp_path), "-f", "csv", "-p", "cpu")
         assert Path(csv_rows(csv_out.stdout)[0]["path"]).name == name
+
+
+def test_output_dash_is_stdout_and_a_failed_run_leaves_no_new_folders(tmp_path):
+    r = run_cli("classify", str(ROOT / "samples" / "0_mnist.png"), "-o", "-", "-p", "cpu", cwd=tmp_path)
+    assert r.returncode == 0 and csv_rows(r.stdout)[0]["digit"] == "0" and not (tmp_path / "-").exists()
+    target = tmp_path / "new" / "deeper" / "rows.csv"
+    r = run_cli("classify", str(ROOT / "samples"), "-o", str(target), "--model", str(tmp_path / "missing.onnx"))
+    assert r.returncode == 2 and not (tmp_path / "new").exists()  # the run failed: no folder left behind
+    r = run_cli("classify", str(ROOT / "samples"), "-o", str(target), "-p", "cpu")
+    assert r.returncode == 0 and len(csv_rows(target.read_text())) == 12

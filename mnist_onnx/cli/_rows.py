@@ -44,6 +44,11 @@ def check_inputs(paths: list[str], ray_engine: bool, workers: int, batch_size: i
             raise fail(str(e)) from None
 
 
+def output_path(output: Optional[Path]) -> Optional[Path]:
+    """`-o -` is standard output, as for most tools; anything else is a file path."""
+    return None if output is not None and str(output) == "-" else output
+
+
 def open_stream(stack: contextlib.ExitStack, output: Optional[Path]) -> TextIO:
     """-o FILE: written atomically (a `.part` renamed at the end; nothing is left if the run fails); else
     stdout. File names are bytes: one that is not UTF-8 is written back as the same bytes (CSV, table) or

@@ -15,7 +15,7 @@ from ..errors import MnistOnnxError
 from ._app import (CenterOpt, DeviceOpt, EngineChoice, FormatChoice, InkOpt, InvertChoice, InvertOpt, MeanOpt, ModelOpt,
                    ProviderChoice, ProviderOpt, StdOpt, announce, app, check_range, fail,
                    make_classifier, note)
-from ._rows import check_inputs, no_files, open_stream, progress, start_ray, write_rows
+from ._rows import check_inputs, no_files, open_stream, output_path, progress, start_ray, write_rows
 
 
 @app.command()
@@ -27,7 +27,7 @@ def classify(
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     pattern: Annotated[Optional[str], typer.Option(help="File-name pattern inside folders, case-insensitive. Default: any image (png, jpg, jpeg, gif, bmp, tif, tiff, webp, ppm, pgm, pbm).", show_default=False)] = None,
     fmt: Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout (- is stdout).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also list the K most likely digits.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = CLI_CHUNK,
     workers: Annotated[int, typer.Option(help="Processes decoding images in parallel.")] = 1,
@@ -45,6 +45,7 @@ def classify(
 ) -> None:
     """Classify every image under PATHS: one row per file, a prediction or an error. Exit 1 if any file failed."""
     ray_engine = engine is EngineChoice.ray
+    output = output_path(output)
     check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output)
     check_range("--top-k", top_k, 0, 10, "a count")
     from .._batch import inference_threads

@@ -15,7 +15,7 @@ from .._read import DEFAULT_MIN_CONFIDENCE
 from ..errors import MnistOnnxError
 from ._app import (DeviceOpt, EngineChoice, FormatChoice, InvertChoice, InvertOpt, ModelOpt, ProviderChoice,
                    ProviderOpt, announce, app, check_range, fail, make_classifier, note)
-from ._rows import check_inputs, no_files, open_stream, progress, start_ray, write_rows
+from ._rows import check_inputs, no_files, open_stream, output_path, progress, start_ray, write_rows
 
 
 @app.command()
@@ -27,7 +27,7 @@ def read(
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     pattern: Annotated[Optional[str], typer.Option(help="File-name pattern inside folders, case-insensitive. Default: any image (png, jpg, jpeg, gif, bmp, tif, tiff, webp, ppm, pgm, pbm).", show_default=False)] = None,
     fmt: Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout (- is stdout).")] = None,
     min_confidence: Annotated[float, typer.Option(help="Numbers read with a lower confidence (the product of their digits') get status unsure. 0: never unsure.")] = DEFAULT_MIN_CONFIDENCE,
     batch_size: Annotated[int, typer.Option(help="Images per chunk: their digits share model calls.")] = CHUNK,
     workers: Annotated[int, typer.Option(help="Processes decoding and segmenting images in parallel.")] = 1,
@@ -43,6 +43,7 @@ def read(
     per file with the digit string (leading zeros kept), its confidence, and each digit with its box.
     Exit 1 if any file failed."""
     ray_engine = engine is EngineChoice.ray
+    output = output_path(output)
     check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output)
     check_range("--min-confidence", min_confidence, 0, 1, "a probability")
     from .._batch import inference_threads
