@@ -39,8 +39,13 @@ def _to_gray(im: Image.Image) -> np.ndarray:
     if mode.startswith("I"):  # 16-bit (I;16*) or 32-bit integer grayscale
         a = np.asarray(im).astype(np.float32)
         return a / 257.0 if (mode.startswith("I;16") or a.max() > 255) else a
-    if mode == "F":
-        return np.clip(np.asarray(im, dtype=np.float32), 0, 255)
+    if mode == "F":  # 32-bit float: scientific TIFFs keep 0..1, others 0..255
+        a = np.asarray(im, dtype=np.float32)
+        finite = np.isfinite(a)
+        if not finite.all():  # NaN or infinite pixels carry no ink: they take the paper's (median) level
+            a = np.where(finite, a, np.median(a[finite]) if finite.any() else 0.0).astype(np.float32)
+        unit = a.size and float(a.max()) <= 1.5  # 0..1 (a resampled one overshoots a little); 0..255 is brighter
+        return np.clip(a * 255.0 if unit else a, 0, 255)
     if "A" in mode or mode in ("RGBa", "La"):
         if mode in ("RGBa", "La"):  # premultiplied: undo first
             im = im.convert("RGBA" if mode == "RGBa" else "LA")
@@ -72,6 +77,8 @@ def decode_sized(source: str | Path | Image.Image | bytes, max_pixels: int = DEF
     """`decode`, and the image's own (width, height): very large images come back reduced, and what is
     found in them (a digit's box) is reported in the image's own pixels."""
     if isinstance(source, Image.Image):
+        if source.width == 0 or source.height == 0:
+            raise _fail(name or "<image>", "image has no pixels")
         return _reduce(_to_gray(source)), source.size
     opened: BinaryIO
     data: bytes | None

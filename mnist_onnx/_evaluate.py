@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from dataclasses import dataclass, field
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,6 +20,9 @@ from ._chunk import FileResult
 from ._files import iter_files
 from ._idx import find_split, load_split
 from .errors import DataError
+
+
+_LABEL = re.compile("[0-9]")  # ASCII only
 
 
 class Model(Protocol):
@@ -96,19 +100,19 @@ def labelled_files(folder: Path) -> list[tuple[str, int]]:
 
 def _read_labels_csv(path: Path) -> list[tuple[str, int]]:
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a BOM is not part of the first file's name
             rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, UnicodeDecodeError, csv.Error) as e:  # csv.Error: a field over the 128 KiB limit, a NUL
         raise DataError(f"{path}: cannot read ({e})") from None
     first = 1
-    if rows and rows[0] and not rows[0][-1].strip().isdigit():
+    if rows and rows[0] and not _LABEL.fullmatch(rows[0][-1].strip()):
         rows, first = rows[1:], 2  # header
     out = []
     seen: dict[str, int] = {}
     for n, row in enumerate(rows, start=first):
         if not row:
             continue
-        if len(row) < 2 or not row[1].strip().isdigit() or not 0 <= int(row[1]) <= 9:
+        if len(row) < 2 or not _LABEL.fullmatch(row[1].strip()):  # "²" is a digit to str.isdigit, not to int
             raise DataError(f"{path}: line {n}: expected 'file,label' with a label 0-9, got {','.join(row)!r}")
         file = os.path.join(path.parent, row[0].strip())
         if os.path.isdir(file):

@@ -168,6 +168,8 @@ def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
     if path.is_dir():
         raise ModelError(f"{path}: is a folder, not a model file")
     if not path.is_file():
+        if path.exists():  # /dev/zero, a FIFO: never opened (one would not end, the other would block)
+            raise ModelError(f"{path}: not a regular file, not a model file")
         raise ModelError(f"{path}: model file not found")
     so = _session_options(threads)
     note = None

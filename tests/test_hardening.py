@@ -530,3 +530,32 @@ def test_output_dash_is_stdout_and_a_failed_run_leaves_no_new_folders(tmp_path):
     assert r.returncode == 2 and not (tmp_path / "new").exists()  # the run failed: no folder left behind
     r = run_cli("classify", str(ROOT / "samples"), "-o", str(target), "-p", "cpu")
     assert r.returncode == 0 and len(csv_rows(target.read_text())) == 12
+
+
+def test_odd_inputs_are_one_line_or_a_row(tmp_path, test_set):
+    """#20's tracebacks on odd input: a superscript label, a CSV field over 128 KiB, a BOM without a header,
+    /dev/zero as a model, a 0x0 PIL image; float TIFFs in 0..1 and with a few NaN pixels are read."""
+    from mnist_onnx import Classifier, ImageError
+
+    x, y = test_set
+    save_png(tmp_path / "a.png", x[0])
+    (tmp_path / "sup.csv").write_text("file,label\na.png,\u00b2\n", encoding="utf-8")
+    (tmp_path / "huge.csv").write_text("file,label\n" + "a" * 200_000 + ".png,7\n")
+    (tmp_path / "bom.csv").write_text("\ufeffa.png,%d\n" % y[0], encoding="utf-8")
+    for name, words in (("sup.csv", "expected 'file,label' with a label 0-9"), ("huge.csv", "cannot read")):
+        r = run_cli("evaluate", str(tmp_path / name), "-p", "cpu")
+        assert r.returncode == 2 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    r = run_cli("evaluate", str(tmp_path / "bom.csv"), "-p", "cpu", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["accuracy"] == 1.0, r.stderr
+    r = run_cli("info", "/dev/zero")
+    assert r.returncode == 2 and "not a regular file" in r.stderr and r.stderr.count("\n") == 1
+    clf = Classifier(provider="cpu")
+    with pytest.raises(ImageError, match="image has no pixels"):
+        clf.classify(Image.new("L", (0, 0)))
+    digit = x[0].astype(np.float32) / 255  # white ink on black, 0..1
+    Image.fromarray(digit, mode="F").save(tmp_path / "unit.tif")
+    holes = np.asarray(Image.fromarray(digit, mode="F").resize((112, 112)), dtype=np.float32).copy()
+    holes[:3, :3] = np.nan
+    Image.fromarray(holes, mode="F").save(tmp_path / "nan.tif")
+    for name in ("unit.tif", "nan.tif"):
+        assert clf.classify(str(tmp_path / name)).digit == y[0], name
