@@ -246,8 +246,18 @@ class Classifier:
         return out
 
     def predict(self, inputs: Inputs, batch_size: int = MODEL_BATCH) -> np.ndarray:
-        """(N, 10) class probabilities, like Keras' `Model.predict`."""
-        return self.predict_pixels(self.preprocess(inputs), batch_size)
+        """(N, 10) class probabilities, like Keras' `Model.predict`. An array is converted a batch at a time:
+        a 750 MiB uint8 array never becomes a 3 GiB float copy."""
+        if not isinstance(inputs, np.ndarray):
+            return self.predict_pixels(self.preprocess(inputs), batch_size)
+        _check_batch_size(batch_size)
+        flat = _array_to_pixels(inputs[:0] if inputs.ndim else inputs)  # the shape and dtype checks, at once
+        del flat
+        images = inputs.reshape(-1, 28, 28)
+        out = np.empty((len(images), 10), np.float32)
+        for start in range(0, len(images), batch_size):
+            out[start : start + batch_size] = self.predict_pixels(_array_to_pixels(images[start : start + batch_size]))
+        return out
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, keep_pixels: bool = False, dataset: str = "") -> Evaluation:
         """Accuracy, confusion matrix and per-class scores on MNIST-style arrays, like Keras' `evaluate`.

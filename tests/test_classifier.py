@@ -189,3 +189,20 @@ def test_array_scale_follows_the_dtype_not_the_values(test_set):
             clf.predict(odd)
     assert clf.predict(np.zeros((0, 28, 28), np.uint8)).shape == (0, 10)
     assert clf.classify(np.zeros((0, 28, 28), np.uint8)) == []
+
+
+def test_predict_converts_a_big_array_a_batch_at_a_time(test_set):
+    """A uint8 array is never copied whole to float32 (a 747 MiB array once peaked at 6.8 GB)."""
+    import tracemalloc
+
+    from mnist_onnx import Classifier
+
+    clf = Classifier(provider="cpu")
+    x = np.repeat(test_set[0], 4, axis=0)  # 40,000 images, 31 MB as uint8, 125 MB as float32
+    expected = clf.predict_pixels(x[:5000].astype(np.float32) / 255).argmax(1)
+    tracemalloc.start()
+    probs = clf.predict(x)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert probs.shape == (40_000, 10) and np.array_equal(probs[:5000].argmax(1), expected)
+    assert peak < 60 << 20, peak  # batches of 4,096 images, not one 125 MB float copy
