@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ._chunk import FileResult, Item, decode_chunk, item_name, rows
+from ._defaults import CHUNK
 from ._preprocess import PreprocessConfig
 
 if TYPE_CHECKING:  # a run over a few files starts no thread: the pool is imported when needed
@@ -22,11 +23,6 @@ if TYPE_CHECKING:  # a run over a few files starts no thread: the pool is import
 
 Predict = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) model inputs -> (N, 10) probabilities
 
-# Batch sizes, in one place. Images per chunk: the library's streaming default (and Ray's, and read's), and
-# classify's on the command line (larger: one process, a long run). Images per model call at most.
-CHUNK = 256
-CLI_CHUNK = 1024
-MODEL_BATCH = 4096
 
 
 class Pool(Protocol):

@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING, Union
 import numpy as np
 from PIL import Image
 
-from ._batch import CHUNK, MODEL_BATCH, classify_chunks, classify_items
+from ._batch import classify_chunks, classify_items
 from ._chunk import NAN_SCORES, FileResult, Item, decode_chunk, item_name
 from ._evaluate import Evaluation, evaluate_arrays
 from ._files import iter_files
 from ._model import Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
 from ._clean import Invert
+from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE, MODEL_BATCH
 from ._formats import DEFAULT_MAX_PIXELS
 from ._preprocess import PreprocessConfig
-from ._read import DEFAULT_MIN_CONFIDENCE, Reading, read_chunks, read_items
+from ._read import Reading, read_chunks, read_items
 from .errors import ImageError, ModelError, UsageError
 
 if TYPE_CHECKING:  # the decoding processes' module (sockets, subprocesses) loads only when workers > 1

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from ._batch import CHUNK, Pool, Predict
+from ._batch import Pool, Predict
 from ._chunk import NAN_SCORES, Item, item_name
+from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE
 from ._decode import decode_sized
 from ._preprocess import NO_DIGIT, PreprocessConfig
 from ._segment import Plan, decide, plan
@@ -27,7 +28,6 @@ from .errors import ImageError
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-DEFAULT_MIN_CONFIDENCE = 0.9  # numbers read below this are `unsure` (see benchmarks/numbers.py)
 
 
 @dataclass(frozen=True)

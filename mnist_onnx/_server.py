@@ -26,10 +26,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ._batch import MODEL_BATCH, classify_items
+from ._batch import classify_items
 from ._chunk import FileResult
 from ._version import __version__
-from ._read import DEFAULT_MIN_CONFIDENCE, Reading, read_items
+from ._defaults import DEFAULT_MIN_CONFIDENCE, MODEL_BATCH
+from ._read import Reading, read_items
 
 MiB = 1 << 20
 

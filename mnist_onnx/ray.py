@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._batch import CHUNK, classify_items
+from ._batch import classify_items
 from ._chunk import FileResult
 from ._classifier import Classifier, Options
 from ._files import iter_files
 from ._model import resolve_model
 from ._formats import EXTENSIONS
-from ._read import DEFAULT_MIN_CONFIDENCE, DigitBox, Reading, read_items
+from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE
+from ._read import DigitBox, Reading, read_items
 from .errors import EngineError, ProviderError, UsageError
 
 if TYPE_CHECKING:

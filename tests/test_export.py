@@ -167,3 +167,18 @@ def test_a_broken_model_is_never_installed_as_the_default(tmp_path):
                 "--epochs", "1", "--no-augment", env={"MNIST_ONNX_DATA_DIR": str(data_dir)})
     assert r.returncode == 2 and "sanity floor" in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert not (data_dir / "model.onnx").exists()
+
+
+def test_data_and_output_errors_come_before_tensorflow(tmp_path):
+    """A wrong --data or --output is one line in well under the seconds TensorFlow takes to import."""
+    import time
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for args, words in ((("--data", str(tmp_path / "nope")), "not a directory"),
+                        (("--data", str(DATA), "-o", str(blocker / "m.onnx")), "is not a directory"),
+                        (("--data", str(tmp_path)), "no t10k-images")):
+        t0 = time.perf_counter()
+        r = run_cli("export", *args)
+        assert r.returncode == 2 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
+        assert "tensorflow" not in r.stderr.lower() and time.perf_counter() - t0 < 5

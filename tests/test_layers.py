@@ -105,3 +105,15 @@ def test_the_engine_and_the_leaves_do_not_reach_up():
                                           "mnist_onnx._morphology", "mnist_onnx._formats", "mnist_onnx._png",
                                           "mnist_onnx.errors"}
     assert reach("mnist_onnx._files") <= {"mnist_onnx._formats"}  # listing files loads no image code
+
+
+def test_the_command_line_loads_no_heavy_package_until_a_command_runs():
+    """`mnist-onnx --help` and usage errors stay instant: building the commands imports neither numpy,
+    Pillow, ONNX Runtime, rich nor TensorFlow (each command imports what it uses when it runs)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mnist_onnx.cli; "
+            "print(sorted(m for m in ('numpy', 'PIL', 'onnxruntime', 'rich', 'tensorflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

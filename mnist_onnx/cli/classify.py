@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .._batch import CLI_CHUNK
+from .._defaults import CLI_CHUNK
 from ..errors import MnistOnnxError
 from ._app import (CenterOpt, DeviceOpt, EngineChoice, FormatChoice, InkOpt, InvertChoice, InvertOpt, MeanOpt, ModelOpt,
                    ProviderChoice, ProviderOpt, StdOpt, announce, app, check_range, fail,

@@ -45,6 +45,17 @@ def export(
         validate(make_config(preset.value, **options), opset)
     except ValueError as e:
         raise fail(str(e)) from None
+    from .._idx import find_split, load_split  # numpy: not for --help
+    from .._paths import check_writable, default_export_path
+
+    try:  # the data and the output too: TensorFlow takes seconds to import, a typo should not
+        check_writable(out if out is not None else default_export_path())
+        if data is not None:
+            load_split(data, "test")  # a missing folder or file, a wrong header: before TensorFlow
+            find_split(data, "train", "images")
+            find_split(data, "train", "labels")
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
     try:
         from mnist_onnx_export import export_model
     except ImportError as e:

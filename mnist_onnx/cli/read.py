@@ -10,8 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .._batch import CHUNK
-from .._read import DEFAULT_MIN_CONFIDENCE
+from .._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE
 from ..errors import MnistOnnxError
 from ._app import (DeviceOpt, EngineChoice, FormatChoice, InvertChoice, InvertOpt, ModelOpt, ProviderChoice,
                    ProviderOpt, announce, app, check_range, fail, make_classifier, note)
