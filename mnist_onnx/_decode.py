@@ -22,6 +22,8 @@ from ._formats import DEFAULT_MAX_PIXELS, FORMATS
 from .errors import ImageError
 
 _WORK_SIDE = 512  # larger images are box-reduced to about this before any float work (the digit ends at 20 px)
+_MAX_SIDE = 100 * _WORK_SIDE  # a side longer than 51,200 px ...
+_MAX_ASPECT = 100  # ... on an image over 100 times longer than wide is a strip, not a photo of a digit
 
 
 def _fail(path: object, problem: str) -> ImageError:
@@ -137,16 +139,21 @@ def _decode_open(opened: BinaryIO, path: object, max_pixels: int) -> tuple[np.nd
                 raise _fail(path, f"too many pixels ({image.width}x{image.height} > {max_pixels:,} limit)")
             if image.width == 0 or image.height == 0:
                 raise _fail(path, "image has no pixels")
+            if max(image.size) > _MAX_SIDE and max(image.size) > _MAX_ASPECT * min(image.size):
+                # Pillow keeps a pointer per row: a 1 x 40,000,000 strip costs ~400 MB and seconds to hold,
+                # for nothing readable. Refused from the header, before a byte is inflated.
+                raise _fail(path, f"extreme shape ({image.width}x{image.height}): too long and thin to hold a "
+                                  "digit; not decoded")
             size = image.size
             if max(image.size) > 2 * _WORK_SIDE and image.mode in ("L", "RGB", "RGBA", "LA"):
-                factor = _factor(image.size)
-                image.draft(image.mode, (image.width // factor, image.height // factor))  # JPEG: decode smaller
+                fx, fy = _factors(image.size)
+                image.draft(image.mode, (image.width // fx, image.height // fy))  # JPEG: decode smaller
             image.load()
             if max(image.size) > 2 * _WORK_SIDE and image.mode in ("L", "RGB", "RGBA", "LA", "RGBa", "La", "I", "F", "P"):
                 # Box-reduce in Pillow, before any float copy: a 7000x7000 RGBA PNG stays ~200 MB at peak.
                 if image.mode == "P":
                     image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-                image = _reduce_in_strips(image, _factor(image.size))
+                image = _reduce_in_strips(image, _factors(image.size))
             return _reduce(_to_gray(image)), size
         except ImageError:
             raise
@@ -209,16 +216,29 @@ def _factor(size: tuple[int, ...]) -> int:
     return max(1, min(max(size) // _WORK_SIDE, min(size)))
 
 
-def _reduce_in_strips(im: Image.Image, factor: int) -> Image.Image:
+def _factors(size: tuple[int, int]) -> tuple[int, int]:
+    """(along the width, along the height): the uniform `_factor`, except for a strip too thin for it (1 x
+    40,000,000), whose long side is reduced to about `_WORK_SIDE` on its own: its shape is lost, but there
+    is nothing to read in it anyway, and its cost then follows the pixels we keep, not the ones it claims."""
+    w, h = size
+    factor = _factor(size)
+    long = max(1, max(size) // _WORK_SIDE)
+    if factor >= long:
+        return factor, factor
+    return (long, factor) if w >= h else (factor, long)
+
+
+def _reduce_in_strips(im: Image.Image, factors: tuple[int, int]) -> Image.Image:
     """Pillow's box reduction, a strip of rows at a time: for RGBA it premultiplies into a full-size copy
     first, which would double the peak memory of a huge image."""
+    fx, fy = factors
     w, h = im.size
-    rows = factor * 16
-    out = Image.new(im.mode, (w // factor, h // factor))
-    for top in range(0, (h // factor) * factor, rows):
-        bottom = min(top + rows, (h // factor) * factor)
-        strip = im.crop((0, top, (w // factor) * factor, bottom)).reduce(factor)
-        out.paste(strip, (0, top // factor))
+    rows = fy * 16 * max(1, fx // fy)  # a few thousand output pixels a strip, whatever the shape
+    out = Image.new(im.mode, (w // fx, h // fy))
+    for top in range(0, (h // fy) * fy, rows):
+        bottom = min(top + rows, (h // fy) * fy)
+        strip = im.crop((0, top, (w // fx) * fx, bottom)).reduce((fx, fy))
+        out.paste(strip, (0, top // fy))
     return out
 
 
@@ -238,9 +258,9 @@ def _reduce(gray: np.ndarray) -> np.ndarray:
     side = max(gray.shape)
     if side <= 2 * _WORK_SIDE:
         return gray
-    factor = _factor(gray.shape)
-    if factor == 1:
+    fx, fy = _factors((gray.shape[1], gray.shape[0]))
+    if fx == fy == 1:
         return gray
-    h, w = (gray.shape[0] // factor) * factor, (gray.shape[1] // factor) * factor
+    h, w = (gray.shape[0] // fy) * fy, (gray.shape[1] // fx) * fx
     g = gray[:h, :w].astype(np.float32)
-    return g.reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+    return g.reshape(h // fy, fy, w // fx, fx).mean(axis=(1, 3))

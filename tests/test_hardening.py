@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import time
 import os
 import subprocess
 import sys
@@ -559,3 +560,22 @@ def test_odd_inputs_are_one_line_or_a_row(tmp_path, test_set):
     Image.fromarray(holes, mode="F").save(tmp_path / "nan.tif")
     for name in ("unit.tif", "nan.tif"):
         assert clf.classify(str(tmp_path / name)).digit == y[0], name
+
+
+def test_a_long_thin_strip_costs_what_its_header_says_not_what_it_claims(tmp_path):
+    """A 76 KiB PNG of 1 x 40,000,000 pixels took 46-50 s and ~900 MB: now an error row from the header
+    (here 1 x 200,000 and 200,000 x 1, same rule); a merely long image (600 x 60,000) is reduced per axis."""
+    tall = np.full((200_000, 1), 255, np.uint8)
+    tall[1000:1100] = 0
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    Image.fromarray(np.ascontiguousarray(tall.T)).save(tmp_path / "wide.png")
+    long = np.full((600, 60_000), 255, np.uint8)
+    long[100:500, 30_000:30_300] = 0
+    Image.fromarray(long).save(tmp_path / "long.png")
+    t0 = time.perf_counter()
+    r = run_cli("classify", str(tmp_path), "-f", "csv", "-p", "cpu")
+    rows = {Path(row["path"]).name: row for row in csv_rows(r.stdout)}
+    assert r.returncode == 1 and time.perf_counter() - t0 < 20
+    for name in ("tall.png", "wide.png"):
+        assert rows[name]["status"] == "error" and rows[name]["error"].startswith("extreme shape ("), rows[name]
+    assert rows["long.png"]["status"] in ("ok", "no-digit")  # decoded and reduced, not refused
