@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, TypeVar, Union
 
 import numpy as np
 from PIL import Image
@@ -25,6 +26,7 @@ from .errors import ImageError, ModelError, UsageError
 if TYPE_CHECKING:  # the decoding processes' module (sockets, subprocesses) loads only when workers > 1
     from ._workers import DecoderPool
 
+T = TypeVar("T")
 ImageLike = Union[str, Path, Image.Image]
 Inputs = Union[np.ndarray, ImageLike, Sequence[Union[np.ndarray, ImageLike]]]
 
@@ -94,6 +96,7 @@ class Classifier:
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self._decoders: DecoderPool | None = None
+        self._lock = threading.Lock()  # one Classifier may serve several threads
         self.options = Options(provider, device_id, invert, center, mean, std, scale, model_ink, threads, max_pixels)
         path, source = resolve_model(model)
         self.session, self.provider, self.provider_note = open_session(path, provider, device_id, threads)
@@ -164,8 +167,10 @@ class Classifier:
         exception. *keep_pixels* keeps on each row the (28, 28) input the model saw."""
         _check_batch_size(batch_size)
         files = iter_files([paths] if isinstance(paths, (str, Path)) else paths, pattern, recursive)
-        return classify_chunks(files, self.config, self.predict_pixels, batch_size, self._pool(workers),
-                               keep_probabilities, keep_pixels)
+        pool, private = self._pool(workers)
+        rows = classify_chunks(files, self.config, self.predict_pixels, batch_size, pool, keep_probabilities,
+                               keep_pixels)
+        return _closing(rows, pool) if private and pool is not None else rows
 
     def read(self, inputs: ImageLike | bytes | Sequence[ImageLike | bytes], *,
              min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Reading | list[Reading]:
@@ -188,25 +193,33 @@ class Classifier:
         bounded whatever the number of files; a bad file gets an error, never an exception."""
         _check_batch_size(batch_size)
         files = iter_files([paths] if isinstance(paths, (str, Path)) else paths, pattern, recursive)
-        return read_chunks(files, self.config, self.predict_pixels, batch_size, self._pool(workers), min_confidence)
+        pool, private = self._pool(workers)
+        rows = read_chunks(files, self.config, self.predict_pixels, batch_size, pool, min_confidence)
+        return _closing(rows, pool) if private and pool is not None else rows
 
-    def _pool(self, workers: int):
-        """The decoding processes, started on first use and kept for later calls (see `close`)."""
+    def _pool(self, workers: int) -> tuple[DecoderPool | None, bool]:
+        """The decoding processes for *workers* > 1, and whether they are this call's own. The Classifier
+        keeps one pool, started on first use and reused by later calls (see `close`); a call that asks for
+        another size while it exists -- another thread's run, say -- gets a pool of its own, closed when
+        that call's rows are done, instead of closing one that may be in use."""
         if workers <= 1:
-            return None
-        if self._decoders is None or self._decoders.size != workers:
-            from ._workers import DecoderPool
+            return None, False
+        from ._workers import DecoderPool  # sockets and subprocesses: loaded only when workers are asked for
 
-            self.close()
-            self._decoders = DecoderPool(workers)
-        return self._decoders
+        with self._lock:
+            if self._decoders is None or self._decoders.closed:
+                self._decoders = DecoderPool(workers)
+            if self._decoders.size == workers:
+                return self._decoders, False
+        return DecoderPool(workers), True
 
     def close(self) -> None:
         """Stop the decoding processes, if any (they also stop when the Classifier is garbage-collected or
         the program exits). The Classifier stays usable; a later call starts them again."""
-        if self._decoders is not None:
-            self._decoders.close()
-            self._decoders = None
+        with self._lock:
+            decoders, self._decoders = self._decoders, None
+        if decoders is not None:
+            decoders.close()
 
     def __enter__(self) -> "Classifier":
         return self
@@ -301,6 +314,14 @@ class Classifier:
                 out[i] = Prediction(r.digit, r.confidence, r.probabilities)
         preds = [p for p in out if p is not None]
         return preds[0] if single else preds
+
+
+def _closing(rows: Iterator[T], pool: DecoderPool) -> Iterator[T]:
+    """*rows*, then *pool* closed: however the reader stops (done, an error, or dropping the iterator)."""
+    try:
+        yield from rows
+    finally:
+        pool.close()
 
 
 def _item(item: object) -> Item:

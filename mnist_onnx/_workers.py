@@ -134,6 +134,10 @@ class DecoderPool:
             except BaseException as e:  # noqa: BLE001 -- handed to the waiting caller
                 done.set_exception(e)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Stop every worker now (pending chunks are dropped); safe to call twice."""
         if self._closed:

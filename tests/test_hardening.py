@@ -579,3 +579,44 @@ def test_a_long_thin_strip_costs_what_its_header_says_not_what_it_claims(tmp_pat
     for name in ("tall.png", "wide.png"):
         assert rows[name]["status"] == "error" and rows[name]["error"].startswith("extreme shape ("), rows[name]
     assert rows["long.png"]["status"] in ("ok", "no-digit")  # decoded and reduced, not refused
+
+
+def test_one_classifier_shared_by_threads_with_different_worker_counts(tmp_path, test_set):
+    """Two threads, workers=2 and workers=3, on one Classifier: every row right, no pool closed under
+    another thread, and no worker process left after close()."""
+    from mnist_onnx import Classifier
+
+    x, y = test_set
+    for i in range(120):
+        save_png(tmp_path / f"{i:03d}.png", x[i])
+    before = _children()
+    clf = Classifier(provider="cpu")
+    results: dict[int, list] = {}
+
+    def run(workers: int) -> None:
+        results[workers] = list(clf.classify_files(tmp_path, workers=workers, batch_size=16))
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in (2, 3, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for workers in (2, 3):
+        rows = results[workers]
+        assert [r.error for r in rows] == [None] * 120, {r.error for r in rows}
+        assert [r.digit for r in rows] == [int(v) for v in y[:120]] or np.mean([r.digit == v for r, v in zip(rows, y)]) > 0.97
+    clf.close()
+    time.sleep(0.5)
+    assert _children() - before == set()
+
+
+def _children() -> set[str]:
+    return {p for p in os.listdir("/proc") if p.isdigit() and _parent(p) == os.getpid()}
+
+
+def _parent(pid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
