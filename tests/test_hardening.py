@@ -589,7 +589,7 @@ def test_one_classifier_shared_by_threads_with_different_worker_counts(tmp_path,
     x, y = test_set
     for i in range(120):
         save_png(tmp_path / f"{i:03d}.png", x[i])
-    before = _children()
+    before = _my_children()
     clf = Classifier(provider="cpu")
     results: dict[int, list] = {}
 
@@ -607,10 +607,10 @@ def test_one_classifier_shared_by_threads_with_different_worker_counts(tmp_path,
         assert [r.digit for r in rows] == [int(v) for v in y[:120]] or np.mean([r.digit == v for r, v in zip(rows, y)]) > 0.97
     clf.close()
     time.sleep(0.5)
-    assert _children() - before == set()
+    assert _my_children() - before == set()
 
 
-def _children() -> set[str]:
+def _my_children() -> set[str]:
     return {p for p in os.listdir("/proc") if p.isdigit() and _parent(p) == os.getpid()}
 
 
