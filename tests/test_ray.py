@@ -238,3 +238,19 @@ def test_a_classifiers_options_reach_the_actors(local_ray):
     assert moved > 1.0  # the options changed the model's input: the actors used them
     with pytest.raises(mnist_onnx.UsageError, match="unknown option"):
         mray.classify(ds, provider="cpu", scael=2.0)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1", "garbage:::x"])
+def test_a_ray_address_that_cannot_be_joined_is_one_line_and_writes_nothing(address, tmp_path):
+    """A dead GCS address retried for 824 s and a dead client address for 30 s, with a CSV header already
+    printed: now one line, exit 2, in seconds, nothing on stdout and no output file."""
+    import time
+
+    out = tmp_path / "rows.csv"
+    t0 = time.perf_counter()
+    for args in ((), ("-o", str(out))):
+        p = run_cli("classify", str(ROOT / "samples"), "--engine", "ray", "--ray-address", address, "-f", "csv",
+                    *args, timeout=LIMIT)
+        assert p.returncode == 2 and p.stdout == "" and p.stderr.startswith("error: cannot"), p.stderr
+        assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+    assert not out.exists() and time.perf_counter() - t0 < 60

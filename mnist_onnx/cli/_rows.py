@@ -131,11 +131,30 @@ def start_ray(address: Optional[str]) -> None:
     except ImportError:
         return  # the engine says what to install
     if not ray.is_initialized():
+        _reachable(address)
         try:
             ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         except Exception as e:  # noqa: BLE001 -- ConnectionError, ValueError, RuntimeError...: all one line
             first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
             raise fail(f"cannot start or join Ray{f' at {address}' if address else ''}: {first.strip()[:300]}") from None
+
+
+def _reachable(address: Optional[str]) -> None:
+    """An explicit `host:port` (or `ray://host:port`) where nothing listens fails in seconds, not after Ray's
+    own retries (minutes for a GCS address, 30 s for a client one)."""
+    import socket
+
+    if not address or address == "auto":
+        return
+    where = address.split("://", 1)[-1]
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        return  # Ray says what is wrong with the address itself
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=5):
+            pass
+    except OSError as e:
+        raise fail(f"cannot join Ray at {address}: nothing answers there ({e.strerror or e})") from None
 
 
 def quiet_ray() -> None:

@@ -63,8 +63,6 @@ def classify(
     with contextlib.ExitStack() as stack:
         stack.callback(clf.close)  # decoding processes stop with the command, however it ends
         update = progress(stack, quiet, "classify")
-        stream = open_stream(stack, output)
-        writer = RowWriter(stream, fmt.value, top_k)
         ray_run = None
         if ray_engine:
             start_ray(ray_address)
@@ -80,6 +78,10 @@ def classify(
         else:
             results = clf.classify_files(paths, recursive=recursive, pattern=pattern, batch_size=batch_size,
                                          workers=workers, keep_probabilities=top_k > 0)
+        # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
+        # be joined, or a wrong model, writes nothing
+        stream = open_stream(stack, output)
+        writer = RowWriter(stream, fmt.value, top_k)
         c = write_rows(results, writer, stream, output, update)
     n, failed, blank, secs = c.rows, c.failed, c.blank, c.seconds
     ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()

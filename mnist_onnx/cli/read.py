@@ -57,8 +57,6 @@ def read(
     with contextlib.ExitStack() as stack:
         stack.callback(clf.close)  # decoding processes stop with the command, however it ends
         update = progress(stack, quiet, "read")
-        stream = open_stream(stack, output)
-        writer = ReadingWriter(stream, fmt.value)
         ray_run = None
         if ray_engine:
             start_ray(ray_address)
@@ -74,6 +72,10 @@ def read(
         else:
             results = clf.read_files(paths, recursive=recursive, pattern=pattern, batch_size=batch_size,
                                      workers=workers, min_confidence=min_confidence)
+        # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
+        # be joined, or a wrong model, writes nothing
+        stream = open_stream(stack, output)
+        writer = ReadingWriter(stream, fmt.value)
         c = write_rows(results, writer, stream, output, update)
     ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
     if not quiet:
