@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import threading
-from collections.abc import AsyncIterator
+import urllib.parse
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future
 from importlib import resources
 from typing import Any, Callable
@@ -24,11 +26,14 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import ClientDisconnect
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ._batch import classify_items
 from ._chunk import FileResult
 from ._version import __version__
+from .errors import MnistOnnxError
 from ._defaults import DEFAULT_MIN_CONFIDENCE, MODEL_BATCH
 from ._read import Reading, read_items
 
@@ -109,8 +114,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse_multipart(body: bytes, boundary: bytes) -> list[tuple[str, str, bytes]]:
-    """(field name, file name, content) of every part, parsed in memory."""
+class _TooMany(Exception):
+    pass
+
+
+def _parse_multipart(body: bytes, boundary: bytes, max_parts: int = 1 << 30) -> list[tuple[str, str, bytes]]:
+    """(field name, file name, content) of every part, parsed in memory. Runs on a worker thread, never on
+    the event loop; past *max_parts* parts it stops at once (_TooMany), not after the whole body."""
     parts: list[tuple[str, str, bytes]] = []
     headers: dict[bytes, bytes] = {}
     field, value = bytearray(), bytearray()
@@ -131,9 +141,12 @@ def _parse_multipart(body: bytes, boundary: bytes) -> list[tuple[str, str, bytes
         data.extend(b[start:end])
 
     def on_part_end() -> None:
-        _, options = parse_options_header(headers.get(b"content-disposition", b""))
+        if len(parts) >= max_parts:
+            raise _TooMany
+        disposition = headers.get(b"content-disposition", b"")
+        _, options = parse_options_header(disposition)
         name = options.get(b"name", b"").decode("utf-8", "replace")
-        filename = options.get(b"filename", b"").decode("utf-8", "replace")
+        filename = _filename(disposition, options)
         parts.append((name, filename, bytes(data)))
         headers.clear()
         data.clear()
@@ -145,6 +158,23 @@ def _parse_multipart(body: bytes, boundary: bytes) -> list[tuple[str, str, bytes
     parser.write(body)
     parser.finalize()
     return parts
+
+
+_EXTENDED = re.compile(rb"""filename\*\s*=\s*"?([^";]+)"?""", re.IGNORECASE)
+
+
+def _filename(disposition: bytes, options: dict[bytes, bytes]) -> str:
+    """The part's file name: RFC 2231's `filename*=UTF-8''...` where given (non-ASCII names; the parser
+    drops it), else `filename`."""
+    extended = _EXTENDED.search(disposition)
+    if extended:
+        charset, _, rest = extended.group(1).decode("latin-1").partition("'")
+        _, _, quoted = rest.partition("'")
+        try:
+            return urllib.parse.unquote(quoted, encoding=charset or "utf-8", errors="replace")
+        except LookupError:  # an unknown charset
+            return urllib.parse.unquote(quoted, errors="replace")
+    return options.get(b"filename", b"").decode("utf-8", "replace")
 
 
 def _result_json(r: FileResult, with_pixels: bool) -> dict[str, Any]:
@@ -166,10 +196,12 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, batching: bool = True,
-               on_ready: Callable[[], None] | None = None) -> FastAPI:
+               on_ready: Callable[[], None] | None = None, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
     """The FastAPI application: `GET /` (drawing page), `GET /healthz`, `POST /v1/classify`, `POST /v1/read`,
-    `/docs`. *on_ready* runs once the server listens."""
+    `/openapi.json`. *on_ready* runs once the server listens. *allowed_hosts*: the Host headers answered
+    (None: any); `run` passes the loopback names when it listens on loopback."""
     limit = int(max_upload_mb * MiB)
+    max_parts = max_files + 16  # the files, and a few other form fields a client may add
     batcher = _Batcher(classifier.predict_pixels) if batching else None
 
     @contextlib.asynccontextmanager
@@ -180,16 +212,20 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
         if batcher is not None:
             batcher.close()
 
-    app = FastAPI(title="mnist-onnx", version=__version__, lifespan=lifespan,
+    # No /docs or /redoc: FastAPI's pages load Swagger UI and ReDoc from a CDN, and the page promises no
+    # external resource. The API is described at /openapi.json (and in docs/http-api.md).
+    app = FastAPI(title="mnist-onnx", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Read handwritten digits and numbers with an ONNX model: draw on `/`, or post images.")
+    if allowed_hosts is not None:  # a DNS-rebinding page asks with its own Host: refused (400)
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.state.batcher = batcher
     page = resources.files("mnist_onnx").joinpath("static/index.html").read_text(encoding="utf-8")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
         return page
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     def healthz() -> dict[str, str]:
         """Liveness, and which model and provider answer."""
         return {"status": "ok", "model": str(classifier.model_path), "provider": classifier.provider}
@@ -212,12 +248,16 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
             body = await _read_body(request, limit)
         except _TooLarge:
             return _error(413, f"request body too large (limit {max_upload_mb:g} MiB)")
+        except ClientDisconnect:  # the client left mid-upload: nobody to answer, nothing to log
+            return _error(400, "the client disconnected before the body was complete")
         if ctype_s == "multipart/form-data":
             boundary = options.get(b"boundary")
             if not boundary:
                 return _error(400, "multipart/form-data without a boundary")
             try:
-                parts = _parse_multipart(body, boundary)
+                parts = await run_in_threadpool(_parse_multipart, body, boundary, max_parts)
+            except _TooMany:
+                return _error(413, f"too many files (over {max_files} per request)")
             except Exception as e:  # noqa: BLE001 -- python-multipart raises several kinds
                 return _error(400, f"malformed multipart body ({type(e).__name__})")
             items = [(filename or "upload", content) for name, filename, content in parts if name == "files"]
@@ -239,7 +279,10 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
         items = await uploads(request)
         if isinstance(items, JSONResponse):
             return items
-        results = await run_in_threadpool(_classify, classifier, batcher, items, pixels)
+        try:
+            results = await run_in_threadpool(_classify, classifier, batcher, items, pixels)
+        except MnistOnnxError as e:  # the model misbehaves: a JSON error, as every other answer
+            return _error(500, str(e))
         return JSONResponse({"results": [_result_json(r, pixels) for r in results]})
 
     @app.post("/v1/read", responses=responses)
@@ -254,7 +297,10 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
         if isinstance(items, JSONResponse):
             return items
         model = batcher or classifier.predict_pixels
-        results = await run_in_threadpool(read_items, items, classifier.config, model, min_confidence)
+        try:
+            results = await run_in_threadpool(read_items, items, classifier.config, model, min_confidence)
+        except MnistOnnxError as e:
+            return _error(500, str(e))
         return JSONResponse({"results": [_reading_json(r) for r in results]})
 
     return app
@@ -272,14 +318,27 @@ def _classify(classifier, batcher: _Batcher | None, items: list[tuple[str, bytes
     return classify_items(items, classifier.config, model, keep_pixels=want_pixels)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def allowed_hosts_for(host: str) -> list[str] | None:
+    """The Host headers to answer when listening on *host*: its own name and loopback's when it is a
+    loopback address (a page elsewhere that rebinds its DNS name to 127.0.0.1 is refused); any when the
+    user chose to listen on a network address."""
+    if host in LOOPBACK or host.startswith("127."):
+        return [*LOOPBACK, host, f"[{host}]"]
+    return None
+
+
 def run(classifier, host: str, port: int, *, max_upload_mb: float, max_files: int, batching: bool,
-        on_ready: Callable[[str], None]) -> None:
+        on_ready: Callable[[str], None], allowed_hosts: Sequence[str] | None = None) -> None:
     """Serve until Ctrl-C or SIGTERM (uvicorn's graceful shutdown, at most a few seconds)."""
     import uvicorn
 
     shown = f"[{host}]" if ":" in host else host
+    hosts = allowed_hosts if allowed_hosts is not None else allowed_hosts_for(host)
     app = create_app(classifier, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching,
-                     on_ready=lambda: on_ready(f"http://{shown}:{port}/"))
+                     on_ready=lambda: on_ready(f"http://{shown}:{port}/"), allowed_hosts=hosts)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3,
                             access_log=False)
     uvicorn.Server(config).run()

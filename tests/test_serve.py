@@ -93,9 +93,13 @@ def test_health_page_and_docs(server):
     page = requests.get(server, timeout=5)
     assert page.ok and 'id="prediction"' in page.text and "<canvas" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # offline: no CDN, fonts or scripts
-    assert requests.get(server + "docs", timeout=5).ok
+    for cdn_page in ("docs", "redoc"):  # FastAPI's would load Swagger UI and ReDoc from a CDN
+        assert requests.get(server + cdn_page, timeout=5).status_code == 404
     spec = requests.get(server + "openapi.json", timeout=5).json()
-    assert "/v1/classify" in spec["paths"] and "/healthz" in spec["paths"]
+    assert {"/v1/classify", "/v1/read", "/healthz"} <= set(spec["paths"])
+    for route in ("", "healthz"):
+        head = requests.head(server + route, timeout=5)
+        assert head.status_code == 200 and head.content == b""
 
 
 @pytest.mark.parametrize("folder", ["samples", "hostile"])
@@ -301,3 +305,74 @@ def test_pixels_belong_to_their_own_file(server, hostile):
     alone = post_files(server, [hostile / "f_paper.png"], pixels="true").json()["results"][0]
     mixed = next(r for r in got if r["filename"] == "f_paper.png")
     assert np.allclose(alone["pixels"], mixed["pixels"])
+
+
+def test_host_check_refuses_a_rebinding_page(server):
+    """Listening on loopback, only loopback names are answered: a page whose DNS name was rebound to
+    127.0.0.1 sends its own Host and gets 400, not /healthz (which shows the model's path)."""
+    assert requests.get(server + "healthz", headers={"Host": "evil.example"}, timeout=5).status_code == 400
+    port = server.rsplit(":", 1)[1].strip("/")
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}"):
+        assert requests.get(server + "healthz", headers={"Host": host}, timeout=5).ok
+
+
+def test_rfc2231_file_names_and_a_model_error_as_json(server, tmp_path):
+    data = (SAMPLES / "7_mnist.png").read_bytes()
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"x.png\"; "
+            b"filename*=UTF-8''%E2%91%A6%20sieben.png\r\nContent-Type: image/png\r\n\r\n" + data + b"\r\n--b--\r\n")
+    r = requests.post(server + "v1/classify", data=body, headers={"Content-Type": "multipart/form-data; boundary=b"},
+                      timeout=30)
+    assert r.ok and r.json()["results"][0]["filename"] == "\u2466 sieben.png"
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])
+    nodes = [helper.make_node("ReduceMin", ["x"], ["m"], keepdims=0),  # declares [N, 10], gives [5] (as in
+             helper.make_node("Cast", ["m"], ["mi"], to=TensorProto.INT64),  # test_hardening's liar)
+             helper.make_node("Add", ["mi", "five"], ["end"]),
+             helper.make_node("Slice", ["x", "zero", "end", "one"], ["y"])]
+    init = [helper.make_tensor(n, TensorProto.INT64, [1], [v]) for n, v in (("zero", 0), ("five", 5), ("one", 1))]
+    model = helper.make_model(helper.make_graph(nodes, "liar", [x], [y], init), opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "liar.onnx")
+    proc, url = start_server("-m", str(tmp_path / "liar.onnx"))
+    try:
+        for route in ("v1/classify", "v1/read"):
+            r = requests.post(url + route, files=[("files", ("7.png", data, "image/png"))], timeout=30)
+            assert r.status_code == 500 and r.headers["content-type"] == "application/json", r.text
+            assert "returned shape [" in r.json()["error"] and "Traceback" not in r.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def test_a_body_of_many_empty_parts_stops_early_and_healthz_stays_quick(server):
+    """130,000 empty parts: refused with 413 as soon as the file count passes --max-files (parsed off the
+    event loop), and /healthz answers within 100 ms meanwhile."""
+    part = b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"e.png\"\r\n\r\n\r\n"
+    body = part * 130_000 + b"--b--\r\n"  # about 9 MB: under a 16 MiB limit, here over the test's 2 MiB
+    small = part * 50 + b"--b--\r\n"
+    r = requests.post(server + "v1/classify", data=small, headers={"Content-Type": "multipart/form-data; boundary=b"},
+                      timeout=30)
+    assert r.status_code == 413 and "too many files" in r.json()["error"]
+    proc, url = start_server("--max-upload-mb", "16", "--max-files", "1000")
+    try:
+        slow: list[float] = []
+
+        def probe() -> None:
+            for _ in range(20):
+                t0 = time.perf_counter()
+                assert requests.get(url + "healthz", timeout=5).ok
+                slow.append(time.perf_counter() - t0)
+
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            posts = [pool.submit(requests.post, url + "v1/classify", data=body, timeout=60,
+                                 headers={"Content-Type": "multipart/form-data; boundary=b"}) for _ in range(2)]
+            probe()
+            for f in posts:
+                assert f.result().status_code == 413
+        assert sorted(slow)[len(slow) // 2] < 0.1, slow  # the median; the loop is never held by parsing
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)

@@ -28,7 +28,8 @@ def serve(
     max_files: Annotated[int, typer.Option(help="Most files in one request (413 beyond).")] = 1000,
     batching: Annotated[bool, typer.Option("--batching/--no-batching", help="Merge concurrent requests into shared model calls.")] = True,
 ) -> None:
-    """Serve a drawing page and an HTTP API (POST /v1/classify) until Ctrl-C or SIGTERM."""
+    """Serve a drawing page and an HTTP API (POST /v1/classify, POST /v1/read) until Ctrl-C or SIGTERM.
+    Listening on loopback (the default), only loopback Host names are answered."""
     check_range("--port", port, 1, 65535, "a port number")
     check_range("--max-upload-mb", max_upload_mb, 0.001, 1 << 20, "a size in MiB")
     check_range("--max-files", max_files, 1, 1 << 20, "a count")
@@ -45,6 +46,11 @@ def serve(
             probe.bind((host, port))
     except OSError as e:
         raise fail(f"cannot listen on {host}:{port} ({e.strerror})") from None
+    import logging
+
+    # python-multipart logs a warning for every malformed body a client sends; the client gets its 400, and
+    # this command's stderr stays for the server's own news (a command owns its process's logging)
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
     clf = make_classifier(model, provider, device_id, invert, center, mean, std, model_ink, max_pixels=max_pixels)
     announce(clf)
     run(clf, host, port, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching,
