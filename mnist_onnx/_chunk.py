@@ -92,32 +92,6 @@ def decode_chunk(paths: Sequence[Item], config: PreprocessConfig) -> Decoded:
     return Decoded(out[ok], good, errors)
 
 
-def _rows(names: list[str], decoded, probs: np.ndarray | None, keep_probabilities: bool,
-          keep_pixels: bool = False) -> list[FileResult]:
-    """One FileResult per item of a decoded chunk: its prediction, `no-digit`, or its error."""
-    pixels, good, errors = decoded
-    results = [FileResult(n, error=e) for n, e in zip(names, errors)]
-    if keep_pixels:
-        for j, i in enumerate(good):
-            results[i].pixels = pixels[j]
-    if probs is not None and len(good):
-        digits, conf = probs.argmax(1).tolist(), probs.max(1).tolist()
-        blank = no_digit(pixels).tolist()
-        finite = np.isfinite(probs).all(1).tolist()
-        for j, i in enumerate(good):
-            r = results[i]
-            if blank[j]:
-                r.error = NO_DIGIT
-                continue
-            if not finite[j]:  # a broken model or normalisation: never an "ok" row with confidence nan
-                r.error = NAN_SCORES
-                continue
-            r.digit, r.confidence = digits[j], conf[j]
-            if keep_probabilities:
-                r.probabilities = probs[j]
-    return results
-
-
 def rows(names: Sequence[str], decoded: Decoded, probs: np.ndarray | None, keep_probabilities: bool,
          keep_pixels: bool = False) -> list[FileResult]:
     """One FileResult per item of a decoded chunk: its prediction, `no-digit`, or its error."""
@@ -142,8 +116,6 @@ def rows(names: Sequence[str], decoded: Decoded, probs: np.ndarray | None, keep_
             if keep_probabilities:
                 r.probabilities = probs[j]
     return results
-
-
 
 
 def item_name(item: Item) -> str:

@@ -14,7 +14,8 @@ rarely one digit (one above the other are: a 5's bar, a two-stroke 4), and a com
 confidently as one digit of a digit's width is not cut. Touching digits are thus split where the model
 reads the pieces best, not only at empty columns.
 
-Constants were set on ../shared/numbers-dev (benchmarks/numbers.py prints the effect of each).
+Constants were chosen by grid searches on ../shared/numbers-dev and realworld-dev together (a reading of
+one digit must stay classify's); benchmarks/numbers.py measures the result.
 """
 
 from __future__ import annotations
