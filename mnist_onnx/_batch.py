@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ._chunk import FileResult, Item, decode_chunk, item_name, rows
+from ._chunk import Decoded, FileResult, Item, decode_chunk, item_name, rows
 from ._defaults import CHUNK
 from ._preprocess import PreprocessConfig
 
@@ -57,6 +57,31 @@ def inference_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) - workers)
 
 
+class _Parts:
+    """The decoded parts of one chunk, decoded by several workers, behind one Future-like `result()`."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[Future]) -> None:
+        self.parts = parts
+
+    def result(self) -> Decoded:
+        pixels: list[np.ndarray] = []
+        good: list[int] = []
+        errors: list[str | None] = []
+        offset = 0
+        for part in self.parts:
+            decoded = part.result()
+            pixels.append(decoded[0])
+            good.extend(offset + i for i in decoded[1])
+            errors.extend(decoded[2])
+            offset += len(decoded[2])
+        return Decoded(np.concatenate(pixels), good, errors)
+
+    def cancel(self) -> bool:
+        return all([part.cancel() for part in self.parts])
+
+
 class _Ready:
     """A result already computed, behind a Future's `result()`: in-process work needs no thread."""
 
@@ -84,9 +109,14 @@ def classify_chunks(paths: Iterable[str], config: PreprocessConfig, predict: Pre
     infer: ThreadPoolExecutor | None = None
     window = max(2, 2 * workers)  # chunks decoding at once: enough to keep every worker busy, no more
 
-    def submit_decode(chunk: list[str]) -> Future | _Ready:
+    def submit_decode(chunk: list[str]) -> Future | _Ready | _Parts:
         if decoder is not None:
-            return decoder.submit(chunk, config)
+            if len(chunk) < 2 * workers:
+                return decoder.submit(chunk, config)
+            # A chunk is split across the workers: a folder that fits in one chunk (300 photos) still keeps
+            # every worker busy, and the model still sees the whole chunk at once.
+            step = -(-len(chunk) // workers)
+            return _Parts([decoder.submit(chunk[i : i + step], config) for i in range(0, len(chunk), step)])
         return _Ready(decode_chunk(chunk, config))
 
     def finish(chunk: list[str], decoded, probs: Future | _Ready | None) -> list[FileResult]:
@@ -105,7 +135,7 @@ def classify_chunks(paths: Iterable[str], config: PreprocessConfig, predict: Pre
             infer = ThreadPoolExecutor(1, thread_name_prefix="mnist-onnx-infer")
         return infer.submit(predict, decoded[0])
 
-    decoding: deque[tuple[list[str], Future | _Ready]] = deque()
+    decoding: deque[tuple[list[str], Future | _Ready | _Parts]] = deque()
     try:
         pending = None  # (chunk, decoded, model future): its model runs while the next chunk decodes
         chunks = _chunks(paths, batch_size)

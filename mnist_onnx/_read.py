@@ -132,21 +132,32 @@ def read_items(items: Sequence[Item], config: PreprocessConfig, predict: Predict
 def read_chunks(paths: Iterable[str], config: PreprocessConfig, predict: Predict, batch_size: int = CHUNK,
                 pool: Pool | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Iterator[Reading]:
     """Yield a Reading for every path, in order, chunk by chunk (memory bounded by the chunks in flight).
-    With a *pool*, its processes decode and plan the chunks while this thread runs the model."""
+    With a *pool*, its processes decode and plan the chunks -- each chunk split across them, so a small
+    folder keeps every worker busy -- while this thread runs the model."""
     it = iter(paths)
-    window = 2 * pool.size if pool is not None else 1
-    pending: deque[tuple[list[str], Future | list[Planned]]] = deque()
+    window = 2 if pool is not None else 1
+    pending: deque[tuple[list[str], list[Future] | list[Planned]]] = deque()
+
+    def planned(job: list[Future] | list[Planned]) -> list[Planned]:
+        if pool is None:
+            return job  # type: ignore[return-value]
+        return [entry for part in job for entry in part.result()]  # type: ignore[union-attr]
+
     try:
         while True:
             while len(pending) < window and (chunk := list(islice(it, batch_size))):
-                pending.append((chunk, pool.submit(chunk, config, job="plan") if pool is not None
-                                else plan_chunk(chunk, config)))
+                if pool is None:
+                    pending.append((chunk, plan_chunk(chunk, config)))
+                else:
+                    step = -(-len(chunk) // pool.size)
+                    pending.append((chunk, [pool.submit(chunk[i : i + step], config, job="plan")
+                                            for i in range(0, len(chunk), step)]))
             if not pending:
                 return
             chunk, job = pending.popleft()
-            planned = job if isinstance(job, list) else job.result()
-            yield from readings(chunk, planned, predict, min_confidence)
+            yield from readings(chunk, planned(job), predict, min_confidence)
     finally:
-        for _, job in pending:  # stopped early: drop queued chunks
-            if not isinstance(job, list):
-                job.cancel()
+        if pool is not None:  # stopped early: drop queued chunks
+            for _, job in pending:
+                for part in job:
+                    part.cancel()  # type: ignore[union-attr]

@@ -620,3 +620,31 @@ def _parent(pid: str) -> int:
             return int(f.read().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return -1
+
+
+def test_workers_share_a_folder_smaller_than_one_chunk(tmp_path, test_set):
+    """300 photos fit in one 1,024-file chunk: the chunk is split across the workers (classify and read), and
+    the rows are the one-process rows."""
+    from mnist_onnx import Classifier
+
+    x, _ = test_set
+    for i in range(40):
+        save_png(tmp_path / f"{i:02d}.png", 255 - np.kron(x[i], np.ones((4, 4), np.uint8)))
+    clf = Classifier(provider="cpu")
+    one = [(r.path, r.digit, r.error) for r in clf.classify_files(tmp_path, batch_size=1024)]
+    one_read = [(r.path, r.number) for r in clf.read_files(tmp_path, batch_size=1024)]
+    list(clf.classify_files(tmp_path, workers=2, batch_size=1024))  # starts the pool
+    pool = clf._decoders
+    sizes: list[tuple[str, int]] = []
+    submit = pool.submit
+
+    def spy(items, config, job="decode"):
+        sizes.append((job, len(items)))
+        return submit(items, config, job)
+
+    pool.submit = spy
+    two = [(r.path, r.digit, r.error) for r in clf.classify_files(tmp_path, workers=2, batch_size=1024)]
+    two_read = [(r.path, r.number) for r in clf.read_files(tmp_path, workers=2, batch_size=1024)]
+    clf.close()
+    assert two == one and two_read == one_read
+    assert sizes == [("decode", 20), ("decode", 20), ("plan", 20), ("plan", 20)]
