@@ -376,3 +376,23 @@ def test_a_body_of_many_empty_parts_stops_early_and_healthz_stays_quick(server):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_a_full_queue_answers_503_with_retry_after_and_healthz_still_answers(tmp_path):
+    """Past --max-queue requests in progress, a request is told at once to come back (503, Retry-After)
+    instead of waiting behind all the others; the page and /healthz are never queued."""
+    big = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (700, 700, 3), dtype=np.uint8)).save(big, "PNG")
+    files = [("files", (f"{i}.png", big.getvalue(), "image/png")) for i in range(12)]
+    proc, url = start_server("--max-queue", "1", "--max-upload-mb", "64")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: requests.post(url + "v1/classify", files=files, timeout=120), range(6)))
+            assert requests.get(url + "healthz", timeout=5).ok
+        codes = sorted(r.status_code for r in answers)
+        assert 200 in codes and 503 in codes, codes
+        busy = next(r for r in answers if r.status_code == 503)
+        assert busy.headers["Retry-After"] == "1" and "busy" in busy.json()["error"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)

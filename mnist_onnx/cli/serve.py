@@ -27,12 +27,16 @@ def serve(
     max_upload_mb: Annotated[float, typer.Option(help="Largest request body, MiB (413 beyond).")] = 16.0,
     max_files: Annotated[int, typer.Option(help="Most files in one request (413 beyond).")] = 1000,
     batching: Annotated[bool, typer.Option("--batching/--no-batching", help="Merge concurrent requests into shared model calls.")] = True,
+    max_queue: Annotated[int, typer.Option(help="Requests worked on or waiting at once; beyond, 503 with Retry-After.")] = 64,
+    max_connections: Annotated[int, typer.Option(help="Open connections at once; beyond, 503.")] = 1000,
 ) -> None:
     """Serve a drawing page and an HTTP API (POST /v1/classify, POST /v1/read) until Ctrl-C or SIGTERM.
     Listening on loopback (the default), only loopback Host names are answered."""
     check_range("--port", port, 1, 65535, "a port number")
     check_range("--max-upload-mb", max_upload_mb, 0.001, 1 << 20, "a size in MiB")
     check_range("--max-files", max_files, 1, 1 << 20, "a count")
+    check_range("--max-queue", max_queue, 1, 1 << 20, "a count")
+    check_range("--max-connections", max_connections, 1, 1 << 20, "a count")
     try:
         from .._server import run
     except ImportError as e:
@@ -53,5 +57,6 @@ def serve(
     logging.getLogger("python_multipart").setLevel(logging.ERROR)
     clf = make_classifier(model, provider, device_id, invert, center, mean, std, model_ink, max_pixels=max_pixels)
     announce(clf)
-    run(clf, host, port, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching,
+    run(clf, host, port, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching, max_queue=max_queue,
+        max_connections=max_connections,
         on_ready=lambda url: note(f"serving {url} (model {clf.model_path}, {clf.provider.upper()}); Ctrl-C to stop"))
