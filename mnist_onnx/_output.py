@@ -27,6 +27,11 @@ def shown(text: str) -> str:
 COLUMNS = ["path", "digit", "confidence", "status", "error"]
 
 
+def csv_header(top_k: int = 0) -> list[str]:
+    """classify's CSV columns."""
+    return COLUMNS + (["top_k"] if top_k else [])
+
+
 def choose_format(fmt: str | None, output: str | os.PathLike | None, terminal: bool) -> str:
     """The format asked for; else from the output file's suffix (.csv, .jsonl); else a table for a person at
     a terminal and CSV for a program or file."""
@@ -46,15 +51,17 @@ def _top_k(r: FileResult, k: int) -> list[tuple[int, float]]:
 
 
 class RowWriter:
-    def __init__(self, stream: TextIO, fmt: str, top_k: int = 0) -> None:
+    """classify's rows. *header*: False when appending to an output that has one (`--resume`)."""
+
+    def __init__(self, stream: TextIO, fmt: str, top_k: int = 0, header: bool = True) -> None:
         if fmt not in FORMATS:
             raise UsageError(f"unknown format {fmt!r}; choose {', '.join(FORMATS)}")
         self.stream, self.fmt, self.top_k = stream, fmt, top_k
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
         # csv quotes a field with "\n" but not one with a lone "\r", which readers then split: quote all of such rows
         self._csv_all = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL) if fmt == "csv" else None
-        if self._csv:
-            self._csv.writerow(COLUMNS + (["top_k"] if top_k else []))
+        if self._csv and header:
+            self._csv.writerow(csv_header(top_k))
         elif fmt == "table":
             stream.write(f"{'digit':>5}  {'conf':>6}  {'status':<6}  path" + ("  top-k" if top_k else "") + "\n")
 
@@ -98,13 +105,13 @@ def digits_field(r: Reading) -> str:
 class ReadingWriter:
     """`read`'s rows, in the same three formats as classify's and with the same quoting rules."""
 
-    def __init__(self, stream: TextIO, fmt: str) -> None:
+    def __init__(self, stream: TextIO, fmt: str, header: bool = True) -> None:
         if fmt not in FORMATS:
             raise UsageError(f"unknown format {fmt!r}; choose {', '.join(FORMATS)}")
         self.stream, self.fmt = stream, fmt
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
         self._csv_all = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL) if fmt == "csv" else None
-        if self._csv:
+        if self._csv and header:
             self._csv.writerow(READ_COLUMNS)
         elif fmt == "table":
             stream.write(f"{'number':>12}  {'conf':>6}  {'status':<8}  path\n")

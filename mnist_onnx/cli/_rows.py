@@ -64,6 +64,28 @@ def open_stream(stack: contextlib.ExitStack, output: Optional[Path]) -> TextIO:
     return sys.stdout
 
 
+def resume_into(stack: contextlib.ExitStack, output: Optional[Path], fmt: str, header: list[str],
+                ray_engine: bool) -> tuple[Any, TextIO, bool]:
+    """--resume: (the files OUTPUT already holds, OUTPUT opened for appending, whether it needs a header).
+    A torn last row, left by a run killed while writing it, is cut off first."""
+    if output is None:
+        raise fail("--resume needs --output FILE (the rows of the interrupted run)")
+    if fmt not in ("csv", "jsonl"):
+        raise fail(f"--resume works with csv and jsonl output, not {fmt}")
+    if ray_engine:
+        raise fail("--resume works with the local engine")
+    from .._resume import read_done
+
+    try:
+        done = read_done(output, fmt, header)
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
+    fresh = not output.exists() or output.stat().st_size == 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    stream = stack.enter_context(open(output, "a", newline="", encoding="utf-8", errors="surrogateescape"))
+    return done, stream, fresh
+
+
 def progress(stack: contextlib.ExitStack, quiet: bool, what: str) -> Callable[[int, float], None] | None:
     """A live count and rate on a terminal's stderr (nothing when piped or quiet): call it with (rows, secs)."""
     if not sys.stderr.isatty() or quiet:

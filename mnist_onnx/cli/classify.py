@@ -15,7 +15,7 @@ from ..errors import MnistOnnxError
 from ._app import (CenterOpt, DeviceOpt, EngineChoice, FormatChoice, InkOpt, InvertChoice, InvertOpt, MeanOpt, ModelOpt,
                    ProviderChoice, ProviderOpt, StdOpt, announce, app, check_range, fail,
                    make_classifier, note)
-from ._rows import check_inputs, no_files, open_stream, output_path, progress, start_ray, write_rows
+from ._rows import check_inputs, no_files, open_stream, output_path, progress, resume_into, start_ray, write_rows
 
 
 @app.command()
@@ -38,6 +38,7 @@ def classify(
     model_ink: InkOpt = None,
     max_pixels: Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line, no notes.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: keep the rows already in --output (a torn last row is cut off), skip their files, append the rest.")] = False,
     engine: Annotated[EngineChoice, typer.Option(help="local: this machine; ray: Ray Data actors, here or on a cluster (needs the ray extra).")] = EngineChoice.local,
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. ray://head:10001 or auto). Default: $RAY_ADDRESS, else a local Ray.", show_default=False)] = None,
     actors: Annotated[Optional[int], typer.Option(help="Ray actors (model copies). Default: one per GPU with --provider cuda, else the cluster's CPUs minus one.", show_default=False)] = None,
@@ -50,7 +51,8 @@ def classify(
     check_range("--top-k", top_k, 0, 10, "a count")
     from .._batch import inference_threads
     from .._model import small_job
-    from .._output import RowWriter, choose_format
+    from .._files import iter_files
+    from .._output import RowWriter, choose_format, csv_header
 
     # With Ray the actors run the model; this one on the driver checks the model and options up front.
     # `auto` with a few named files stays on CPU: they are done before a CUDA context would be up.
@@ -62,6 +64,9 @@ def classify(
 
     with contextlib.ExitStack() as stack:
         stack.callback(clf.close)  # decoding processes stop with the command, however it ends
+        done = None
+        if resume:
+            done, stream, fresh = resume_into(stack, output, fmt.value, csv_header(top_k), ray_engine)
         update = progress(stack, quiet, "classify")
         ray_run = None
         if ray_engine:
@@ -76,12 +81,15 @@ def classify(
             except MnistOnnxError as e:
                 raise fail(str(e)) from None
         else:
-            results = clf.classify_files(paths, recursive=recursive, pattern=pattern, batch_size=batch_size,
+            # with --resume, the files listed once here, those already in the output skipped
+            todo = done.skip(iter_files(paths, pattern, recursive)) if done is not None else paths
+            results = clf.classify_files(todo, recursive=recursive, pattern=pattern, batch_size=batch_size,
                                          workers=workers, keep_probabilities=top_k > 0)
         # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
         # be joined, or a wrong model, writes nothing
-        stream = open_stream(stack, output)
-        writer = RowWriter(stream, fmt.value, top_k)
+        if done is None:
+            stream, fresh = open_stream(stack, output), True
+        writer = RowWriter(stream, fmt.value, top_k, header=fresh)
         c = write_rows(results, writer, stream, output, update)
     n, failed, blank, secs = c.rows, c.failed, c.blank, c.seconds
     ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
@@ -89,7 +97,8 @@ def classify(
         note(f"{n:,} image{'' if n == 1 else 's'}: {n - failed:,} classified, "
              + (f"{blank:,} without a digit, " if blank else "") + f"{failed - blank:,} failed in {secs:.2f} s "
              f"({n / secs if secs else 0:,.0f} img/s) on {ran_on}, model {clf.model_path} ({clf.info.source})"
-             + (f"; rows in {output}" if output else ""))
-    if n == 0:
+             + (f"; rows in {output}" if output else "")
+             + (f" ({len(done):,} rows were there already)" if done is not None and len(done) else ""))
+    if n == 0 and not (done is not None and len(done)):  # resuming a finished run: nothing left is fine
         no_files(paths, pattern, recursive)
     raise typer.Exit(1 if failed else 0)

@@ -14,7 +14,7 @@ from .._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE
 from ..errors import MnistOnnxError
 from ._app import (DeviceOpt, EngineChoice, FormatChoice, InvertChoice, InvertOpt, ModelOpt, ProviderChoice,
                    ProviderOpt, announce, app, check_range, fail, make_classifier, note)
-from ._rows import check_inputs, no_files, open_stream, output_path, progress, start_ray, write_rows
+from ._rows import check_inputs, no_files, open_stream, output_path, progress, resume_into, start_ray, write_rows
 
 
 @app.command()
@@ -33,6 +33,7 @@ def read(
     invert: InvertOpt = InvertChoice.auto,
     max_pixels: Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line, no notes.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: keep the rows already in --output (a torn last row is cut off), skip their files, append the rest.")] = False,
     engine: Annotated[EngineChoice, typer.Option(help="local: this machine; ray: Ray Data actors, here or on a cluster (needs the ray extra).")] = EngineChoice.local,
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. ray://head:10001 or auto). Default: $RAY_ADDRESS, else a local Ray.", show_default=False)] = None,
     actors: Annotated[Optional[int], typer.Option(help="Ray actors (model copies). Default: one per GPU with --provider cuda, else the cluster's CPUs minus one.", show_default=False)] = None,
@@ -47,7 +48,8 @@ def read(
     check_range("--min-confidence", min_confidence, 0, 1, "a probability")
     from .._batch import inference_threads
     from .._model import small_job
-    from .._output import ReadingWriter, choose_format
+    from .._files import iter_files
+    from .._output import READ_COLUMNS, ReadingWriter, choose_format
 
     here = ProviderChoice.cpu if ray_engine or (provider is ProviderChoice.auto and small_job(paths)) else provider
     clf = make_classifier(model, here, device_id, invert, max_pixels=max_pixels, threads=inference_threads(workers))
@@ -56,6 +58,9 @@ def read(
 
     with contextlib.ExitStack() as stack:
         stack.callback(clf.close)  # decoding processes stop with the command, however it ends
+        done = None
+        if resume:
+            done, stream, fresh = resume_into(stack, output, fmt.value, READ_COLUMNS, ray_engine)
         update = progress(stack, quiet, "read")
         ray_run = None
         if ray_engine:
@@ -70,12 +75,15 @@ def read(
             except MnistOnnxError as e:
                 raise fail(str(e)) from None
         else:
-            results = clf.read_files(paths, recursive=recursive, pattern=pattern, batch_size=batch_size,
+            # with --resume, the files listed once here, those already in the output skipped
+            todo = done.skip(iter_files(paths, pattern, recursive)) if done is not None else paths
+            results = clf.read_files(todo, recursive=recursive, pattern=pattern, batch_size=batch_size,
                                      workers=workers, min_confidence=min_confidence)
         # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
         # be joined, or a wrong model, writes nothing
-        stream = open_stream(stack, output)
-        writer = ReadingWriter(stream, fmt.value)
+        if done is None:
+            stream, fresh = open_stream(stack, output), True
+        writer = ReadingWriter(stream, fmt.value, header=fresh)
         c = write_rows(results, writer, stream, output, update)
     ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
     if not quiet:
@@ -84,7 +92,8 @@ def read(
              + (f" ({c.unsure:,} unsure)" if c.unsure else "") + ", "
              + (f"{c.blank:,} without a digit, " if c.blank else "") + f"{c.failed - c.blank:,} failed in {secs:.2f} s "
              f"({n / secs if secs else 0:,.0f} img/s) on {ran_on}, model {clf.model_path} ({clf.info.source})"
-             + (f"; rows in {output}" if output else ""))
-    if c.rows == 0:
+             + (f"; rows in {output}" if output else "")
+             + (f" ({len(done):,} rows were there already)" if done is not None and len(done) else ""))
+    if c.rows == 0 and not (done is not None and len(done)):  # resuming a finished run: nothing left is fine
         no_files(paths, pattern, recursive)
     raise typer.Exit(1 if c.failed else 0)
