@@ -254,3 +254,24 @@ def test_a_ray_address_that_cannot_be_joined_is_one_line_and_writes_nothing(addr
         assert p.returncode == 2 and p.stdout == "" and p.stderr.startswith("error: cannot"), p.stderr
         assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
     assert not out.exists() and time.perf_counter() - t0 < 60
+
+
+def test_sigterm_during_a_ray_run_ends_it_like_the_local_engine(mixed, tmp_path):
+    """Ray's own SIGTERM handler dumped a C stack and aborted; the command's ends the run: exit 143, no
+    .part file left."""
+    import signal
+    import time
+
+    out = tmp_path / "rows.csv"
+    exe = Path(sys.executable).with_name("mnist-onnx")
+    proc = subprocess.Popen([str(exe), "classify", str(mixed), "--engine", "ray", "-o", str(out), "-p", "cpu"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + LIMIT
+    while proc.poll() is None and time.monotonic() < deadline:
+        if list(tmp_path.glob(".rows.csv.*.part")):  # the engine stands and rows are being written
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.02)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 143, err[-2000:]
+    assert "SIGTERM received" not in err and not list(tmp_path.iterdir())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -154,11 +155,17 @@ def start_ray(address: Optional[str]) -> None:
         return  # the engine says what to install
     if not ray.is_initialized():
         _reachable(address)
+        ours = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         except Exception as e:  # noqa: BLE001 -- ConnectionError, ValueError, RuntimeError...: all one line
             first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
             raise fail(f"cannot start or join Ray{f' at {address}' if address else ''}: {first.strip()[:300]}") from None
+        finally:
+            # Ray installs its own SIGTERM handler (a C stack dump and exit 15); the command's own ends the run
+            # like Ctrl-C does: cleanup, no .part file, exit 143, as with the local engine
+            if callable(ours):
+                signal.signal(signal.SIGTERM, ours)
 
 
 def _reachable(address: Optional[str]) -> None:
