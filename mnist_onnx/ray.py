@@ -323,6 +323,19 @@ def read_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = No
 
 
 def _concurrency(ds: ray.data.Dataset | None, asked: int | None, provider: str, num_cpus: float) -> int:
-    if asked is not None:
-        return asked
-    return default_concurrency(provider, num_cpus) if ds is not None else 1  # no files: no cluster to ask
+    """The actors to start: *asked*, if the cluster can hold them (else a UsageError: a pool that can never
+    fill would wait forever, and the summary would claim actors that never ran), or the default."""
+    if ds is None:
+        return asked or 1  # no files: no cluster to ask
+    if asked is None:
+        return default_concurrency(provider, num_cpus)
+    resources = _import_ray().cluster_resources()
+    if provider == "cuda":
+        room, what = int(resources.get("GPU", 0)), f"{int(resources.get('GPU', 0))} GPU(s), one per actor"
+    else:
+        cpus = resources.get("CPU", 1)
+        room, what = int(cpus // num_cpus), f"{cpus:g} CPUs, {num_cpus:g} per actor"
+    if asked > room:
+        raise UsageError(f"--actors {asked}: this Ray cluster holds at most {room} ({what}); ask for fewer, or "
+                         "join a larger cluster")
+    return asked

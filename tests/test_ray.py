@@ -92,6 +92,8 @@ def test_cli_ray_flags_are_checked(tmp_path):
     assert p.returncode == 2 and "--engine ray" in p.stderr
     p = run_cli("classify", str(ROOT / "samples"), "--engine", "ray", "--workers", "2")
     assert p.returncode == 2 and "--actors" in p.stderr
+    p = run_cli("classify", str(ROOT / "samples"), "--engine", "ray", "--actors", "100", "-f", "csv", timeout=LIMIT)
+    assert p.returncode == 2 and "--actors 100: this Ray cluster holds at most" in p.stderr and p.stdout == ""
 
 
 def test_library_on_a_dataset_read_by_ray(local_ray, mixed):
