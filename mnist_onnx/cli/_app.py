@@ -102,6 +102,21 @@ MeanOpt = Annotated[Optional[float], typer.Option("--mean", help="Override the m
 StdOpt = Annotated[Optional[float], typer.Option("--std", help="Override the model's input standard deviation.")]
 InkOpt = Annotated[Optional[InkChoice], typer.Option("--model-ink", help="Override the ink polarity the model expects.")]
 
+# --- what classify and read share -------------------------------------------------------------------
+
+PathsArg = Annotated[list[str], typer.Argument(help="Image files and/or folders (with --engine ray also s3://, gs://, ... URIs).", show_default=False, metavar="PATH")]
+RecursiveOpt = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
+PatternOpt = Annotated[Optional[str], typer.Option(help="File-name pattern inside folders, case-insensitive. Default: any image (png, jpg, jpeg, gif, bmp, tif, tiff, webp, ppm, pgm, pbm).", show_default=False)]
+FormatOpt = Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")]
+RowsOutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout (- is stdout).")]
+MaxPixelsOpt = Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No summary line, no notes.")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: keep the rows already in --output (a torn last row is cut off), skip their files, append the rest.")]
+EngineOpt = Annotated[EngineChoice, typer.Option(help="local: this machine; ray: Ray Data actors, here or on a cluster (needs the ray extra).")]
+RayAddressOpt = Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. ray://head:10001 or auto). Default: $RAY_ADDRESS, else a local Ray.", show_default=False)]
+ActorsOpt = Annotated[Optional[int], typer.Option(help="Ray actors (model copies). Default: one per GPU with --provider cuda, else the cluster's CPUs minus one.", show_default=False)]
+ActorCpusOpt = Annotated[float, typer.Option(help="CPUs Ray reserves per actor.")]
+
 
 def check_range(flag: str, value: float | None, low: float, high: float, what: str = "") -> None:
     """Exit 2 with one line naming the flag and its allowed range, before any work."""

@@ -12,32 +12,34 @@ import typer
 
 from .._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE
 from ..errors import MnistOnnxError
-from ._app import (DeviceOpt, EngineChoice, FormatChoice, InvertChoice, InvertOpt, ModelOpt, ProviderChoice,
-                   ProviderOpt, announce, app, check_range, fail, make_classifier, note)
+from ._app import (ActorCpusOpt, ActorsOpt, DeviceOpt, EngineChoice, EngineOpt, FormatChoice, FormatOpt, InvertChoice,
+                   InvertOpt, MaxPixelsOpt, ModelOpt, PathsArg, PatternOpt, ProviderChoice, ProviderOpt, QuietOpt,
+                   RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt, announce, app, check_range, fail,
+                   make_classifier, note)
 from ._rows import check_inputs, no_files, open_stream, output_path, progress, resume_into, start_ray, write_rows
 
 
 @app.command()
 def read(
-    paths: Annotated[list[str], typer.Argument(help="Image files and/or folders (with --engine ray also s3://, gs://, ... URIs).", show_default=False, metavar="PATH")],
+    paths: PathsArg,
     model: ModelOpt = None,
     provider: ProviderOpt = ProviderChoice.auto,
     device_id: DeviceOpt = 0,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
-    pattern: Annotated[Optional[str], typer.Option(help="File-name pattern inside folders, case-insensitive. Default: any image (png, jpg, jpeg, gif, bmp, tif, tiff, webp, ppm, pgm, pbm).", show_default=False)] = None,
-    fmt: Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout (- is stdout).")] = None,
+    recursive: RecursiveOpt = False,
+    pattern: PatternOpt = None,
+    fmt: FormatOpt = None,
+    output: RowsOutputOpt = None,
     min_confidence: Annotated[float, typer.Option(help="Numbers read with a lower confidence (the product of their digits') get status unsure. 0: never unsure.")] = DEFAULT_MIN_CONFIDENCE,
     batch_size: Annotated[int, typer.Option(help="Images per chunk: their digits share model calls.")] = CHUNK,
     workers: Annotated[int, typer.Option(help="Processes decoding and segmenting images in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
-    max_pixels: Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")] = 50_000_000,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line, no notes.")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: keep the rows already in --output (a torn last row is cut off), skip their files, append the rest.")] = False,
-    engine: Annotated[EngineChoice, typer.Option(help="local: this machine; ray: Ray Data actors, here or on a cluster (needs the ray extra).")] = EngineChoice.local,
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. ray://head:10001 or auto). Default: $RAY_ADDRESS, else a local Ray.", show_default=False)] = None,
-    actors: Annotated[Optional[int], typer.Option(help="Ray actors (model copies). Default: one per GPU with --provider cuda, else the cluster's CPUs minus one.", show_default=False)] = None,
-    actor_cpus: Annotated[float, typer.Option(help="CPUs Ray reserves per actor.")] = 1.0,
+    max_pixels: MaxPixelsOpt = 50_000_000,
+    quiet: QuietOpt = False,
+    resume: ResumeOpt = False,
+    engine: EngineOpt = EngineChoice.local,
+    ray_address: RayAddressOpt = None,
+    actors: ActorsOpt = None,
+    actor_cpus: ActorCpusOpt = 1.0,
 ) -> None:
     """Read the handwritten number in every image under PATHS (a date, a postcode, a meter reading): one row
     per file with the digit string (leading zeros kept), its confidence, and each digit with its box.
