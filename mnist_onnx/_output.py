@@ -33,12 +33,12 @@ def csv_header(top_k: int = 0) -> list[str]:
 
 
 def choose_format(fmt: str | None, output: str | os.PathLike | None, terminal: bool) -> str:
-    """The format asked for; else from the output file's suffix (.csv, .jsonl); else a table for a person at
+    """The format asked for; else from the output file's suffix (.csv, .jsonl, .parquet); else a table for a person at
     a terminal and CSV for a program or file."""
     if fmt:
         return fmt
     suffix = Path(output).suffix.lower().lstrip(".") if output else ""
-    if suffix in ("csv", "jsonl"):
+    if suffix in ("csv", "jsonl", "parquet"):
         return suffix
     return "table" if output is None and terminal else "csv"
 

@@ -104,3 +104,38 @@ def test_resume_checks_its_output(tmp_path):
     done.write_bytes(torn)
     r = run_cli("classify", str(ROOT / "samples"), "-o", str(done), "--resume", "-p", "cpu")
     assert r.returncode == 0 and sorted(_rows(done, "csv")) == sorted(str(p) for p in (ROOT / "samples").glob("*.png"))
+
+
+def test_parquet_rows_are_the_csv_rows_typed_and_written_in_row_groups(tmp_path, test_set):
+    """`-o rows.parquet`: the CSV's rows with typed columns (digit a nullable integer), a row group per 4,096
+    rows (memory flat), nothing left under the name when the run fails."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    x, _ = test_set
+    for i in range(5000):
+        save_png(folder / f"{i:05d}.png", x[i])
+    (folder / "zz_empty.png").write_bytes(b"")
+    csv_out, pq_out = tmp_path / "rows.csv", tmp_path / "rows.parquet"
+    assert run_cli("classify", str(folder), "-o", str(csv_out), "-p", "cpu").returncode == 1
+    r = run_cli("classify", str(folder), "-o", str(pq_out), "-p", "cpu")
+    assert r.returncode == 1, r.stderr
+    table = pq.read_table(pq_out)
+    assert table.schema.field("digit").type == pa.int8() and table.schema.field("confidence").type == pa.float64()
+    assert pq.ParquetFile(pq_out).metadata.num_row_groups == 2  # 5,001 rows: 4,096 + 905
+    rows = list(csv.DictReader(io.StringIO(csv_out.read_text())))
+    got = table.to_pylist()
+    assert [g["path"] for g in got] == [row["path"] for row in rows]
+    assert [g["digit"] for g in got] == [int(row["digit"]) if row["digit"] else None for row in rows]
+    assert got[-1]["status"] == "error" and got[-1]["digit"] is None and got[-1]["error"] == "empty file (0 bytes)"
+    numbers = tmp_path / "numbers.parquet"
+    assert run_cli("read", str(NUMBERS / "0000.png"), str(NUMBERS / "0037.png"), "-o", str(numbers), "-p", "cpu").returncode == 0
+    read = pq.read_table(numbers).to_pylist()
+    assert read[0]["number"] == "53046" and len(read[0]["digits"]) == 5 and read[1]["number"].startswith("0")
+    bad = tmp_path / "never.parquet"
+    r = run_cli("classify", str(folder), "-o", str(bad), "--model", str(tmp_path / "missing.onnx"))
+    assert r.returncode == 2 and not bad.exists() and not list(tmp_path.glob(".never*"))
+    r = run_cli("classify", str(folder), "-f", "parquet")
+    assert r.returncode == 2 and "add -o rows.parquet" in r.stderr

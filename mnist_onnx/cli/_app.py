@@ -66,6 +66,7 @@ class FormatChoice(str, Enum):
     table = "table"
     csv = "csv"
     jsonl = "jsonl"
+    parquet = "parquet"
 
 
 class InkChoice(str, Enum):
@@ -107,7 +108,7 @@ InkOpt = Annotated[Optional[InkChoice], typer.Option("--model-ink", help="Overri
 PathsArg = Annotated[list[str], typer.Argument(help="Image files and/or folders (with --engine ray also s3://, gs://, ... URIs).", show_default=False, metavar="PATH")]
 RecursiveOpt = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
 PatternOpt = Annotated[Optional[str], typer.Option(help="File-name pattern inside folders, case-insensitive. Default: any image (png, jpg, jpeg, gif, bmp, tif, tiff, webp, ppm, pgm, pbm).", show_default=False)]
-FormatOpt = Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix).")]
+FormatOpt = Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix: .csv, .jsonl, .parquet). parquet needs the parquet extra and -o.")]
 RowsOutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout (- is stdout).")]
 MaxPixelsOpt = Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No summary line, no notes.")]

@@ -50,6 +50,18 @@ def output_path(output: Optional[Path]) -> Optional[Path]:
     return None if output is not None and str(output) == "-" else output
 
 
+def parquet_rows(stack: contextlib.ExitStack, output: Optional[Path], kind: str, top_k: int = 0) -> Any:
+    """`-f parquet` / `-o rows.parquet`: a writer of typed columns, a row group at a time, renamed into place
+    when the run succeeds. It is its own stream (flush writes a row group)."""
+    from .._parquet import ParquetRows
+
+    assert output is not None  # checked with the arguments
+    try:
+        return stack.enter_context(ParquetRows(output, kind, top_k))
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
+
+
 def open_stream(stack: contextlib.ExitStack, output: Optional[Path]) -> TextIO:
     """-o FILE: written atomically (a `.part` renamed at the end; nothing is left if the run fails); else
     stdout. File names are bytes: one that is not UTF-8 is written back as the same bytes (CSV, table) or

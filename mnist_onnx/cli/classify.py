@@ -16,7 +16,8 @@ from ._app import (ActorCpusOpt, ActorsOpt, CenterOpt, DeviceOpt, EngineChoice, 
                    InkOpt, InvertChoice, InvertOpt, MaxPixelsOpt, MeanOpt, ModelOpt, PathsArg, PatternOpt,
                    ProviderChoice, ProviderOpt, QuietOpt, RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt,
                    StdOpt, announce, app, check_range, fail, make_classifier, note)
-from ._rows import check_inputs, no_files, open_stream, output_path, progress, resume_into, start_ray, write_rows
+from ._rows import (check_inputs, no_files, open_stream, output_path, parquet_rows, progress, resume_into, start_ray,
+                    write_rows)
 
 
 @app.command()
@@ -61,6 +62,8 @@ def classify(
     clf = make_classifier(model, here, device_id, invert, center, mean, std, model_ink,
                           max_pixels=max_pixels, threads=inference_threads(workers))
     fmt = FormatChoice(choose_format(fmt.value if fmt else None, output, sys.stdout.isatty()))
+    if fmt is FormatChoice.parquet and output is None:
+        raise fail("Parquet goes to a file: add -o rows.parquet")
     announce(clf, quiet)
 
     with contextlib.ExitStack() as stack:
@@ -88,9 +91,12 @@ def classify(
                                          workers=workers, keep_probabilities=top_k > 0)
         # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
         # be joined, or a wrong model, writes nothing
-        if done is None:
-            stream, fresh = open_stream(stack, output), True
-        writer = RowWriter(stream, fmt.value, top_k, header=fresh)
+        if fmt is FormatChoice.parquet:
+            writer = stream = parquet_rows(stack, output, "classify", top_k)
+        else:
+            if done is None:
+                stream, fresh = open_stream(stack, output), True
+            writer = RowWriter(stream, fmt.value, top_k, header=fresh)
         c = write_rows(results, writer, stream, output, update)
     n, failed, blank, secs = c.rows, c.failed, c.blank, c.seconds
     ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()

@@ -16,7 +16,8 @@ from ._app import (ActorCpusOpt, ActorsOpt, DeviceOpt, EngineChoice, EngineOpt, 
                    InvertOpt, MaxPixelsOpt, ModelOpt, PathsArg, PatternOpt, ProviderChoice, ProviderOpt, QuietOpt,
                    RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt, announce, app, check_range, fail,
                    make_classifier, note)
-from ._rows import check_inputs, no_files, open_stream, output_path, progress, resume_into, start_ray, write_rows
+from ._rows import (check_inputs, no_files, open_stream, output_path, parquet_rows, progress, resume_into, start_ray,
+                    write_rows)
 
 
 @app.command()
@@ -56,6 +57,8 @@ def read(
     here = ProviderChoice.cpu if ray_engine or (provider is ProviderChoice.auto and small_job(paths)) else provider
     clf = make_classifier(model, here, device_id, invert, max_pixels=max_pixels, threads=inference_threads(workers))
     fmt = FormatChoice(choose_format(fmt.value if fmt else None, output, sys.stdout.isatty()))
+    if fmt is FormatChoice.parquet and output is None:
+        raise fail("Parquet goes to a file: add -o rows.parquet")
     announce(clf, quiet)
 
     with contextlib.ExitStack() as stack:
@@ -83,9 +86,12 @@ def read(
                                      workers=workers, min_confidence=min_confidence)
         # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
         # be joined, or a wrong model, writes nothing
-        if done is None:
-            stream, fresh = open_stream(stack, output), True
-        writer = ReadingWriter(stream, fmt.value, header=fresh)
+        if fmt is FormatChoice.parquet:
+            writer = stream = parquet_rows(stack, output, "read", 0)
+        else:
+            if done is None:
+                stream, fresh = open_stream(stack, output), True
+            writer = ReadingWriter(stream, fmt.value, header=fresh)
         c = write_rows(results, writer, stream, output, update)
     ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
     if not quiet:
