@@ -145,7 +145,7 @@ def _decode_open(opened: BinaryIO, path: object, max_pixels: int) -> tuple[np.nd
                 raise _fail(path, f"extreme shape ({image.width}x{image.height}): too long and thin to hold a "
                                   "digit; not decoded")
             size = image.size
-            if max(image.size) > 2 * _WORK_SIDE and image.mode in ("L", "RGB", "RGBA", "LA"):
+            if max(image.size) > 2 * _WORK_SIDE and image.mode in ("L", "RGB", "RGBA", "LA", "CMYK"):
                 fx, fy = _factors(image.size)
                 image.draft(image.mode, (image.width // fx, image.height // fy))  # JPEG: decode smaller
             image.load()
@@ -154,6 +154,10 @@ def _decode_open(opened: BinaryIO, path: object, max_pixels: int) -> tuple[np.nd
                 if image.mode == "P":
                     image = image.convert("RGBA" if "transparency" in image.info else "RGB")
                 image = _reduce_in_strips(image, _factors(image.size))
+            elif max(image.size) > 2 * _WORK_SIDE and (image.mode in _STRIP_LOCAL or image.mode.startswith("I;16")):
+                # Modes Pillow cannot box-reduce (16-bit, 1-bit, CMYK...): to gray and reduced a strip at a
+                # time, never a full-size float copy (a 7000x7000 16-bit PNG peaked at 547 MB)
+                return _gray_in_strips(image, _factors(image.size)), size
             return _reduce(_to_gray(image)), size
         except ImageError:
             raise
@@ -239,6 +243,25 @@ def _reduce_in_strips(im: Image.Image, factors: tuple[int, int]) -> Image.Image:
         bottom = min(top + rows, (h // fy) * fy)
         strip = im.crop((0, top, (w // fx) * fx, bottom)).reduce((fx, fy))
         out.paste(strip, (0, top // fy))
+    return out
+
+
+# Modes whose grayscale conversion (`_to_gray`) looks at each pixel alone: they can be converted a strip at a
+# time with the same result. (With alpha, `_to_gray` picks the background from the whole image's ink.)
+_STRIP_LOCAL = ("1", "CMYK", "YCbCr", "LAB", "HSV")
+
+
+def _gray_in_strips(im: Image.Image, factors: tuple[int, int]) -> np.ndarray:
+    """`_reduce(_to_gray(im))`, computed a strip of rows at a time: the same block means, exactly."""
+    fx, fy = factors
+    w, h = im.size
+    out_w, out_h = w // fx, h // fy
+    out = np.empty((out_h, out_w), np.float32)
+    rows = fy * 16  # whole blocks: 16 output rows a strip, a few MB of floats whatever the width
+    for top in range(0, out_h * fy, rows):
+        bottom = min(top + rows, out_h * fy)
+        gray = _to_gray(im.crop((0, top, out_w * fx, bottom))).astype(np.float32)
+        out[top // fy : bottom // fy] = gray.reshape((bottom - top) // fy, fy, out_w, fx).mean(axis=(1, 3))
     return out
 
 

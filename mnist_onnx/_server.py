@@ -13,6 +13,7 @@ next call together.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import re
 import threading
@@ -205,6 +206,14 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
     makes every client wait (p99 of 16 concurrent 256-photo requests was ~48 s)."""
     limit = int(max_upload_mb * MiB)
     max_parts = max_files + 16  # the files, and a few other form fields a client may add
+    # Decoding is where memory goes (a 7000x7000 image is ~100-200 MB while it is reduced): as many requests
+    # decode at once as there are cores, the others wait their turn, so the server's memory follows the
+    # cores, not the number of clients (20 concurrent 7000x7000 16-bit uploads: see tests/test_serve.py)
+    decoding = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+
+    def guarded(work: Callable[..., Any], *args: Any) -> Any:
+        with decoding:
+            return work(*args)
     batcher = _Batcher(classifier.predict_pixels) if batching else None
 
     @contextlib.asynccontextmanager
@@ -299,7 +308,7 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
         if isinstance(items, JSONResponse):
             return items
         try:
-            results = await run_in_threadpool(_classify, classifier, batcher, items, pixels)
+            results = await run_in_threadpool(guarded, _classify, classifier, batcher, items, pixels)
         except MnistOnnxError as e:  # the model misbehaves: a JSON error, as every other answer
             return _error(500, str(e))
         return JSONResponse({"results": [_result_json(r, pixels) for r in results]})
@@ -317,7 +326,7 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
             return items
         model = batcher or classifier.predict_pixels
         try:
-            results = await run_in_threadpool(read_items, items, classifier.config, model, min_confidence)
+            results = await run_in_threadpool(guarded, read_items, items, classifier.config, model, min_confidence)
         except MnistOnnxError as e:
             return _error(500, str(e))
         return JSONResponse({"results": [_reading_json(r) for r in results]})

@@ -396,3 +396,27 @@ def test_a_full_queue_answers_503_with_retry_after_and_healthz_still_answers(tmp
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_twenty_concurrent_huge_uploads_keep_the_server_under_1_gb(tmp_path):
+    """20 concurrent uploads of a 7000x7000 16-bit PNG (~110 KB each) took the server to 8 GB: decoding is
+    bounded (as many at once as cores) and reduces a strip at a time. Peak RSS (VmHWM) stays under 1 GB."""
+    a = np.full((7000, 7000), 60000, np.uint16)
+    a[3000:4000, 3400:3600] = 1000  # a 1
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "PNG")
+    data = buf.getvalue()
+    proc, url = start_server("--max-upload-mb", "4")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(lambda i: requests.post(url + "v1/classify", timeout=300,
+                                                            files=[("files", (f"{i}.png", data, "image/png"))]),
+                                    range(20)))
+        assert all(r.ok and r.json()["results"][0]["digit"] == 1 for r in answers)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak_kib = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+        assert peak_kib < 1024 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)

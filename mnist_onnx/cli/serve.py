@@ -52,6 +52,8 @@ def serve(
         raise fail(f"cannot listen on {host}:{port} ({e.strerror})") from None
     import logging
 
+    _return_freed_memory()
+
     # python-multipart logs a warning for every malformed body a client sends; the client gets its 400, and
     # this command's stderr stays for the server's own news (a command owns its process's logging)
     logging.getLogger("python_multipart").setLevel(logging.ERROR)
@@ -60,3 +62,21 @@ def serve(
     run(clf, host, port, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching, max_queue=max_queue,
         max_connections=max_connections,
         on_ready=lambda url: note(f"serving {url} (model {clf.model_path}, {clf.provider.upper()}); Ctrl-C to stop"))
+
+
+def _return_freed_memory() -> None:
+    """glibc keeps large freed blocks in per-thread arenas once its mmap threshold has grown, so a server whose
+    request threads each decoded one big image holds all of that memory afterwards (measured: 20 concurrent
+    7000x7000 uploads, 1.6 GB). A fixed threshold gives big blocks back to the system when freed, and two
+    arenas stop the growth per thread. This command owns its process; the library never does this."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: blocks of 1 MiB and more are mmapped, unmapped when freed
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):  # another libc: its own policy stands
+        pass
