@@ -12,6 +12,7 @@ next call together.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import queue
@@ -101,18 +102,23 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, or _TooLarge as soon as it passes *limit* bytes (declared or actual)."""
+async def _read_body(request: Request, limit: int, timeout: float = 60.0) -> bytes:
+    """The request body, or _TooLarge as soon as it passes *limit* bytes (declared or actual); asyncio's
+    TimeoutError when it has not all arrived within *timeout* seconds (a body trickled in a byte at a time)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _TooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+
+    async def collect() -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    return await asyncio.wait_for(collect(), timeout)
 
 
 class _TooMany(Exception):
@@ -198,7 +204,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, batching: bool = True,
                on_ready: Callable[[], None] | None = None, allowed_hosts: Sequence[str] | None = None,
-               max_queue: int = 64) -> FastAPI:
+               max_queue: int = 64, body_timeout: float = 60.0) -> FastAPI:
     """The FastAPI application: `GET /` (drawing page), `GET /healthz`, `POST /v1/classify`, `POST /v1/read`,
     `/openapi.json`. *on_ready* runs once the server listens. *allowed_hosts*: the Host headers answered
     (None: any); `run` passes the loopback names when it listens on loopback. *max_queue*: requests to
@@ -273,11 +279,13 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
             return _error(415, f"unsupported content type {ctype_s or '(none)'!r}: send multipart/form-data "
                                "with files in the field 'files', or one image/* body")
         try:
-            body = await _read_body(request, limit)
+            body = await _read_body(request, limit, body_timeout)
         except _TooLarge:
             return _error(413, f"request body too large (limit {max_upload_mb:g} MiB)")
         except ClientDisconnect:  # the client left mid-upload: nobody to answer, nothing to log
             return _error(400, "the client disconnected before the body was complete")
+        except asyncio.TimeoutError:
+            return _error(408, f"the request body did not arrive within {body_timeout:g} s")
         if ctype_s == "multipart/form-data":
             boundary = options.get(b"boundary")
             if not boundary:
@@ -358,18 +366,57 @@ def allowed_hosts_for(host: str) -> list[str] | None:
     return None
 
 
+def _timed_protocol(header_timeout: float) -> type:
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's headers: a connection that has not
+    sent a whole request head within *header_timeout* seconds of opening (or of its last response) is
+    closed. uvicorn has no such timer, so half-sent requests (slowloris) would hold a descriptor each for
+    ever and shut new clients out."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimedH11(H11Protocol):
+        def connection_made(self, transport: Any) -> None:  # noqa: D401
+            super().connection_made(transport)
+            self._arm()
+
+        def _arm(self) -> None:
+            self._cycle_armed = self.cycle
+            self._head_timer = self.loop.call_later(header_timeout, self._head_too_slow)
+
+        def _head_too_slow(self) -> None:
+            if self.cycle is self._cycle_armed and not self.transport.is_closing():
+                self.transport.close()  # no new request head in time
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.cycle is not self._cycle_armed:  # a request head arrived: its deadline is met
+                self._head_timer.cancel()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._head_timer.cancel()
+            self._arm()  # the next request on this connection gets its own deadline
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._head_timer.cancel()
+            super().connection_lost(exc)
+
+    return TimedH11
+
+
 def run(classifier, host: str, port: int, *, max_upload_mb: float, max_files: int, batching: bool,
         on_ready: Callable[[str], None], allowed_hosts: Sequence[str] | None = None, max_queue: int = 64,
-        max_connections: int = 1000) -> None:
+        max_connections: int = 1000, header_timeout: float = 10.0, body_timeout: float = 60.0) -> None:
     """Serve until Ctrl-C or SIGTERM (uvicorn's graceful shutdown, at most a few seconds)."""
     import uvicorn
 
     shown = f"[{host}]" if ":" in host else host
     hosts = allowed_hosts if allowed_hosts is not None else allowed_hosts_for(host)
     app = create_app(classifier, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching,
-                     on_ready=lambda: on_ready(f"http://{shown}:{port}/"), allowed_hosts=hosts, max_queue=max_queue)
+                     on_ready=lambda: on_ready(f"http://{shown}:{port}/"), allowed_hosts=hosts, max_queue=max_queue,
+                     body_timeout=body_timeout)
     # limit_concurrency: past this many open connections uvicorn answers 503 at once, so descriptors and
     # memory stay bounded; timeout_keep_alive closes idle connections.
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3,
-                            access_log=False, limit_concurrency=max_connections, timeout_keep_alive=5)
+                            access_log=False, limit_concurrency=max_connections, timeout_keep_alive=5,
+                            http=_timed_protocol(header_timeout))
     uvicorn.Server(config).run()

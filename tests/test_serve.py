@@ -420,3 +420,37 @@ def test_twenty_concurrent_huge_uploads_keep_the_server_under_1_gb(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_slow_connections_are_closed_and_new_clients_are_served():
+    """Slowloris: 300 connections that send half a request head and stop. Each is closed when its header
+    deadline passes; new clients are served all along; a body trickled too slowly gets 408."""
+    proc, url = start_server("--header-timeout", "1", "--body-timeout", "1")
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    slow = []
+    try:
+        for _ in range(300):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            slow.append(s)
+        assert requests.get(url + "healthz", timeout=5).ok  # served while 300 heads hang
+        time.sleep(2.0)
+        closed = 0
+        for s in slow:
+            s.settimeout(2)
+            try:
+                closed += s.recv(1) == b""
+            except OSError:
+                closed += 1
+        assert closed == len(slow)
+        assert requests.get(url + "healthz", timeout=5).ok
+        body = socket.create_connection(("127.0.0.1", port), timeout=10)
+        body.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                     b"Content-Length: 1000\r\n\r\n" + b"x" * 10)
+        answer = body.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    finally:
+        for s in slow:
+            s.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)

@@ -29,6 +29,8 @@ def serve(
     batching: Annotated[bool, typer.Option("--batching/--no-batching", help="Merge concurrent requests into shared model calls.")] = True,
     max_queue: Annotated[int, typer.Option(help="Requests worked on or waiting at once; beyond, 503 with Retry-After.")] = 64,
     max_connections: Annotated[int, typer.Option(help="Open connections at once; beyond, 503.")] = 1000,
+    header_timeout: Annotated[float, typer.Option(help="Seconds a connection has to send a request's headers before it is closed.")] = 10.0,
+    body_timeout: Annotated[float, typer.Option(help="Seconds a request body may take to arrive (408 beyond).")] = 60.0,
 ) -> None:
     """Serve a drawing page and an HTTP API (POST /v1/classify, POST /v1/read) until Ctrl-C or SIGTERM.
     Listening on loopback (the default), only loopback Host names are answered."""
@@ -37,6 +39,8 @@ def serve(
     check_range("--max-files", max_files, 1, 1 << 20, "a count")
     check_range("--max-queue", max_queue, 1, 1 << 20, "a count")
     check_range("--max-connections", max_connections, 1, 1 << 20, "a count")
+    check_range("--header-timeout", header_timeout, 0.1, 3600, "seconds")
+    check_range("--body-timeout", body_timeout, 0.1, 86400, "seconds")
     try:
         from .._server import run
     except ImportError as e:
@@ -60,7 +64,7 @@ def serve(
     clf = make_classifier(model, provider, device_id, invert, center, mean, std, model_ink, max_pixels=max_pixels)
     announce(clf)
     run(clf, host, port, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching, max_queue=max_queue,
-        max_connections=max_connections,
+        max_connections=max_connections, header_timeout=header_timeout, body_timeout=body_timeout,
         on_ready=lambda url: note(f"serving {url} (model {clf.model_path}, {clf.provider.upper()}); Ctrl-C to stop"))
 
 
