@@ -35,6 +35,15 @@ def iter_files(inputs: Iterable[str | Path], pattern: str | None = None, recursi
             yield item
 
 
+def matches(name: str, pattern: str | None = None) -> bool:
+    """Whether a folder walk with *pattern* would list a file called *name*."""
+    return bool(_matcher(pattern)(name)) and not _OURS.match(name)
+
+
+# Our own temporary files (`atomic_write`'s `.NAME.XXXXXXXX.part`, `check_writable`'s probes): never inputs.
+_OURS = re.compile(r"\..+\.([0-9a-f]{8}\.part|[^.]+\.probe)\Z", re.DOTALL)
+
+
 def _matcher(pattern: str | None) -> Callable[[str], object]:
     if pattern is None:
         return re.compile(r".*\.(" + "|".join(EXTENSIONS) + r")\Z", re.IGNORECASE | re.DOTALL).match
@@ -96,7 +105,7 @@ def _sorted_listing(folder: str, match: Callable[[str], object]) -> tuple[np.nda
                     is_dir = False
                 if is_dir:
                     subdirs.append(entry.name)
-                elif match(entry.name):
+                elif match(entry.name) and not _OURS.match(entry.name):
                     raw = os.fsencode(entry.name)
                     pending.append(raw)
                     if entry.is_symlink():

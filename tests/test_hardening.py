@@ -674,3 +674,27 @@ def test_a_huge_image_of_any_mode_stays_under_300_mb(kind, tmp_path):
                          capture_output=True, text=True, timeout=120).stdout.split()
     row, peak_mib = out[0], int(out[1]) / 1024
     assert row.split(",")[1] == "1" and peak_mib < 300, (row, peak_mib)
+
+
+def test_output_onto_an_input_is_refused_and_our_temporary_files_are_never_inputs(tmp_path):
+    """`classify d -o d/7_mnist.png` overwrote the image with CSV; with --pattern '*' and -o inside the
+    folder, the run classified its own .part file. Both refused up front; .part files are never listed."""
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "7_mnist.png").write_bytes((ROOT / "samples" / "7_mnist.png").read_bytes())
+    for args in (("-o", str(d / "7_mnist.png")), ("--pattern", "*", "-o", str(d / "rows.csv"))):
+        r = run_cli("classify", str(d), *args)
+        assert r.returncode == 2 and "its own output" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert (d / "7_mnist.png").read_bytes() == (ROOT / "samples" / "7_mnist.png").read_bytes()
+    r = run_cli("read", str(d / "7_mnist.png"), "-o", str(d / "7_mnist.png"))
+    assert r.returncode == 2 and "is one of the inputs" in r.stderr
+    (d / ".rows.csv.0123abcd.part").write_text("path,digit\n")
+    r = run_cli("classify", str(d), "--pattern", "*", "-f", "csv", "-p", "cpu")
+    assert [Path(row["path"]).name for row in csv_rows(r.stdout)] == ["7_mnist.png"]
+
+
+def test_a_full_disk_on_stdout_does_not_claim_nothing_was_kept():
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([str(Path(sys.executable).with_name("mnist-onnx")), "classify", str(ROOT / "samples"),
+                            "-f", "csv", "-p", "cpu"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 2 and "standard output: cannot write" in r.stderr and "nothing was kept" not in r.stderr

@@ -19,7 +19,8 @@ from ._app import check_range, fail
 
 
 def check_inputs(paths: list[str], ray_engine: bool, workers: int, batch_size: int, ray_address: Optional[str],
-                 actors: Optional[int], actor_cpus: float, output: Optional[Path]) -> None:
+                 actors: Optional[int], actor_cpus: float, output: Optional[Path], pattern: Optional[str] = None,
+                 recursive: bool = False) -> None:
     """Usage errors before any work: exit 2 with one line."""
     if not ray_engine and (ray_address or actors is not None):
         raise fail("--ray-address and --actors need --engine ray")
@@ -37,12 +38,33 @@ def check_inputs(paths: list[str], ray_engine: bool, workers: int, batch_size: i
         if workers != 1:
             raise fail("--workers is for the local engine; with --engine ray use --actors")
     if output is not None:
+        _not_an_input(output, paths, pattern, recursive)
         from .._paths import check_writable
 
         try:
             check_writable(output)
         except OutputError as e:
             raise fail(str(e)) from None
+
+
+def _not_an_input(output: Path, paths: list[str], pattern: Optional[str], recursive: bool) -> None:
+    """-o must not be one of the inputs (an image overwritten with CSV), nor a file the folder walk would
+    list (--pattern '*' with -o inside the folder: the run would read its own output)."""
+    from .._files import matches
+
+    target = os.path.realpath(output)
+    for path in paths:
+        if "://" in path:
+            continue
+        real = os.path.realpath(path)
+        if os.path.isdir(real):
+            folder = os.path.dirname(target)
+            inside = folder == real or (recursive and folder.startswith(real.rstrip(os.sep) + os.sep))
+            if inside and matches(os.path.basename(target), pattern):
+                raise fail(f"{output}: inside the input folder {path} and matching its files: the run would read "
+                           "its own output (write it elsewhere, or narrow --pattern)")
+        elif real == target:
+            raise fail(f"{output}: is one of the inputs; it would be overwritten (write the rows elsewhere)")
 
 
 def output_path(output: Optional[Path]) -> Optional[Path]:
@@ -122,13 +144,15 @@ class Counts:
     seconds: float = 0.0
 
 
-def write_rows(results: Iterable[Any], writer: Any, stream: TextIO, output: Optional[Path],
+def write_rows(results: Iterable[Any], make_writer: Callable[[], Any], stream: TextIO, output: Optional[Path],
                update: Callable[[int, float], None] | None) -> Counts:
     """Write every row as it comes; count them. A model that misbehaves, or an output that cannot be
-    written (disk full, ulimit -f), ends the run with one line and exit 2; nothing half-written is kept."""
+    written (disk full, ulimit -f) -- from its header on -- ends the run with one line and exit 2; nothing
+    half-written is kept."""
     counts = Counts()
     t0 = time.perf_counter()
     try:
+        writer = make_writer()  # a CSV or table header is the first write
         for r in results:
             writer.write(r)
             counts.rows += 1
@@ -144,7 +168,9 @@ def write_rows(results: Iterable[Any], writer: Any, stream: TextIO, output: Opti
     except BrokenPipeError:
         raise
     except OSError as e:  # disk full, file size limit (ulimit -f), I/O error: the output, not the input
-        raise fail(f"{output or 'standard output'}: cannot write ({e.strerror or e}); nothing was kept") from None
+        if output is None:  # what went before is already out there: say so, not "nothing was kept"
+            raise fail(f"standard output: cannot write ({e.strerror or e}) after {counts.rows:,} rows") from None
+        raise fail(f"{output}: cannot write ({e.strerror or e}); nothing was kept") from None
     counts.seconds = time.perf_counter() - t0
     return counts
 

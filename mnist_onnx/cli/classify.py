@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -49,7 +49,7 @@ def classify(
     """Classify every image under PATHS: one row per file, a prediction or an error. Exit 1 if any file failed."""
     ray_engine = engine is EngineChoice.ray
     output = output_path(output)
-    check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output)
+    check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output, pattern, recursive)
     check_range("--top-k", top_k, 0, 10, "a count")
     from .._batch import inference_threads
     from .._model import small_job
@@ -91,13 +91,16 @@ def classify(
                                          workers=workers, keep_probabilities=top_k > 0)
         # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
         # be joined, or a wrong model, writes nothing
+        parquet = None
         if fmt is FormatChoice.parquet:
-            writer = stream = parquet_rows(stack, output, "classify", top_k)
-        else:
-            if done is None:
-                stream, fresh = open_stream(stack, output), True
-            writer = RowWriter(stream, fmt.value, top_k, header=fresh)
-        c = write_rows(results, writer, stream, output, update)
+            parquet = stream = parquet_rows(stack, output, "classify", top_k)
+        elif done is None:
+            stream, fresh = open_stream(stack, output), True
+
+        def make_writer() -> Any:
+            return parquet if parquet is not None else RowWriter(stream, fmt.value, top_k, header=fresh)
+
+        c = write_rows(results, make_writer, stream, output, update)
     n, failed, blank, secs = c.rows, c.failed, c.blank, c.seconds
     ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
     if not quiet:

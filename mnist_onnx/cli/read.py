@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -47,7 +47,7 @@ def read(
     Exit 1 if any file failed."""
     ray_engine = engine is EngineChoice.ray
     output = output_path(output)
-    check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output)
+    check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output, pattern, recursive)
     check_range("--min-confidence", min_confidence, 0, 1, "a probability")
     from .._batch import inference_threads
     from .._model import small_job
@@ -86,13 +86,16 @@ def read(
                                      workers=workers, min_confidence=min_confidence)
         # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
         # be joined, or a wrong model, writes nothing
+        parquet = None
         if fmt is FormatChoice.parquet:
-            writer = stream = parquet_rows(stack, output, "read", 0)
-        else:
-            if done is None:
-                stream, fresh = open_stream(stack, output), True
-            writer = ReadingWriter(stream, fmt.value, header=fresh)
-        c = write_rows(results, writer, stream, output, update)
+            parquet = stream = parquet_rows(stack, output, "read", 0)
+        elif done is None:
+            stream, fresh = open_stream(stack, output), True
+
+        def make_writer() -> Any:
+            return parquet if parquet is not None else ReadingWriter(stream, fmt.value, header=fresh)
+
+        c = write_rows(results, make_writer, stream, output, update)
     ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
     if not quiet:
         n, secs = c.rows, c.seconds
