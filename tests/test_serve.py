@@ -454,3 +454,26 @@ def test_slow_connections_are_closed_and_new_clients_are_served():
             s.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_a_client_leaving_mid_upload_and_malformed_bodies_leave_the_log_clean():
+    """A client that disconnects mid-upload logged an ASGI traceback, and python-multipart a warning per
+    malformed body: the server's stderr holds only its own start line."""
+    proc, url = start_server()
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    try:
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                      b"Content-Length: 100000\r\n\r\n" + b"x" * 5000)
+            s.close()  # gone mid-body
+        for body in (b"--x\r\nbroken", b"garbage before\r\n--x--\r\n", b"--x\r\nContent-Disposition: form-data\r\n"):
+            r = requests.post(url + "v1/classify", data=body, timeout=10,
+                              headers={"Content-Type": "multipart/form-data; boundary=x"})
+            assert r.status_code == 400
+        time.sleep(0.5)
+        assert requests.get(url + "healthz", timeout=5).ok
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err and "multipart" not in err.lower(), err
