@@ -9,6 +9,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+ARCHS = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")  # tf2onnx converts these exactly
 OPTIMIZERS = ("adam", "sgd")
 OPSETS = range(13, 19)  # what tf2onnx 1.16+ and onnxruntime 1.20+ both support for these layers
@@ -17,6 +18,7 @@ OPSETS = range(13, 19)  # what tf2onnx 1.16+ and onnxruntime 1.20+ both support 
 @dataclass
 class TrainConfig:
     preset: str = "tutorial"
+    arch: str = "mlp"  # mlp: 784 -> hidden -> 10; cnn: three 3x3 convolutions with pooling, then hidden -> 10
     hidden: tuple[int, ...] = (512, 256, 128)  # hidden layer widths; () is plain softmax regression
     activation: str = "relu"  # relu | sigmoid | tanh
     dropout: float = 0.5  # before the output layer, as in the tutorial
@@ -24,9 +26,14 @@ class TrainConfig:
     learning_rate: float = 1e-3  # peak; decays to 1 % of it along a cosine over `epochs` when `decay` is on
     decay: bool = True
     batch_size: int = 128
-    epochs: int = 60  # the learning rate schedule spans these; early stopping may end sooner
+    epochs: int = 40  # the learning rate schedule spans these; early stopping may end sooner
     patience: int = 40  # epochs without a better validation accuracy before stopping
     augment: bool = True  # vary the training digits like real handwriting (augment.py)
+    digit_styles: bool | None = None  # 1s with a flag, 7s with a bar: None = only on MNIST itself (by checksum)
+    teacher: str | None = None  # an ONNX model (path, or `cnn` for the bundled one) whose soft targets we learn
+    distill_temperature: float = 3.0  # softens the teacher's probabilities (Hinton et al. 2015)
+    distill_weight: float = 0.7  # share of the loss from the teacher; the rest from the true labels
+    calibrate: bool = True  # fit a softmax temperature on held-out, augmented digits; bake it into the model
     val_fraction: float = 5000 / 60000  # the tutorials' 55,000 / 5,000 split, scaled to the data
     seed: int = 0
 
@@ -36,6 +43,8 @@ _PLAIN: dict = dict(decay=False, epochs=60, patience=12, augment=False)
 # Each tutorial network with its own optimiser settings; `tutorial` is the default (with ReLU added).
 PRESETS: dict[str, dict] = {
     "tutorial": dict(),
+    # The convolutional teacher: small enough for 2 CPU cores, same augmentation, same contract (N, 784 in).
+    "cnn": dict(arch="cnn", hidden=(128,), dropout=0.3, learning_rate=2e-3, epochs=15, patience=15),
     # The plain tutorial networks: their own optimisers, no augmentation, constant rate, early stopping.
     "softmax": dict(hidden=(), dropout=0.0, optimizer="sgd", learning_rate=0.5, batch_size=100, **_PLAIN),
     "mlp300": dict(hidden=(300,), dropout=0.0, optimizer="sgd", learning_rate=0.5, batch_size=100, **_PLAIN),
@@ -58,6 +67,8 @@ def validate(cfg: TrainConfig, opset: int = 17) -> None:
     def bad(flag: str, value: object, allowed: str) -> ValueError:
         return ValueError(f"{flag} {value}: {allowed}")
 
+    if cfg.arch not in ARCHS:
+        raise bad("--arch", cfg.arch, f"choose {' or '.join(ARCHS)}")
     if not all(isinstance(w, int) and 1 <= w <= 65536 for w in cfg.hidden):
         raise bad("--hidden", ",".join(map(str, cfg.hidden)), "each layer width must be an integer from 1 to 65536")
     if cfg.activation not in ACTIVATIONS:
@@ -74,5 +85,9 @@ def validate(cfg: TrainConfig, opset: int = 17) -> None:
         raise bad("--epochs", cfg.epochs, "must be from 1 to 10,000")
     if not 1 <= cfg.patience <= 10_000:
         raise bad("--patience", cfg.patience, "must be from 1 to 10,000")
+    if not (math.isfinite(cfg.distill_temperature) and 0.1 <= cfg.distill_temperature <= 100):
+        raise bad("--distill-temperature", cfg.distill_temperature, "must be from 0.1 to 100")
+    if not (math.isfinite(cfg.distill_weight) and 0.0 <= cfg.distill_weight <= 1.0):
+        raise bad("--distill-weight", cfg.distill_weight, "must be from 0 to 1")
     if opset not in OPSETS:
         raise bad("--opset", opset, f"must be from {OPSETS.start} to {OPSETS.stop - 1}")

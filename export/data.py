@@ -199,6 +199,14 @@ def load_mnist(data_dir: str | Path | None = None) -> Dataset:
     return Dataset(x_train, y_train, x_test, y_test, source=str(folder), sha256=sha)
 
 
+def is_mnist(folder: str | Path) -> bool:
+    """The training images are MNIST's own (by checksum of the file or of its content): only then do the
+    digit-only variants (1s with a flag, 7s with a bar) belong in training. Another IDX set -- Fashion-MNIST,
+    a user's own -- gets the generic augmentation unless asked (`--digit-styles`)."""
+    name = "train-images-idx3-ubyte.gz"
+    return _verified(find_split(Path(folder), "train", "images"), (MNIST_FILES[name], MNIST_CONTENT[name]))
+
+
 def stratified_split(labels: np.ndarray, val_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Shuffled train/validation indices with each class represented in proportion.
 

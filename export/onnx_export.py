@@ -11,7 +11,7 @@ import onnx
 from ._tf import tf
 import tf2onnx
 
-from mnist_onnx._contract import (INPUT_NAME, KEY_LABELS, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING,
+from mnist_onnx._contract import (INPUT_NAME, KEY_LABELS, KEY_MIN_CONFIDENCE, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING,
                                   KEY_TEST_ACCURACY, KEY_VALIDATION_ACCURACY, LABELS, OUTPUT_NAME, PREPROCESSING)
 from mnist_onnx.errors import MnistOnnxError
 
@@ -22,12 +22,14 @@ class ParityError(MnistOnnxError):
     """The ONNX model does not reproduce the TensorFlow model closely enough."""
 
 
-def to_onnx(model: tf.keras.Model, opset: int = 17) -> onnx.ModelProto:
-    """Convert *model* (784 -> 10 logits) to ONNX with softmax included and a dynamic batch dimension."""
+def to_onnx(model: tf.keras.Model, opset: int = 17, temperature: float = 1.0) -> onnx.ModelProto:
+    """Convert *model* (784 -> 10 logits) to ONNX with softmax included and a dynamic batch dimension. The
+    calibration *temperature* is part of the graph: every runtime reading the model gets calibrated
+    probabilities, at no cost."""
 
     @tf.function(input_signature=[tf.TensorSpec([None, 784], tf.float32, name=INPUT_NAME)])
     def serve(pixels):
-        return {OUTPUT_NAME: tf.nn.softmax(model(pixels, training=False))}
+        return {OUTPUT_NAME: tf.nn.softmax(model(pixels, training=False) / temperature)}
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=serve.input_signature, opset=opset)
     for value in (*proto.graph.input, *proto.graph.output):  # tf2onnx names it "unk__N"; say what it is
@@ -45,6 +47,9 @@ def add_metadata(proto: onnx.ModelProto, card: dict) -> None:
         KEY_VALIDATION_ACCURACY: f"{card['metrics']['validation_accuracy']:.4f}",
         KEY_MODEL_CARD: json.dumps(card),
     }
+    threshold = card.get("min_confidence", {}).get("value")
+    if threshold is not None:
+        props[KEY_MIN_CONFIDENCE] = f"{threshold:.4f}"
     del proto.metadata_props[:]
     for key, value in props.items():
         proto.metadata_props.add(key=key, value=value)
@@ -53,11 +58,11 @@ def add_metadata(proto: onnx.ModelProto, card: dict) -> None:
     onnx.checker.check_model(proto, full_check=True)
 
 
-def check_parity(model: tf.keras.Model, model_bytes: bytes, x: np.ndarray) -> dict:
+def check_parity(model: tf.keras.Model, model_bytes: bytes, x: np.ndarray, temperature: float = 1.0) -> dict:
     """Run TensorFlow and ONNX Runtime on *x* (N, 784 float32); raise ParityError unless they agree."""
     import onnxruntime as ort
 
-    tf_prob = tf.nn.softmax(model(x, training=False)).numpy()
+    tf_prob = tf.nn.softmax(model.predict(x, batch_size=2048, verbose=0) / temperature).numpy()
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     ort_prob = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
     max_diff = float(np.abs(tf_prob - ort_prob).max())
@@ -69,3 +74,26 @@ def check_parity(model: tf.keras.Model, model_bytes: bytes, x: np.ndarray) -> di
         )
     return {"images": len(x), "argmax_disagreements": disagree, "max_abs_probability_diff": max_diff,
             "tolerance": PARITY_TOLERANCE, "probabilities": ort_prob}
+
+
+def set_min_confidence(path: str, value: float, chosen_on: str) -> None:
+    """Write a measured default threshold for `unsure` into an exported model (its metadata and card, and
+    the card beside it): how the bundled models get the threshold chosen on real handwriting
+    (benchmarks/realworld.py --choose-threshold)."""
+    from pathlib import Path as _Path
+
+    from mnist_onnx._paths import atomic_write
+
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"min_confidence {value}: must be a probability from 0 to 1")
+    proto = onnx.load(path)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    card = json.loads(meta[KEY_MODEL_CARD])
+    card["min_confidence"] = {"value": round(float(value), 4), "chosen_on": chosen_on}
+    add_metadata(proto, card)
+    with atomic_write(_Path(path), "wb") as f:
+        f.write(proto.SerializeToString())
+    sidecar = _Path(path).with_name(_Path(path).stem + ".card.json")
+    if sidecar.is_file():
+        with atomic_write(sidecar) as f:
+            json.dump(card, f, indent=2)

@@ -17,7 +17,7 @@ import mnist_onnx
 from mnist_onnx._paths import atomic_write, check_writable, default_export_path
 from mnist_onnx.errors import ModelError
 
-from .data import load_mnist
+from .data import is_mnist, load_mnist
 from mnist_onnx._contract import LABELS, OUTPUT_NAME, PREPROCESSING
 
 from .onnx_export import add_metadata, check_parity, to_onnx
@@ -35,6 +35,26 @@ class ExportResult:
     curves_path: Path
     confusion_path: Path
     card: dict
+
+
+def resolve_teacher(teacher: str) -> Path:
+    """A teacher model: a path, or the name of a bundled model (`cnn`)."""
+    from mnist_onnx._model import named_model
+
+    path = named_model(teacher) or Path(teacher)
+    if not path.is_file():
+        raise ModelError(f"--teacher {teacher}: no such model file (a path, or a bundled model's name: cnn)")
+    return path
+
+
+def _card_name(path: Path) -> str | None:
+    import onnx
+
+    try:
+        meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        return json.loads(meta.get("model_card", "{}")).get("name")
+    except Exception:  # noqa: BLE001 -- a third-party teacher has no card: fine
+        return None
 
 
 def sidecar(model_path: Path, suffix: str) -> Path:
@@ -59,16 +79,21 @@ def export_model(
     validate(cfg, opset)  # before any data is read or trained
     default = out is None
     out_path = check_writable(Path(out) if out is not None else default_export_path())  # before training
+    teacher = resolve_teacher(cfg.teacher) if cfg.teacher else None  # a missing teacher: before the data
     data = load_mnist(data_dir)
+    digit_styles = cfg.digit_styles if cfg.digit_styles is not None else is_mnist(data.source)
+    if cfg.augment:
+        log(f"digit styles (1s with a flag, 7s with a bar): {'on' if digit_styles else 'off'} "
+            f"({'--digit-styles' if cfg.digit_styles is not None else 'MNIST by checksum' if digit_styles else 'not MNIST by checksum'})")
 
     import tensorflow as tf
     import tf2onnx
 
-    model, history = fit(cfg, data, log=log)
+    model, history = fit(cfg, data, log=log, digit_styles=digit_styles, teacher_path=str(teacher) if teacher else None)
 
-    proto = to_onnx(model, opset=opset)
+    proto = to_onnx(model, opset=opset, temperature=history.temperature)
     x_test = data.x_test.reshape(-1, 784).astype(np.float32) / 255.0
-    parity = check_parity(model, proto.SerializeToString(), x_test)  # raises: nothing written on failure
+    parity = check_parity(model, proto.SerializeToString(), x_test, history.temperature)  # raises: nothing written
     y_pred = parity.pop("probabilities").argmax(1)
     test_acc = float((y_pred == data.y_test).mean())
     log(f"test accuracy {test_acc:.4f} on {len(x_test)} images; ONNX matches TensorFlow "
@@ -84,10 +109,13 @@ def export_model(
     import onnxruntime
 
     widths = "-".join(str(w) for w in (784, *cfg.hidden, 10))
+    if cfg.arch == "cnn":
+        shape = f"CNN conv3x3 16-32-pool-64-pool, dense {'-'.join(str(w) for w in (*cfg.hidden, 10))}, {cfg.activation}"
+    else:
+        shape = f"MLP {widths}, {cfg.activation}" if cfg.hidden else f"softmax regression {widths}"
     card = {
         "name": f"mnist-onnx {cfg.preset}",
-        "architecture": (f"MLP {widths}, {cfg.activation}" if cfg.hidden else f"softmax regression {widths}")
-        + (f", dropout {cfg.dropout}" if cfg.dropout else ""),
+        "architecture": shape + (f", dropout {cfg.dropout}" if cfg.dropout else ""),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "input": {"name": PREPROCESSING["input"], "shape": ["batch", 784], "dtype": "float32"},
         "output": {"name": OUTPUT_NAME, "shape": ["batch", 10], "kind": "softmax probabilities"},
@@ -101,6 +129,13 @@ def export_model(
             "train_seconds": round(history.seconds, 2),
             "parity": parity,
         },
+        "calibration": history.calibration or {"temperature": 1.0, "note": "not calibrated (--no-calibrate)"},
+        "min_confidence": ({"value": history.calibration["min_confidence"],
+                            "chosen_on": "held-out training digits (see calibration)"}
+                           if history.calibration else {"value": None, "note": "not calibrated: never unsure"}),
+        "augmentation": {"on": cfg.augment, "digit_styles": bool(cfg.augment and digit_styles)},
+        "teacher": ({"path": str(teacher), "temperature": cfg.distill_temperature, "weight": cfg.distill_weight,
+                     "name": _card_name(teacher)} if teacher else None),
         "config": dataclasses.asdict(cfg),
         "data": {
             "source": data.source,

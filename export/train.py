@@ -1,7 +1,9 @@
-"""Train the tutorials' MNIST multilayer perceptron in TensorFlow.
+"""Train the tutorials' MNIST multilayer perceptron (or its convolutional teacher) in TensorFlow.
 
 Read it top to bottom: config as plain values, a model, a train step, an epoch loop that keeps the best epoch
-by validation accuracy. Nothing else happens here; onnx_export.py turns the result into ONNX.
+by validation accuracy, then a softmax temperature fitted on held-out digits. With a teacher, each augmented
+batch is also shown to the teacher (an ONNX model, run by ONNX Runtime) and the student learns its softened
+probabilities as well as the labels (Hinton et al. 2015). onnx_export.py turns the result into ONNX.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._tf import tf
+
+from mnist_onnx._calibration import expected_calibration_error, threshold_for
 
 from .augment import AugmentConfig, augment, lowres_variants, style_variants
 from .config import TrainConfig
@@ -29,11 +33,18 @@ class History:
     val_accuracy: list[float] = dataclasses.field(default_factory=list)
     best_epoch: int = 0
     seconds: float = 0.0
+    temperature: float = 1.0  # softmax temperature fitted on held-out augmented digits (1: none)
+    calibration: dict = dataclasses.field(default_factory=dict)
 
 
 def build_model(cfg: TrainConfig) -> tf.keras.Model:
-    """784 -> hidden... -> 10 logits, dropout before the output layer."""
+    """784 -> hidden... -> 10 logits, dropout before the output layer. The CNN takes the same flat input
+    (one contract for every model we ship) and reshapes it to 28x28 itself."""
     layers = [tf.keras.Input(shape=(784,), name="pixels")]
+    if cfg.arch == "cnn":  # 28 -> 14 -> 7: three 3x3 convolutions, ~8 M multiply-adds per digit
+        conv = lambda n: tf.keras.layers.Conv2D(n, 3, padding="same", activation=cfg.activation)  # noqa: E731
+        layers += [tf.keras.layers.Reshape((28, 28, 1)), conv(16), conv(32), tf.keras.layers.MaxPool2D(),
+                   conv(64), tf.keras.layers.MaxPool2D(), tf.keras.layers.Flatten()]
     layers += [tf.keras.layers.Dense(width, activation=cfg.activation) for width in cfg.hidden]
     if cfg.dropout > 0:
         layers.append(tf.keras.layers.Dropout(cfg.dropout))
@@ -41,8 +52,51 @@ def build_model(cfg: TrainConfig) -> tf.keras.Model:
     return tf.keras.Sequential(layers)
 
 
-def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print) -> tuple[tf.keras.Model, History]:
-    """Train on data.x_train (minus a stratified validation split) and return the best epoch's model."""
+def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log p / T): a model's probabilities at temperature T (T > 1 softer, < 1 sharper)."""
+    z = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
+    z -= z.max(1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(1, keepdims=True)).astype(np.float32)
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The T minimising the negative log-likelihood of softmax(logits / T) (Guo et al. 2017): a 1-D search
+    over 0.25..8 in log steps, then a finer one around the best. Argmax, hence accuracy, is unchanged."""
+    def nll(t: float) -> float:
+        z = logits / t
+        z = z - z.max(1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]))
+
+    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 81))
+    best = grid[int(np.argmin([nll(t) for t in grid]))]
+    fine = best * np.exp(np.linspace(-0.05, 0.05, 41))
+    return float(fine[int(np.argmin([nll(t) for t in fine]))])
+
+
+class Teacher:
+    """An ONNX model whose probabilities, softened at a temperature, the student learns."""
+
+    def __init__(self, path: str, temperature: float) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        self.session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.temperature = temperature
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        probs = self.session.run(None, {self.input: x.reshape(len(x), 784).astype(np.float32)})[0]
+        return soften(probs, self.temperature)
+
+
+def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print,
+        digit_styles: bool = True, teacher_path: str | None = None) -> tuple[tf.keras.Model, History]:
+    """Train on data.x_train (minus a stratified validation split) and return the best epoch's model.
+
+    *digit_styles*: add 1s with a flag and 7s with a bar (digit data only). *teacher_path*: an ONNX model
+    to distil from (cfg.distill_temperature, cfg.distill_weight)."""
     tf.keras.utils.set_random_seed(cfg.seed)  # seeds Python, NumPy and TensorFlow
     tf.config.experimental.enable_op_determinism()  # same seed, same weights (on CPU)
     rng = np.random.default_rng(cfg.seed)
@@ -54,10 +108,14 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print) -> 
     x_val, y_val = x_all[val_idx], data.y_train[val_idx].astype(np.int32)
     log(f"data: {len(x_train)} train / {len(x_val)} validation images from {data.source}")
     aug = AugmentConfig()
-    if cfg.augment:  # each digit once more as a tiny 8x8/16x16 source, and 1s/7s in regional styles
+    if cfg.augment:  # each digit once more as a tiny 8x8/16x16 source, and (digits) 1s/7s in regional styles
         x_lowres = lowres_variants(data.x_train[train_idx], cfg.seed)
-        x_style = style_variants(data.x_train[train_idx], y_train, cfg.seed)
-        log(f"augmentation: low-resolution and regional-style variants of {len(x_lowres)} digits made")
+        x_style = style_variants(data.x_train[train_idx], y_train, cfg.seed) if digit_styles else x_train
+        log(f"augmentation: low-resolution{' and regional-style' if digit_styles else ''} variants of "
+            f"{len(x_lowres)} images made")
+    teacher = Teacher(teacher_path, cfg.distill_temperature) if teacher_path else None
+    if teacher is not None:
+        log(f"teacher: {teacher_path} (temperature {cfg.distill_temperature:g}, weight {cfg.distill_weight:g})")
 
     model = build_model(cfg)
     if cfg.optimizer == "adam":
@@ -67,16 +125,23 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print) -> 
     else:
         raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose adam or sgd")
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    temp, weight = np.float32(cfg.distill_temperature), np.float32(cfg.distill_weight)
 
     @tf.function
-    def train_step(x, y, x_lowres, x_style):
-        if cfg.augment:  # per image: the original, its low-resolution or its regional-style variant
-            r = tf.random.uniform([tf.shape(x)[0], 1])
-            x = tf.where(r < aug.p_lowres, x_lowres, tf.where(r < aug.p_lowres + aug.p_style, x_style, x))
-            x = augment(x, aug)
+    def vary(x, x_lowres, x_style):  # per image: the original, its low-resolution or its regional-style variant
+        r = tf.random.uniform([tf.shape(x)[0], 1])
+        x = tf.where(r < aug.p_lowres, x_lowres, tf.where(r < aug.p_lowres + aug.p_style, x_style, x))
+        return augment(x, aug)
+
+    @tf.function
+    def train_step(x, y, soft):
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
             loss = loss_fn(y, logits)
+            if teacher is not None:  # KL to the teacher at temperature T, scaled by T^2 to keep gradients comparable
+                log_q = tf.nn.log_softmax(logits / temp)
+                kl = tf.reduce_mean(tf.reduce_sum(soft * (tf.math.log(soft + 1e-12) - log_q), axis=1))
+                loss = (1 - weight) * loss + weight * temp * temp * kl
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         correct = tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1, output_type=tf.int32) == y, tf.float32))
@@ -97,8 +162,9 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print) -> 
         total_loss, total_correct = 0.0, 0.0
         for start in range(0, len(order), cfg.batch_size):
             batch = order[start : start + cfg.batch_size]
-            variants = (x_lowres[batch], x_style[batch]) if cfg.augment else (x_train[batch], x_train[batch])
-            loss, correct = train_step(x_train[batch], y_train[batch], *variants)
+            x = vary(x_train[batch], x_lowres[batch], x_style[batch]) if cfg.augment else x_train[batch]
+            soft = teacher(np.asarray(x)) if teacher is not None else np.zeros((len(batch), 10), np.float32)
+            loss, correct = train_step(x, y_train[batch], soft)
             total_loss += float(loss) * len(batch)
             total_correct += float(correct)
         val_loss, val_acc = (float(v) for v in eval_step(x_val, y_val))
@@ -120,4 +186,34 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print) -> 
     model.set_weights(best_weights)
     history.seconds = time.perf_counter() - t0
     log(f"best epoch {history.best_epoch}: val acc {best_acc:.4f} ({history.seconds:.1f} s)")
+    if cfg.calibrate:
+        # Held-out digits varied as training varies them (real handwriting is not clean MNIST): on clean
+        # validation digits alone, the fitted temperature would make the model surer of users' digits.
+        tf.random.set_seed(cfg.seed + 7)
+        x_cal = np.asarray(vary(x_val, lowres_variants(data.x_train[val_idx], cfg.seed + 7),
+                                style_variants(data.x_train[val_idx], y_val, cfg.seed + 7) if digit_styles else x_val)
+                           ) if cfg.augment else x_val
+        x_cal, y_cal = np.concatenate([x_val, x_cal]), np.concatenate([y_val, y_val])
+        logits = model.predict(x_cal, batch_size=2048, verbose=0)
+        history.temperature = fit_temperature(logits, y_cal)
+        raw, calibrated = _softmax(logits), soften(_softmax(logits), history.temperature)
+        right = raw.argmax(1) == y_cal
+        before = expected_calibration_error(raw.max(1), right)
+        after = expected_calibration_error(calibrated.max(1), right)
+        # the default threshold for `unsure`: the most answers kept with 99 % of them right, on these digits
+        threshold = threshold_for(calibrated.max(1), right, 0.99)
+        history.calibration = {"temperature": round(history.temperature, 4), "images": int(len(y_cal)),
+                               "held_out": "the validation digits, as they are and once varied like training",
+                               "ece_before": round(before, 5), "ece_after": round(after, 5),
+                               "min_confidence": round(threshold, 4),
+                               "min_confidence_rule": "lowest threshold keeping 99 % of the answers above it right",
+                               "kept_at_min_confidence": round(float((calibrated.max(1) >= threshold).mean()), 4)}
+        log(f"calibration: temperature {history.temperature:.3f} (ECE {before:.4f} -> {after:.4f} on "
+            f"{len(y_cal)} held-out digits); unsure below {threshold:.3f}")
     return model, history
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)

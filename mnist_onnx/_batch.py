@@ -34,7 +34,8 @@ class Pool(Protocol):
 
 
 def classify_items(items: Sequence[Item], config: PreprocessConfig, predict: Predict,
-                   keep_pixels: bool = False, keep_probabilities: bool = True) -> list[FileResult]:
+                   keep_pixels: bool = False, keep_probabilities: bool = True,
+                   min_confidence: float = 0.0) -> list[FileResult]:
     """Classify one chunk -- file paths, in-memory image files (name, bytes) or PIL images -- in one go,
     exactly as `classify_chunks` does: the same decoding, preprocessing, errors and rows. The server, the Ray
     actors and `Classifier.classify` call this. *predict* is the model (the server passes its request
@@ -42,7 +43,7 @@ def classify_items(items: Sequence[Item], config: PreprocessConfig, predict: Pre
     decoded = decode_chunk(items, config)
     probs = predict(decoded.pixels) if decoded.good else None
     return rows([item_name(i) for i in items], decoded, probs, keep_probabilities=keep_probabilities,
-                keep_pixels=keep_pixels)
+                keep_pixels=keep_pixels, min_confidence=min_confidence)
 
 
 def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -99,7 +100,7 @@ class _Ready:
 
 def classify_chunks(paths: Iterable[str], config: PreprocessConfig, predict: Predict, batch_size: int = CHUNK,
                     pool: Pool | None = None, keep_probabilities: bool = False,
-                    keep_pixels: bool = False) -> Iterator[FileResult]:
+                    keep_pixels: bool = False, min_confidence: float = 0.0) -> Iterator[FileResult]:
     """Yield a FileResult for every path, in order. With a *pool*, its processes decode the chunks.
 
     The model runs on its own thread while the next chunk decodes, from the second chunk on: the first
@@ -121,7 +122,8 @@ def classify_chunks(paths: Iterable[str], config: PreprocessConfig, predict: Pre
 
     def finish(chunk: list[str], decoded, probs: Future | _Ready | None) -> list[FileResult]:
         """Built on the calling thread: only the model itself runs on the inference thread (GIL-free)."""
-        return rows(chunk, decoded, None if probs is None else probs.result(), keep_probabilities, keep_pixels)
+        return rows(chunk, decoded, None if probs is None else probs.result(), keep_probabilities, keep_pixels,
+                    min_confidence)
 
     def start_model(decoded, first: bool) -> Future | _Ready | None:
         nonlocal infer

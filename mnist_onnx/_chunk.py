@@ -36,16 +36,19 @@ class FileResult:
     probabilities: np.ndarray | None = None
     pixels: np.ndarray | None = None  # the (28, 28) input the model saw, when asked for (keep_pixels)
     error: str | None = None
+    unsure: bool = False  # classified, but below the minimum confidence: the digit is given, check it
 
     @property
     def status(self) -> str:
-        """`ok`, `no-digit` (readable, but nothing to classify) or `error` (unreadable)."""
+        """`ok`; `unsure` (classified below the minimum confidence: a person should look); `no-digit`
+        (readable, but nothing to classify) or `error` (unreadable)."""
         if self.error is None:
-            return "ok"
+            return "unsure" if self.unsure else "ok"
         return "no-digit" if self.error == NO_DIGIT else "error"
 
     @property
     def ok(self) -> bool:
+        """Classified (`ok` or `unsure`): not an error, not a blank image."""
         return self.error is None
 
 
@@ -93,8 +96,9 @@ def decode_chunk(paths: Sequence[Item], config: PreprocessConfig) -> Decoded:
 
 
 def rows(names: Sequence[str], decoded: Decoded, probs: np.ndarray | None, keep_probabilities: bool,
-         keep_pixels: bool = False) -> list[FileResult]:
-    """One FileResult per item of a decoded chunk: its prediction, `no-digit`, or its error."""
+         keep_pixels: bool = False, min_confidence: float = 0.0) -> list[FileResult]:
+    """One FileResult per item of a decoded chunk: its prediction (`unsure` below *min_confidence*),
+    `no-digit`, or its error."""
     pixels, good, errors = decoded
     results = [FileResult(n, error=e) for n, e in zip(names, errors)]
     if keep_pixels:
@@ -113,6 +117,7 @@ def rows(names: Sequence[str], decoded: Decoded, probs: np.ndarray | None, keep_
                 r.error = NAN_SCORES
                 continue
             r.digit, r.confidence = digits[j], conf[j]
+            r.unsure = conf[j] < min_confidence
             if keep_probabilities:
                 r.probabilities = probs[j]
     return results

@@ -39,6 +39,7 @@ class Prediction:
     digit: int | None
     confidence: float
     probabilities: np.ndarray  # (10,)
+    unsure: bool = False  # below the minimum confidence: the digit is the model's best guess, check it
 
     def top_k(self, k: int) -> list[tuple[int, float]]:
         order = np.argsort(-self.probabilities, kind="stable")[:k]
@@ -125,6 +126,18 @@ class Classifier:
     def max_pixels(self) -> int:
         return self.config.max_pixels
 
+    @property
+    def min_confidence(self) -> float:
+        """The default threshold for `unsure`: the model's own (its card says how it was chosen), else 0."""
+        return self.info.min_confidence
+
+    def _threshold(self, min_confidence: float | None) -> float:
+        if min_confidence is None:
+            return self.min_confidence
+        if not (isinstance(min_confidence, (int, float)) and 0.0 <= min_confidence <= 1.0):
+            raise UsageError(f"min_confidence {min_confidence!r}: must be a probability from 0 to 1")
+        return float(min_confidence)
+
     def __repr__(self) -> str:
         return f"Classifier(model={str(self.model_path)!r}, provider={self.provider!r})"
 
@@ -160,16 +173,19 @@ class Classifier:
 
     def classify_files(self, paths: Iterable[str | Path] | str | Path, *, recursive: bool = False,
                        pattern: str | None = None, batch_size: int = CHUNK, workers: int = 1,
-                       keep_probabilities: bool = False, keep_pixels: bool = False) -> Iterator[FileResult]:
+                       keep_probabilities: bool = False, keep_pixels: bool = False,
+                       min_confidence: float | None = None) -> Iterator[FileResult]:
         """Yield a FileResult (digit, confidence or error) for every matching file under *paths*, in order.
 
         Streams: memory stays bounded whatever the number of files; a bad file gets an error, never an
-        exception. *keep_pixels* keeps on each row the (28, 28) input the model saw."""
+        exception. *keep_pixels* keeps on each row the (28, 28) input the model saw. A digit read with less
+        than *min_confidence* (default: the model's own, `min_confidence`) has status `unsure`."""
         _check_batch_size(batch_size)
+        threshold = self._threshold(min_confidence)
         files = iter_files([paths] if isinstance(paths, (str, Path)) else paths, pattern, recursive)
         pool, private = self._pool(workers)
         rows = classify_chunks(files, self.config, self.predict_pixels, batch_size, pool, keep_probabilities,
-                               keep_pixels)
+                               keep_pixels, threshold)
         return _closing(rows, pool) if private and pool is not None else rows
 
     def read(self, inputs: ImageLike | bytes | Sequence[ImageLike | bytes], *,
@@ -273,21 +289,28 @@ class Classifier:
             out[start : start + batch_size] = self.predict_pixels(_array_to_pixels(images[start : start + batch_size]))
         return out
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, keep_pixels: bool = False, dataset: str = "") -> Evaluation:
-        """Accuracy, confusion matrix and per-class scores on MNIST-style arrays, like Keras' `evaluate`.
+    def evaluate(self, x: np.ndarray, y: np.ndarray, keep_pixels: bool = False, dataset: str = "", *,
+                 min_confidence: float | None = None) -> Evaluation:
+        """Accuracy, confusion matrix, per-class scores and calibration on MNIST-style arrays, like Keras'
+        `evaluate`. Answers below *min_confidence* (default: the model's own) count as unsure.
 
         For labelled PNG folders or CSVs, see `mnist_onnx.evaluate`."""
-        return evaluate_arrays(self, x, y, keep_pixels, dataset)
+        return evaluate_arrays(self, x, y, keep_pixels, dataset, self._threshold(min_confidence))
 
-    def classify(self, inputs: Inputs) -> Prediction | list[Prediction]:
+    def classify(self, inputs: Inputs, *, min_confidence: float | None = None) -> Prediction | list[Prediction]:
         """Predictions with digit and confidence; one for a single image, a list for many. Files and PIL
         images take the engine's path (`classify_files`' rows): no digit gives digit None; an unreadable
-        file raises ImageError, NaN scores ModelError."""
+        file raises ImageError, NaN scores ModelError. `unsure` is set below *min_confidence* (default:
+        the model's own)."""
+        threshold = self._threshold(min_confidence)
         single = isinstance(inputs, (str, Path, Image.Image)) or (
             isinstance(inputs, np.ndarray) and inputs.shape in ((28, 28), (784,)))
+
+        def prediction(p: np.ndarray) -> Prediction:
+            return Prediction(int(p.argmax()), float(p.max()), p, unsure=float(p.max()) < threshold)
+
         if isinstance(inputs, np.ndarray):
-            probs = self.predict_pixels(_array_to_pixels(inputs))
-            preds = [Prediction(int(p.argmax()), float(p.max()), p) for p in probs]
+            preds = [prediction(p) for p in self.predict_pixels(_array_to_pixels(inputs))]
             return preds[0] if single else preds
         items: list = [inputs] if single else list(inputs)  # type: ignore[arg-type]
         out: list[Prediction | None] = [None] * len(items)
@@ -295,7 +318,7 @@ class Classifier:
         if arrays:
             probs = self.predict_pixels(self.preprocess([items[i] for i in arrays]))
             for i, p in zip(arrays, probs):
-                out[i] = Prediction(int(p.argmax()), float(p.max()), p)
+                out[i] = prediction(p)
         files = [i for i in range(len(items)) if out[i] is None]
         rows = classify_items([_item(items[i]) for i in files], self.config, self.predict_pixels,
                               keep_probabilities=True)
@@ -311,7 +334,7 @@ class Classifier:
                 out[i] = Prediction(None, 0.0, blank)
             else:
                 assert r.digit is not None and r.confidence is not None and r.probabilities is not None
-                out[i] = Prediction(r.digit, r.confidence, r.probabilities)
+                out[i] = prediction(r.probabilities)
         preds = [p for p in out if p is not None]
         return preds[0] if single else preds
 

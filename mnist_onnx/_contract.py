@@ -10,6 +10,7 @@ KEY_PREPROCESSING = "preprocessing"  # JSON object, see PREPROCESSING
 KEY_LABELS = "labels"  # JSON list of 10 strings
 KEY_OUTPUT = "output"  # "probabilities" or "logits"
 KEY_MODEL_CARD = "model_card"  # JSON object: metrics, training config, data checksums, versions
+KEY_MIN_CONFIDENCE = "min_confidence"  # the default threshold below which a digit is `unsure`, as text
 KEY_TEST_ACCURACY = "test_accuracy"
 KEY_VALIDATION_ACCURACY = "validation_accuracy"
 

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ._calibration import COVERAGES, accuracy_at_coverage, expected_calibration_error
 from ._chunk import FileResult
 from ._files import iter_files
 from ._idx import find_split, load_split
@@ -27,6 +28,9 @@ _LABEL = re.compile("[0-9]")  # ASCII only
 
 class Model(Protocol):
     """What evaluating needs of a Classifier (typed structurally: this module does not import it)."""
+
+    @property
+    def min_confidence(self) -> float: ...
 
     def preprocess(self, inputs: np.ndarray) -> np.ndarray: ...
 
@@ -45,10 +49,37 @@ class Evaluation:
     pixels: np.ndarray | None = None  # (N, 28, 28) model inputs, kept only for the misclassified grid
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, problem)
     dataset: str = ""
+    min_confidence: float = 0.0  # digits below it are `unsure` (still counted in `accuracy`)
 
     @property
     def accuracy(self) -> float:
+        """Right answers among every image read, unsure ones included: the model's accuracy."""
         return float((self.labels == self.predictions).mean()) if len(self.labels) else 0.0
+
+    @property
+    def sure(self) -> np.ndarray:
+        """Which answers are `ok` (at or above `min_confidence`), not `unsure`."""
+        return self.confidences >= self.min_confidence
+
+    @property
+    def sure_accuracy(self) -> float:
+        """Right answers among the `ok` ones: what a user who trusts only `ok` rows gets."""
+        sure = self.sure
+        return float((self.labels[sure] == self.predictions[sure]).mean()) if sure.any() else 0.0
+
+    @property
+    def coverage(self) -> float:
+        """The share of answers that are `ok`."""
+        return float(self.sure.mean()) if len(self.labels) else 0.0
+
+    @property
+    def calibration_error(self) -> float:
+        """Expected calibration error: how far confidence is from accuracy (0: it means what it says)."""
+        return expected_calibration_error(self.confidences, self.labels == self.predictions)
+
+    def accuracy_at(self, coverages: tuple[float, ...] = COVERAGES) -> dict[float, float]:
+        """Accuracy of the most confident share of answers, for each share: what rejecting the rest buys."""
+        return accuracy_at_coverage(self.confidences, self.labels == self.predictions, coverages)
 
     @property
     def confusion(self) -> np.ndarray:
@@ -79,6 +110,13 @@ class Evaluation:
             "correct": int((self.labels == self.predictions).sum()),
             "unreadable": [{"path": p, "error": e} for p, e in self.unreadable],
             "dataset": self.dataset,
+            "min_confidence": self.min_confidence,
+            "ok": int(self.sure.sum()),
+            "unsure": int((~self.sure).sum()),
+            "ok_accuracy": self.sure_accuracy,
+            "coverage": self.coverage,
+            "calibration_error": self.calibration_error,
+            "accuracy_at_coverage": {f"{c:.2f}": a for c, a in self.accuracy_at().items()},
             "per_class": self.per_class(),
             "confusion": self.confusion.tolist(),
             "misclassified": [{"source": self.sources[i], "label": int(self.labels[i]),
@@ -128,17 +166,23 @@ def _read_labels_csv(path: Path) -> list[tuple[str, int]]:
 
 
 def evaluate_arrays(clf: Model, x: np.ndarray, y: np.ndarray, keep_pixels: bool = False,
-                    dataset: str = "") -> Evaluation:
+                    dataset: str = "", min_confidence: float = 0.0) -> Evaluation:
     """Evaluate on MNIST-style arrays (what `Classifier.evaluate` does)."""
     pixels = clf.preprocess(np.asarray(x))
     probs = clf.predict_pixels(pixels)
     return Evaluation(np.asarray(y, dtype=np.int64).reshape(-1), probs.argmax(1), probs.max(1),
-                      [f"idx:{i}" for i in range(len(pixels))], pixels if keep_pixels else None, dataset=dataset)
+                      [f"idx:{i}" for i in range(len(pixels))], pixels if keep_pixels else None, dataset=dataset,
+                      min_confidence=min_confidence)
 
 
-def evaluate(clf: Model, path: str | Path, keep_pixels: bool = True, workers: int = 1) -> Evaluation:
+def evaluate(clf: Model, path: str | Path, keep_pixels: bool = True, workers: int = 1,
+             min_confidence: float | None = None) -> Evaluation:
     """Evaluate *clf* on the labelled data at *path* (see module docstring): the rows `classify` gives,
-    with the model's inputs kept for the misclassified images (for the report's picture)."""
+    with the model's inputs kept for the misclassified images (for the report's picture). Answers below
+    *min_confidence* (default: the model's own) count as `unsure` (`Evaluation.sure_accuracy`, `coverage`);
+    `accuracy` counts all."""
+    if min_confidence is None:
+        min_confidence = clf.min_confidence
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: not found")
@@ -150,7 +194,8 @@ def evaluate(clf: Model, path: str | Path, keep_pixels: bool = True, workers: in
             is_idx = False
         if is_idx:
             x, y = load_split(path, "test")
-            return evaluate_arrays(clf, x, y, keep_pixels=keep_pixels, dataset=f"{path} (IDX test split)")
+            return evaluate_arrays(clf, x, y, keep_pixels=keep_pixels, dataset=f"{path} (IDX test split)",
+                                   min_confidence=min_confidence)
         items = labelled_files(path)
     elif path.suffix.lower() == ".csv":
         items = _read_labels_csv(path)
@@ -176,7 +221,7 @@ def evaluate(clf: Model, path: str | Path, keep_pixels: bool = True, workers: in
         confs.append(r.confidence)
         sources.append(r.path)
     ev = Evaluation(np.array(labels, dtype=np.int64), np.array(preds, dtype=np.int64), np.array(confs),
-                    sources, unreadable=bad, dataset=str(path))
+                    sources, unreadable=bad, dataset=str(path), min_confidence=min_confidence)
     if wrong:
         ev.pixels = np.zeros((len(labels), 28, 28), np.float32)
         for i, pixels in wrong.items():

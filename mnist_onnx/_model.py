@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
-from ._contract import INKS, KEY_LABELS, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING, LABELS
+from ._contract import INKS, KEY_LABELS, KEY_MIN_CONFIDENCE, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING, LABELS
 from ._paths import MODEL_ENV, default_export_path
 from .errors import ModelError, ProviderError
 
@@ -32,10 +32,22 @@ def bundled_model_path() -> Path:
     return Path(__file__).resolve().parent / "models" / "default.onnx"  # package data is a plain file
 
 
+BUNDLED = {"mlp": "default.onnx", "cnn": "cnn.onnx"}  # the models shipped in the package, by name
+
+
+def named_model(name: str | Path) -> Path | None:
+    """The bundled model called *name* (`mlp`, `cnn`), unless a file of that name exists here: a path wins."""
+    if str(name) in BUNDLED and not Path(name).exists():
+        return bundled_model_path().with_name(BUNDLED[str(name)])
+    return None
+
+
 def resolve_model(model: str | Path | None = None) -> tuple[Path, str]:
-    """Explicit path > $MNIST_ONNX_MODEL > the model last exported to the default place > the bundled one."""
+    """Explicit path or bundled name > $MNIST_ONNX_MODEL > the model last exported to the default place >
+    the bundled MLP."""
     if model is not None:
-        return Path(model), "given"
+        named = named_model(model)
+        return (named, f"bundled {model}") if named is not None else (Path(model), "given")
     if os.environ.get(MODEL_ENV):
         return Path(os.environ[MODEL_ENV]), f"${MODEL_ENV}"
     exported = default_export_path()
@@ -66,6 +78,16 @@ class ModelInfo:
     preprocessing: Preprocessing
     labels: list[str] = field(default_factory=lambda: [str(d) for d in range(10)])
     metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def min_confidence(self) -> float:
+        """The model's own default threshold for `unsure` (chosen by measurement when it was made), or 0 --
+        never unsure -- for a model that names none: its confidences mean nothing we have measured."""
+        try:
+            value = float(self.metadata.get(KEY_MIN_CONFIDENCE, "0"))
+        except ValueError:
+            return 0.0
+        return value if 0.0 <= value <= 1.0 else 0.0
 
     @property
     def card(self) -> dict | None:

@@ -68,7 +68,7 @@ class RowWriter:
     def write(self, r: FileResult) -> None:
         if self._csv and r.error is None and not self.top_k and not _NEEDS_QUOTES.search(r.path):
             # the common row, formatted directly: identical to what csv.writer would write, 3x cheaper
-            self.stream.write(f"{r.path},{r.digit},{r.confidence:.6f},ok,\n")
+            self.stream.write(f"{r.path},{r.digit},{r.confidence:.6f},{'unsure' if r.unsure else 'ok'},\n")
             return
         top = _top_k(r, self.top_k)
         if self._csv:

@@ -98,8 +98,53 @@ def show_png(pixels: np.ndarray, probs: np.ndarray, path: Path, title: str) -> P
     return _save(im, path)
 
 
+def risk_coverage_png(confidences: np.ndarray, correct: np.ndarray, min_confidence: float, path: Path,
+                      title: str) -> Path:
+    """Accuracy of the answers kept against the share kept (most confident first), from 50 % to all of them;
+    the `unsure` threshold marked. What answering only when sure buys."""
+    from ._calibration import risk_coverage
+
+    w, h, left, top, bottom = 560, 380, 70, 40, 50
+    pw, ph = w - left - 20, h - top - bottom
+    im = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(im)
+    f, small = _font(15), _font(12)
+    cov, acc, conf = risk_coverage(confidences, correct)
+    low = min(0.9, float(acc.min()) if len(acc) else 0.9)
+    low = np.floor(low * 50) / 50  # the accuracy axis from a round number to 100 %
+
+    def xy(c: float, a: float) -> tuple[float, float]:
+        return left + (c - 0.5) / 0.5 * pw, top + (1.0 - a) / max(1.0 - low, 1e-9) * ph
+
+    for c in np.linspace(0.5, 1.0, 6):
+        x, _ = xy(c, 1.0)
+        draw.line([x, top, x, top + ph], fill=(230, 230, 230))
+        draw.text((x, top + ph + 12), f"{c:.0%}", anchor="mm", font=small, fill="black")
+    for a in np.linspace(low, 1.0, 6):
+        _, y = xy(0.5, a)
+        draw.line([left, y, left + pw, y], fill=(230, 230, 230))
+        draw.text((left - 6, y), f"{a:.1%}", anchor="rm", font=small, fill="black")
+    keep = cov >= 0.5
+    if keep.sum() > 1:
+        step = max(1, int(keep.sum()) // 800)
+        draw.line([xy(c, a) for c, a in zip(cov[keep][::step], acc[keep][::step])] + [xy(cov[-1], acc[-1])],
+                  fill=tuple(int(v) for v in _BLUE), width=2)
+    if min_confidence > 0 and len(conf):
+        kept = int((conf >= min_confidence).sum())
+        if kept and cov[kept - 1] >= 0.5:
+            x, y = xy(cov[kept - 1], acc[kept - 1])
+            draw.ellipse([x - 5, y - 5, x + 5, y + 5], outline=(178, 106, 0), width=2)
+            draw.text((x - 8, y + 8), f"ok at >= {min_confidence:g}: {cov[kept - 1]:.1%} kept, {acc[kept - 1]:.2%} right",
+                      anchor="ra", font=small, fill=(178, 106, 0))
+    draw.rectangle([left, top, left + pw, top + ph], outline=(120, 120, 120))
+    draw.text((left + pw / 2, h - 14), "share of answers kept (most confident first)", anchor="mm", font=small, fill="black")
+    draw.text((w / 2, 18), title, anchor="mm", font=f, fill="black")
+    return _save(im, path)
+
+
 def write_report(ev, folder: Path, model_name: str) -> list[Path]:
-    """`evaluate --output DIR`: confusion.png and misclassified.png (the first 100) for an Evaluation."""
+    """`evaluate --output DIR`: confusion.png, misclassified.png (the first 100) and risk-coverage.png for an
+    Evaluation."""
     folder.mkdir(parents=True, exist_ok=True)
     wrong = ev.misclassified()
     pixels = ev.pixels[wrong] if ev.pixels is not None else np.zeros((0, 28, 28))
@@ -110,4 +155,6 @@ def write_report(ev, folder: Path, model_name: str) -> list[Path]:
                           folder / "misclassified.png",
                           f"{len(wrong):,} misclassified (true->predicted, confidence)"
                           + (", first 100" if len(wrong) > 100 else "")),
+        risk_coverage_png(ev.confidences, ev.labels == ev.predictions, ev.min_confidence,
+                          folder / "risk-coverage.png", f"accuracy of the answers kept: {model_name}"),
     ]

@@ -204,13 +204,15 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, batching: bool = True,
                on_ready: Callable[[], None] | None = None, allowed_hosts: Sequence[str] | None = None,
-               max_queue: int = 64, body_timeout: float = 60.0) -> FastAPI:
+               max_queue: int = 64, body_timeout: float = 60.0, min_confidence: float | None = None) -> FastAPI:
     """The FastAPI application: `GET /` (drawing page), `GET /healthz`, `POST /v1/classify`, `POST /v1/read`,
     `/openapi.json`. *on_ready* runs once the server listens. *allowed_hosts*: the Host headers answered
     (None: any); `run` passes the loopback names when it listens on loopback. *max_queue*: requests to
     `/v1/*` being worked on or waiting at once; past it, 503 with `Retry-After` at once instead of a queue that
-    makes every client wait (p99 of 16 concurrent 256-photo requests was ~48 s)."""
+    makes every client wait (p99 of 16 concurrent 256-photo requests was ~48 s). *min_confidence*: the
+    default threshold for `unsure` on `/v1/classify` (None: the model's own); a request may give its own."""
     limit = int(max_upload_mb * MiB)
+    default_threshold = classifier.min_confidence if min_confidence is None else min_confidence
     max_parts = max_files + 16  # the files, and a few other form fields a client may add
     # Decoding is where memory goes (a 7000x7000 image is ~100-200 MB while it is reduced): as many requests
     # decode at once as there are cores, the others wait their turn, so the server's memory follows the
@@ -306,17 +308,22 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
         return items
 
     @app.post("/v1/classify", responses=responses)
-    async def classify(request: Request, pixels: bool = False) -> JSONResponse:
+    async def classify(request: Request, pixels: bool = False, min_confidence: float | None = None) -> JSONResponse:
         """Classify images: a multipart form with one or more files in the field `files`, or one raw
         `image/*` body (name it with `?filename=`). `?pixels=true` adds the 28x28 input the model saw.
 
-        A bad file gets its own result (`digit: null`, `status` `error` or `no-digit`, the same `error`
-        words as `mnist-onnx classify`); the request still succeeds."""
+        A digit read with less than `min_confidence` (default: the server's, from `--min-confidence` or the
+        model) has `status` `unsure`, its digit still given. A bad file gets its own result (`digit: null`,
+        `status` `error` or `no-digit`, the same `error` words as `mnist-onnx classify`); the request still
+        succeeds."""
+        threshold = default_threshold if min_confidence is None else min_confidence
+        if not 0 <= threshold <= 1:
+            return _error(400, f"min_confidence {min_confidence}: must be a probability from 0 to 1")
         items = await uploads(request)
         if isinstance(items, JSONResponse):
             return items
         try:
-            results = await run_in_threadpool(guarded, _classify, classifier, batcher, items, pixels)
+            results = await run_in_threadpool(guarded, _classify, classifier, batcher, items, pixels, threshold)
         except MnistOnnxError as e:  # the model misbehaves: a JSON error, as every other answer
             return _error(500, str(e))
         return JSONResponse({"results": [_result_json(r, pixels) for r in results]})
@@ -349,9 +356,9 @@ def _reading_json(r: Reading) -> dict[str, Any]:
 
 
 def _classify(classifier, batcher: _Batcher | None, items: list[tuple[str, bytes]],
-              want_pixels: bool) -> list[FileResult]:
+              want_pixels: bool, min_confidence: float) -> list[FileResult]:
     model = batcher or classifier.predict_pixels  # without batching: every request thread runs the model itself
-    return classify_items(items, classifier.config, model, keep_pixels=want_pixels)
+    return classify_items(items, classifier.config, model, keep_pixels=want_pixels, min_confidence=min_confidence)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -405,7 +412,8 @@ def _timed_protocol(header_timeout: float) -> type:
 
 def run(classifier, host: str, port: int, *, max_upload_mb: float, max_files: int, batching: bool,
         on_ready: Callable[[str], None], allowed_hosts: Sequence[str] | None = None, max_queue: int = 64,
-        max_connections: int = 1000, header_timeout: float = 10.0, body_timeout: float = 60.0) -> None:
+        max_connections: int = 1000, header_timeout: float = 10.0, body_timeout: float = 60.0,
+        min_confidence: float | None = None) -> None:
     """Serve until Ctrl-C or SIGTERM (uvicorn's graceful shutdown, at most a few seconds)."""
     import uvicorn
 
@@ -413,7 +421,7 @@ def run(classifier, host: str, port: int, *, max_upload_mb: float, max_files: in
     hosts = allowed_hosts if allowed_hosts is not None else allowed_hosts_for(host)
     app = create_app(classifier, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching,
                      on_ready=lambda: on_ready(f"http://{shown}:{port}/"), allowed_hosts=hosts, max_queue=max_queue,
-                     body_timeout=body_timeout)
+                     body_timeout=body_timeout, min_confidence=min_confidence)
     # limit_concurrency: past this many open connections uvicorn answers 503 at once, so descriptors and
     # memory stay bounded; timeout_keep_alive closes idle connections.
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3,

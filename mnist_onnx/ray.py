@@ -63,7 +63,7 @@ class Predictor:
     """
 
     def __init__(self, model: str | dict[str, Any], options: Options | dict[str, Any],
-                 keep_probabilities: bool = False) -> None:
+                 keep_probabilities: bool = False, min_confidence: float | None = None) -> None:
         options = options if isinstance(options, Options) else Options(**options)
         if isinstance(model, str):  # a path every worker can read (a shared filesystem)
             self.classifier = Classifier(model, **dataclasses.asdict(options))
@@ -76,11 +76,12 @@ class Predictor:
                 path.write_bytes(ray.get(model["ref"]))
                 self.classifier = Classifier(path, **dataclasses.asdict(options))
         self.keep_probabilities = keep_probabilities
+        self.min_confidence = self.classifier.min_confidence if min_confidence is None else min_confidence
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         clf = self.classifier
         rows = classify_items(_batch_items(batch), clf.config, clf.predict_pixels,
-                              keep_probabilities=self.keep_probabilities)
+                              keep_probabilities=self.keep_probabilities, min_confidence=self.min_confidence)
         out = {
             "path": np.asarray([r.path for r in rows], dtype=object),
             "digit": np.asarray([-1 if r.digit is None else r.digit for r in rows], np.int64),
@@ -144,7 +145,8 @@ def default_concurrency(provider: str = "auto", num_cpus: float = 1.0) -> int:
 
 def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, options: Options | None = None,
              batch_size: int = CHUNK, concurrency: int | None = None, num_cpus: float = 1.0,
-             keep_probabilities: bool = False, ship_model: bool = True, **option_values: Any) -> ray.data.Dataset:
+             keep_probabilities: bool = False, ship_model: bool = True, min_confidence: float | None = None,
+             **option_values: Any) -> ray.data.Dataset:
     """Add the predictions to a Dataset of image files: rows with `path` (and `bytes`, as
     `ray.data.read_binary_files(..., include_paths=True)` gives) -> rows with `COLUMNS`.
 
@@ -157,9 +159,10 @@ def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, options: 
     constructor arguments live in the object store); False hands the actors its absolute path, for a shared
     filesystem. Lazy, like every Ray Data transform: nothing runs until the Dataset is consumed. Rows keep
     the input order where the Dataset's `context.execution_options.preserve_order` is set (`classify_paths`
-    sets it on the Datasets it makes).
+    sets it on the Datasets it makes). A digit below *min_confidence* (default: the model's own) has status
+    `unsure`.
     """
-    return _map(ds, Predictor, {"keep_probabilities": keep_probabilities}, model,
+    return _map(ds, Predictor, {"keep_probabilities": keep_probabilities, "min_confidence": min_confidence}, model,
                 _options(options, option_values), batch_size, concurrency, num_cpus, ship_model)
 
 
@@ -248,8 +251,8 @@ class RayRun:
             for i, (path, status, digit, conf, error) in enumerate(zip(
                     batch["path"].tolist(), batch["status"].tolist(), batch["digit"].tolist(),
                     batch["confidence"].tolist(), batch["error"].tolist())):
-                if status == "ok":
-                    yield FileResult(str(path), digit=int(digit), confidence=float(conf),
+                if status in ("ok", "unsure"):
+                    yield FileResult(str(path), digit=int(digit), confidence=float(conf), unsure=status == "unsure",
                                      probabilities=None if probs is None else np.asarray(probs[i], np.float32))
                 else:
                     yield FileResult(str(path), error=str(error))
@@ -295,7 +298,7 @@ def _dataset(paths: Iterable[str | os.PathLike], recursive: bool, pattern: str |
 def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *,
                    options: Options | None = None, recursive: bool = False, pattern: str | None = None,
                    batch_size: int = CHUNK, concurrency: int | None = None, num_cpus: float = 1.0,
-                   keep_probabilities: bool = False) -> RayRun:
+                   keep_probabilities: bool = False, min_confidence: float | None = None) -> RayRun:
     """What `mnist-onnx classify --engine ray` runs: FileResults in the local engine's order (see `_dataset`
     for how paths and URIs are listed and read). Uses the Ray this process has started or joined (Ray Data
     starts a local one otherwise); changes no global Ray setting."""
@@ -304,7 +307,7 @@ def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None 
     concurrency = _concurrency(ds, concurrency, options.provider, num_cpus)
     if ds is not None:
         ds = classify(ds, model, options=options, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
-                      keep_probabilities=keep_probabilities, ship_model=uris)
+                      keep_probabilities=keep_probabilities, ship_model=uris, min_confidence=min_confidence)
     return RayRun(ds, concurrency, keep_probabilities, options.provider)
 
 

@@ -80,6 +80,7 @@ class PresetChoice(str, Enum):
     mlp300 = "mlp300"
     mlp200 = "mlp200"
     sigmoid5 = "sigmoid5"
+    cnn = "cnn"
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -94,7 +95,8 @@ def note(message: str) -> None:
 
 # --- shared options -----------------------------------------------------------------------------------
 
-ModelOpt = Annotated[Optional[Path], typer.Option("--model", "-m", help="ONNX model. Default: $MNIST_ONNX_MODEL, else your last `export`, else the bundled model.")]
+ModelOpt = Annotated[Optional[Path], typer.Option("--model", "-m", help="ONNX model file, or a bundled model by name: mlp (the default) or cnn. Default: $MNIST_ONNX_MODEL, else your last `export`, else the bundled mlp.")]
+MinConfidenceOpt = Annotated[Optional[float], typer.Option("--min-confidence", help="Digits read with a lower confidence get status unsure (the digit is still given). Default: the model's own, chosen by measurement (`mnist-onnx info`); 0: never unsure.")]
 ProviderOpt = Annotated[ProviderChoice, typer.Option("--provider", "-p", help="auto: CUDA if it really works, else CPU.")]
 DeviceOpt = Annotated[int, typer.Option("--device-id", help="CUDA device number.")]
 InvertOpt = Annotated[InvertChoice, typer.Option("--invert", help="Ink polarity: auto decides per image (paper drawings and MNIST-style both work).")]

@@ -13,7 +13,7 @@ import typer
 from .._defaults import CLI_CHUNK
 from ..errors import MnistOnnxError
 from ._app import (ActorCpusOpt, ActorsOpt, CenterOpt, DeviceOpt, EngineChoice, EngineOpt, FormatChoice, FormatOpt,
-                   InkOpt, InvertChoice, InvertOpt, MaxPixelsOpt, MeanOpt, ModelOpt, PathsArg, PatternOpt,
+                   InkOpt, InvertChoice, InvertOpt, MaxPixelsOpt, MeanOpt, MinConfidenceOpt, ModelOpt, PathsArg, PatternOpt,
                    ProviderChoice, ProviderOpt, QuietOpt, RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt,
                    StdOpt, announce, app, check_range, fail, make_classifier, note)
 from ._rows import (check_inputs, no_files, open_stream, output_path, parquet_rows, progress, resume_into, start_ray,
@@ -31,6 +31,7 @@ def classify(
     fmt: FormatOpt = None,
     output: RowsOutputOpt = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also list the K most likely digits.")] = 0,
+    min_confidence: MinConfidenceOpt = None,
     batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = CLI_CHUNK,
     workers: Annotated[int, typer.Option(help="Processes decoding images in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
@@ -51,6 +52,8 @@ def classify(
     output = output_path(output)
     check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output, pattern, recursive)
     check_range("--top-k", top_k, 0, 10, "a count")
+    if min_confidence is not None:
+        check_range("--min-confidence", min_confidence, 0, 1, "a probability")
     from .._batch import inference_threads
     from .._model import small_job
     from .._files import iter_files
@@ -65,6 +68,7 @@ def classify(
     if fmt is FormatChoice.parquet and output is None:
         raise fail("Parquet goes to a file: add -o rows.parquet")
     announce(clf, quiet)
+    threshold = clf.min_confidence if min_confidence is None else min_confidence
 
     with contextlib.ExitStack() as stack:
         stack.callback(clf.close)  # decoding processes stop with the command, however it ends
@@ -81,14 +85,14 @@ def classify(
                 results = ray_run = classify_paths(
                     paths, clf.model_path, options=dataclasses.replace(clf.options, provider=provider.value),
                     recursive=recursive, pattern=pattern, batch_size=batch_size, concurrency=actors,
-                    num_cpus=actor_cpus, keep_probabilities=top_k > 0)
+                    num_cpus=actor_cpus, keep_probabilities=top_k > 0, min_confidence=threshold)
             except MnistOnnxError as e:
                 raise fail(str(e)) from None
         else:
             # with --resume, the files listed once here, those already in the output skipped
             todo = done.skip(iter_files(paths, pattern, recursive)) if done is not None else paths
             results = clf.classify_files(todo, recursive=recursive, pattern=pattern, batch_size=batch_size,
-                                         workers=workers, keep_probabilities=top_k > 0)
+                                         workers=workers, keep_probabilities=top_k > 0, min_confidence=threshold)
         # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
         # be joined, or a wrong model, writes nothing
         parquet = None
@@ -104,7 +108,8 @@ def classify(
     n, failed, blank, secs = c.rows, c.failed, c.blank, c.seconds
     ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
     if not quiet:
-        note(f"{n:,} image{'' if n == 1 else 's'}: {n - failed:,} classified, "
+        note(f"{n:,} image{'' if n == 1 else 's'}: {n - failed:,} classified"
+             + (f" ({c.unsure:,} unsure, below {threshold:g})" if c.unsure else "") + ", "
              + (f"{blank:,} without a digit, " if blank else "") + f"{failed - blank:,} failed in {secs:.2f} s "
              f"({n / secs if secs else 0:,.0f} img/s) on {ran_on}, model {clf.model_path} ({clf.info.source})"
              + (f"; rows in {output}" if output else "")

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import MnistOnnxError
-from ._app import (CenterOpt, InkOpt, InvertChoice, InvertOpt, MeanOpt, ModelOpt,
+from ._app import (CenterOpt, InkOpt, InvertChoice, InvertOpt, MeanOpt, MinConfidenceOpt, ModelOpt,
                    ProviderChoice, ProviderOpt, StdOpt, _console, announce, app, check_range, fail,
                    make_classifier, note)
 
@@ -31,14 +31,18 @@ def evaluate(
     mean: MeanOpt = None,
     std: StdOpt = None,
     model_ink: InkOpt = None,
+    min_confidence: MinConfidenceOpt = None,
 ) -> None:
-    """Accuracy, per-class precision/recall and the confusion matrix of a model on labelled digits."""
+    """Accuracy, per-class precision/recall, the confusion matrix and how far the confidence can be trusted
+    (calibration error, accuracy of the ok answers, accuracy at 100/98/95/90 % of the answers kept)."""
     from .._evaluate import evaluate as evaluate_labelled
 
     check_range("--workers", workers, 1, max(4, 4 * (os.cpu_count() or 1)), "a process count")
+    check_range("--min-confidence", min_confidence, 0, 1, "a probability")
     clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
     try:
-        ev = evaluate_labelled(clf, path, keep_pixels=report is not None, workers=workers)
+        ev = evaluate_labelled(clf, path, keep_pixels=report is not None, workers=workers,
+                               min_confidence=min_confidence)
     except MnistOnnxError as e:
         raise fail(str(e)) from None
     finally:
@@ -69,6 +73,11 @@ def evaluate(
     console = _console()
     console.print(f"[bold]{ev.accuracy:.2%}[/bold] accuracy ({int((ev.labels == ev.predictions).sum()):,} of "
                   f"{len(ev.labels):,}) on {ev.dataset} with {clf.model_path} ({clf.info.source}, {clf.provider.upper()})")
+    if ev.min_confidence > 0:
+        console.print(f"ok (confidence >= {ev.min_confidence:g}): {int(ev.sure.sum()):,} answers ({ev.coverage:.1%}), "
+                      f"[bold]{ev.sure_accuracy:.2%}[/bold] of them right; {int((~ev.sure).sum()):,} unsure")
+    console.print(f"calibration error (ECE) {ev.calibration_error:.4f}; accuracy keeping the most confident "
+                  + ", ".join(f"{c:.0%}: {a:.2%}" for c, a in ev.accuracy_at().items()))
     per = Table(title="per class", title_justify="left")
     for col in ("digit", "support", "precision", "recall", "f1"):
         per.add_column(col, justify="right")

@@ -25,10 +25,16 @@ def export(
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (early stopping may end sooner).")] = None,
     patience: Annotated[Optional[int], typer.Option(help="Epochs without validation improvement before stopping.")] = None,
     augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="Random small rotations/shifts/zooms while training.")] = None,
+    digit_styles: Annotated[Optional[bool], typer.Option("--digit-styles/--no-digit-styles", help="Also train on 1s with a flag and 7s with a bar. Default: on for MNIST itself (by checksum), off for other data.")] = None,
+    teacher: Annotated[Optional[str], typer.Option(help="Distil from this ONNX model (a path, or `cnn` for the bundled CNN): learn its soft targets as well as the labels.")] = None,
+    distill_temperature: Annotated[Optional[float], typer.Option(help="Temperature softening the teacher's probabilities.")] = None,
+    distill_weight: Annotated[Optional[float], typer.Option(help="Share of the loss from the teacher (0..1).")] = None,
+    calibrate: Annotated[Optional[bool], typer.Option("--calibrate/--no-calibrate", help="Fit a softmax temperature on held-out digits so confidences mean what they say.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same model on CPU).")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
 ) -> None:
-    """Train the MLP in TensorFlow, export it to ONNX, verify it against TensorFlow, write model + card + plots."""
+    """Train the MLP (or, --preset cnn, its convolutional teacher) in TensorFlow, export it to ONNX, verify it
+    against TensorFlow, write model + card + plots."""
     try:
         from mnist_onnx_export import make_config, validate
     except ImportError as e:
@@ -40,7 +46,9 @@ def export(
         except ValueError:
             raise fail(f"--hidden {hidden!r}: expected comma-separated integers like 512,256,128") from None
     options = dict(hidden=widths, activation=activation, dropout=dropout, optimizer=optimizer, learning_rate=lr,
-                   batch_size=batch_size, epochs=epochs, patience=patience, augment=augment, seed=seed)
+                   batch_size=batch_size, epochs=epochs, patience=patience, augment=augment, seed=seed,
+                   digit_styles=digit_styles, teacher=teacher, distill_temperature=distill_temperature,
+                   distill_weight=distill_weight, calibrate=calibrate)
     try:  # every option, before TensorFlow is imported
         validate(make_config(preset.value, **options), opset)
     except ValueError as e:

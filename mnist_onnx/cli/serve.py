@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ._app import (CenterOpt, DeviceOpt, InkOpt, InvertChoice, InvertOpt, MeanOpt, ModelOpt,
+from ._app import (CenterOpt, DeviceOpt, InkOpt, InvertChoice, InvertOpt, MeanOpt, MinConfidenceOpt, ModelOpt,
                    ProviderChoice, ProviderOpt, StdOpt, announce, app, check_range, fail,
                    make_classifier, note)
 
@@ -31,6 +31,7 @@ def serve(
     max_connections: Annotated[int, typer.Option(help="Open connections at once; beyond, 503.")] = 1000,
     header_timeout: Annotated[float, typer.Option(help="Seconds a connection has to send a request's headers before it is closed.")] = 10.0,
     body_timeout: Annotated[float, typer.Option(help="Seconds a request body may take to arrive (408 beyond).")] = 60.0,
+    min_confidence: MinConfidenceOpt = None,
 ) -> None:
     """Serve a drawing page and an HTTP API (POST /v1/classify, POST /v1/read) until Ctrl-C or SIGTERM.
     Listening on loopback (the default), only loopback Host names are answered."""
@@ -41,6 +42,7 @@ def serve(
     check_range("--max-connections", max_connections, 1, 1 << 20, "a count")
     check_range("--header-timeout", header_timeout, 0.1, 3600, "seconds")
     check_range("--body-timeout", body_timeout, 0.1, 86400, "seconds")
+    check_range("--min-confidence", min_confidence, 0, 1, "a probability")
     try:
         from .._server import run
     except ImportError as e:
@@ -65,7 +67,7 @@ def serve(
     announce(clf)
     run(clf, host, port, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching, max_queue=max_queue,
         max_connections=max_connections, header_timeout=header_timeout, body_timeout=body_timeout,
-        on_ready=lambda url: note(f"serving {url} (model {clf.model_path}, {clf.provider.upper()}); Ctrl-C to stop"))
+        min_confidence=min_confidence, on_ready=lambda url: note(f"serving {url} (model {clf.model_path}, {clf.provider.upper()}); Ctrl-C to stop"))
 
 
 def _return_freed_memory() -> None:
