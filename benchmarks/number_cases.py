@@ -3,7 +3,7 @@
 Each case writes a digit string with real MNIST digits (white-on-black 28x28 uint8, picked by the caller)
 and returns a PIL image the way people's numbers arrive: on lined paper, in blue ink under a shadow, long
 (10+ digits), with a leading zero, cramped until neighbours touch, underlined. The digits' shapes stay
-MNIST's own, so the label is known exactly. Used by tests/test_read.py and benchmarks/numbers.py.
+MNIST's own, so the label is known exactly. Used by tests/test_read.py and benchmarks/read_numbers.py.
 """
 
 from __future__ import annotations

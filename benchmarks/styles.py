@@ -61,4 +61,20 @@ def shaded(digit, rng):
     return Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8), "L")
 
 
-STYLES = {"mnist": mnist, "paper": paper, "large_canvas": large_canvas, "transparent": transparent, "shaded": shaded}
+def transparent_black(digit, rng):
+    """Black ink on a fully transparent background, 112x112, scaled up bilinearly, alpha = ink (#16)."""
+    im = Image.fromarray(digit).resize((112, 112), Image.Resampling.BILINEAR)
+    rgba = np.zeros((112, 112, 4), np.uint8)
+    rgba[..., 3] = np.asarray(im)
+    return Image.fromarray(rgba, "RGBA")
+
+
+def grey_paper(digit, rng):
+    """Dark-grey ink on light-grey paper with mild noise: 8-bit gray 64x64 (#16)."""
+    ink = _ink(digit, 64)
+    gray = rng.uniform(185, 215) * (1 - ink) + rng.uniform(70, 100) * ink + rng.normal(0, 4, ink.shape)
+    return Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8), "L")
+
+
+STYLES = {"mnist": mnist, "paper": paper, "large_canvas": large_canvas, "transparent": transparent, "shaded": shaded,
+          "transparent_black": transparent_black, "grey_paper": grey_paper}

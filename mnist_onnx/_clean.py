@@ -161,13 +161,33 @@ def _remove_lines(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[
         n, m = full[axis], full[1 - axis]
         off = at[axis]
         runs = [(a, b) for a, b in _line_runs(np.count_nonzero(y > _LINE_INK, axis=1) / m) if b - a <= max(2, n // 8)]
+        # A printed line runs from edge to edge: ruled paper off the page's edges, a frame's side to its
+        # corners (in the outer band, to within the band). A digit's own stroke -- a 7's bar, a 1's stem or
+        # base, a 4's stem, drawn large -- stops where the digit does, short of the margins.
         band = max(1, round(_FRAME_BAND * n))
+        margin, corner = max(2, round(_RING * m)), max(1, round(_FRAME_BAND * m))
+        runs = [(a, b) for a, b in runs
+                if _edge_to_edge(y[a:b], at[1 - axis], m, corner if a + off < band or b + off > n - band else margin)]
         for a, b in runs:
             if len(runs) >= 2 or a + off < band or b + off > n - band:
                 above = y[a - 1] if a > 0 else np.zeros(y.shape[1], np.float32)  # (outside a crop: no ink)
                 below = y[b] if b < y.shape[0] else np.zeros(y.shape[1], np.float32)
                 y[a:b] = np.minimum(above, below)
     return x
+
+
+def _edge_to_edge(rows: np.ndarray, off: int, m: int, band: int) -> bool:
+    """The ink of *rows* (a crop at column *off* of an image *m* wide) runs unbroken (gaps of a dotted rule
+    allowed) from the outer band of width *band* on one side to the other's. A digit's bar between a frame's
+    two sides is broken by the margins, so it is not a line even though the row holds ink at both edges."""
+    cols = np.flatnonzero((rows > _LINE_INK).any(0)) + off
+    if not len(cols):
+        return False
+    gap = max(2, m // 50)
+    breaks = np.flatnonzero(np.diff(cols) > gap)
+    starts = np.r_[cols[0], cols[breaks + 1]]
+    ends = np.r_[cols[breaks], cols[-1]]
+    return bool(((starts < band) & (ends >= m - band)).any())
 
 
 def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarray:

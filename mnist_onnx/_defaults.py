@@ -7,6 +7,6 @@ CHUNK = 256
 CLI_CHUNK = 1024
 MODEL_BATCH = 4096
 
-# Numbers read with a lower confidence (the product of their digits') are `unsure` (benchmarks/numbers.py:
+# Numbers read with a lower confidence (the product of their digits') are `unsure` (benchmarks/read_numbers.py:
 # on numbers-dev 82 % of the rows stay ok, and 78 % of those are right against 72.5 % of all).
 DEFAULT_MIN_CONFIDENCE = 0.9

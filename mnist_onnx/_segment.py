@@ -15,7 +15,7 @@ confidently as one digit of a digit's width is not cut. Touching digits are thus
 reads the pieces best, not only at empty columns.
 
 Constants were chosen by grid searches on ../shared/numbers-dev and realworld-dev together (a reading of
-one digit must stay classify's); benchmarks/numbers.py measures the result.
+one digit must stay classify's); benchmarks/read_numbers.py measures the result.
 """
 
 from __future__ import annotations

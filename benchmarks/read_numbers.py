@@ -3,7 +3,7 @@ columns, classify each piece with the same model), on ../shared/numbers-dev (360
 and on synthetic photos of numbers (benchmarks/number_cases.py); `read` on single real digits against
 `classify`; the `unsure` trade-off; and speed and memory as whole processes.
 
-    python benchmarks/numbers.py [--cases 50] [--pictures docs/]
+    python benchmarks/read_numbers.py [--cases 50] [--pictures docs/]
 
 Accuracy is exact-match of the whole digit string (a leading zero lost is wrong).
 """
@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-
-# This file's name is the standard library's `numbers`, which numpy imports: run as a script, its folder must
-# not come first on the path.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import argparse  # noqa: E402
 import csv  # noqa: E402
