@@ -6,7 +6,16 @@ the synthetic photo/scan failure cases (benchmarks/photos.py), for
 * the 0.1.0 model with today's preprocessing (what preprocessing alone is worth),
 * today's bundled model with today's preprocessing (or --model).
 
-    python benchmarks/realworld.py [--model M.onnx] [--pictures docs/]
+    python benchmarks/realworld.py [--model M.onnx] [--pictures docs/] [--compare A.onnx B.onnx ...]
+                                   [--write-threshold]
+
+Then, for each model to compare (by default: the 0.4.0 MLP, the bundled CNN and today's model), how far its
+confidence can be trusted on realworld-dev: calibration error, accuracy of the most confident 98/95/90 %, and
+`unsure` at a threshold chosen for 99 % of the `ok` rows right -- chosen on all of realworld-dev (the figure
+is then in-sample: optimistic) and, honestly, 2-fold (chosen on one half, measured on the other). At the model's
+own default threshold, the share of rows `ok` and how many of them are right. `--write-threshold` writes the
+threshold chosen on all of realworld-dev into the --model file (its metadata and card): how the bundled models
+get their default.
 
 Every image is decoded from its file (MNIST from in-memory PNG-equivalent PIL images). A no-digit result
 counts as wrong. `--pictures` also draws the hardest real digits with what the model sees.
@@ -29,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import DATA, ROOT  # noqa: E402
 from benchmarks.photos import CASES  # noqa: E402
 from mnist_onnx import Classifier  # noqa: E402
+from mnist_onnx._calibration import accuracy_at_coverage, expected_calibration_error, threshold_for  # noqa: E402
 from mnist_onnx._idx import load_split  # noqa: E402
 from mnist_onnx._decode import decode  # noqa: E402
 from mnist_onnx._preprocess import to_mnist  # noqa: E402
@@ -72,7 +82,61 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model to measure as 'today' (default: the bundled one)")
     ap.add_argument("--cases", type=int, default=300, help="MNIST test digits per synthetic photo case")
     ap.add_argument("--pictures", type=Path, default=None, help="folder for realworld_hardest.png")
+    ap.add_argument("--compare", nargs="*", default=None, help="models for the calibration table")
+    ap.add_argument("--write-threshold", action="store_true", help="write the chosen threshold into --model")
+    ap.add_argument("--target", type=float, default=0.99, help="accuracy of ok rows the threshold is chosen for")
+    ap.add_argument("--skip-accuracy", action="store_true", help="only the calibration table")
     args = ap.parse_args()
+    if not args.skip_accuracy:
+        accuracy_table(args)
+    calibration_table(args)
+
+
+def calibration_table(args) -> None:
+    items = realworld_items()
+    paths = [p for p, _, _ in items]
+    y = np.array([label for _, label, _ in items])
+    pixels = np.stack([current(p) for p in paths])
+    models = args.compare if args.compare is not None else [
+        str(PREVIOUS / "default-0.4.0.onnx"), "cnn", args.model or "mlp"]
+    rng = np.random.default_rng(0)
+    half = rng.permutation(len(y)) < len(y) // 2
+    print(f"\ncalibration on realworld-dev ({len(y):,} digits), unsure chosen for {args.target:.0%} of ok rows right:")
+    header = ["model", "accuracy", "ECE", "98 %", "95 %", "90 %", "threshold (all dev)", "ok / right (in-sample)",
+              "ok / right (2-fold)", "model's default: ok / right"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + " --- |" * len(header))
+    for name in models:
+        clf = Classifier(name, provider="cpu")
+        probs = clf.predict_pixels(pixels)
+        conf = np.where(pixels.reshape(len(y), -1).any(1), probs.max(1), 0.0)
+        right = (probs.argmax(1) == y) & (conf > 0)
+        at = accuracy_at_coverage(conf, right, (0.98, 0.95, 0.90))
+        t_all = threshold_for(conf, right, args.target)
+        ok = conf >= t_all
+        fold_ok, fold_right = 0, 0
+        for train in (half, ~half):  # choose on one half, measure on the other
+            t = threshold_for(conf[train], right[train], args.target)
+            kept = ~train & (conf >= t)
+            fold_ok, fold_right = fold_ok + kept.sum(), fold_right + (kept & right).sum()
+        own = conf >= clf.min_confidence
+        label = Path(name).name if name not in ("mlp", "cnn") else f"bundled {name}"
+        print("| " + " | ".join([
+            label, f"{right.mean():.2%}", f"{expected_calibration_error(conf, right):.4f}",
+            *(f"{a:.2%}" for a in at.values()), f"{t_all:.3f}",
+            f"{ok.mean():.1%} / {right[ok].mean():.2%}", f"{fold_ok / len(y):.1%} / {fold_right / max(fold_ok, 1):.2%}",
+            f"{own.mean():.1%} / {right[own].mean():.2%} (at {clf.min_confidence:.3f})"]) + " |", flush=True)
+        if args.write_threshold and name == (args.model or "mlp"):
+            from mnist_onnx_export.onnx_export import set_min_confidence
+
+            set_min_confidence(str(clf.model_path), t_all,
+                               f"realworld-dev ({len(y):,} real digits): the lowest threshold keeping {args.target:.0%} "
+                               f"of the answers above it right ({ok.mean():.1%} of the digits ok; "
+                               f"2-fold: {fold_ok / len(y):.1%} ok, {fold_right / max(fold_ok, 1):.2%} right)")
+            print(f"wrote min_confidence {t_all:.4f} into {clf.model_path}")
+
+
+def accuracy_table(args) -> None:
 
     items = realworld_items()
     paths = [p for p, _, _ in items]

@@ -182,3 +182,52 @@ def test_data_and_output_errors_come_before_tensorflow(tmp_path):
         r = run_cli("export", *args)
         assert r.returncode == 2 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
         assert "tensorflow" not in r.stderr.lower() and time.perf_counter() - t0 < 5
+
+
+def test_calibrated_with_a_threshold_and_digit_styles_only_on_mnist(exported):
+    card = exported.card
+    cal = card["calibration"]
+    assert 0.25 <= cal["temperature"] <= 8 and cal["ece_after"] <= cal["ece_before"] + 1e-6
+    assert 0 < card["min_confidence"]["value"] <= 1
+    meta = {p.key: p.value for p in onnx.load(str(exported.model_path)).metadata_props}
+    assert float(meta["min_confidence"]) == pytest.approx(card["min_confidence"]["value"], abs=1e-4)
+    from mnist_onnx import Classifier
+
+    assert Classifier(exported.model_path, provider="cpu").min_confidence == pytest.approx(float(meta["min_confidence"]))
+    # the 5k subset is not MNIST's own file: no digit-only styles (a Fashion-MNIST would not get them either)
+    assert card["augmentation"] == {"on": True, "digit_styles": False}
+    assert any("digit styles" in line and "off" in line for line in exported.log)
+
+
+def test_fit_temperature_recovers_the_temperature_of_the_data():
+    from mnist_onnx_export.train import fit_temperature
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 4, (20000, 10)).astype(np.float32)
+    z = logits / 2.5
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    y = np.array([rng.choice(10, p=row) for row in p])  # labels drawn at temperature 2.5
+    assert fit_temperature(logits, y) == pytest.approx(2.5, rel=0.08)
+
+
+def test_cnn_teacher_and_distilled_student(tmp_path):
+    """`--preset cnn` exports a verified CNN with the MLP's contract; `--teacher` distils from it."""
+    teacher = tmp_path / "cnn.onnx"
+    r = run_cli("export", "--data", str(DATA), "--preset", "cnn", "--epochs", "1", "-o", str(teacher))
+    assert r.returncode == 0, r.stderr
+    card = json.loads(teacher.with_name("cnn.card.json").read_text())
+    assert card["config"]["arch"] == "cnn" and card["architecture"].startswith("CNN")
+    assert card["metrics"]["parity"]["argmax_disagreements"] == 0 and card["metrics"]["test_accuracy"] > 0.8
+    session = ort.InferenceSession(str(teacher), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[1:] == [784]  # one contract for every model we ship
+    student = tmp_path / "student.onnx"
+    r = run_cli("export", "--data", str(DATA), "--teacher", str(teacher), "--epochs", "1", "-o", str(student),
+                "--distill-temperature", "2", "--distill-weight", "0.5")
+    assert r.returncode == 0, r.stderr
+    card = json.loads(student.with_name("student.card.json").read_text())
+    assert card["teacher"]["path"] == str(teacher) and card["teacher"]["name"] == "mnist-onnx cnn"
+    assert card["teacher"]["temperature"] == 2 and card["teacher"]["weight"] == 0.5
+    assert card["architecture"].startswith("MLP 784-512-256-128-10") and card["metrics"]["test_accuracy"] > 0.8
+    r = run_cli("export", "--data", str(DATA), "--teacher", str(tmp_path / "nope.onnx"), "-o", str(tmp_path / "x.onnx"))
+    assert r.returncode == 2 and "--teacher" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+
+from mnist_onnx import Classifier
 from PIL import Image
 
 from conftest import ROOT, run_cli
@@ -146,6 +148,19 @@ def test_read_gives_the_command_lines_readings(server, hostile):
     assert r.status_code == 400 and "min_confidence" in r.json()["error"]
     r = post_files(server, [SAMPLES / "0_mnist.png"] * 41)
     assert r.status_code == 413  # the same limits as /v1/classify
+
+
+def test_unsure_below_the_threshold(server):
+    paths = sorted(SAMPLES.glob("*.png"))[:6]
+    sure = post_files(server, paths, min_confidence=0).json()["results"]
+    unsure = post_files(server, paths, min_confidence=1).json()["results"]
+    assert {r["status"] for r in sure} == {"ok"} and {r["status"] for r in unsure} == {"unsure"}
+    assert [r["digit"] for r in unsure] == [r["digit"] for r in sure]  # the digit is still given
+    default = post_files(server, paths).json()["results"]  # the model's own threshold
+    threshold = Classifier(provider="cpu").min_confidence
+    assert [r["status"] for r in default] == ["unsure" if r["confidence"] < threshold else "ok" for r in default]
+    r = post_files(server, paths, min_confidence=2)
+    assert r.status_code == 400 and "min_confidence" in r.json()["error"]
 
 
 def test_raw_image_body_and_pixels(server):

@@ -58,6 +58,11 @@ def export(
 
     try:  # the data and the output too: TensorFlow takes seconds to import, a typo should not
         check_writable(out if out is not None else default_export_path())
+        if teacher is not None:
+            from .._model import named_model
+
+            if not (named_model(teacher) or Path(teacher)).is_file():
+                raise fail(f"--teacher {teacher}: no such model file (a path, or a bundled model's name: cnn)")
         if data is not None:
             load_split(data, "test")  # a missing folder or file, a wrong header: before TensorFlow
             find_split(data, "train", "images")
