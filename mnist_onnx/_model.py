@@ -290,6 +290,7 @@ def model_summary(model: str | Path | None = None) -> dict:
         "preprocessing": {**asdict(info.preprocessing), **json.loads(info.metadata.get(KEY_PREPROCESSING, "{}"))},
         "labels": info.labels,
         "metadata_keys": sorted(info.metadata),
+        "min_confidence": info.min_confidence,
         "card": info.card,
     }
 
@@ -314,6 +315,11 @@ def card_sections(summary: dict) -> list[tuple[str, list[tuple[str, str]]]]:
     sections += [
         ("model card", [("name", card.get("name", "")), ("architecture", card.get("architecture", ""))]),
         ("metrics", [(k, metric(v)) for k, v in card.get("metrics", {}).items()]),
+        ("confidence", [("unsure below", f"{summary.get('min_confidence', 0):g}"
+                         + (f" ({card['min_confidence'].get('chosen_on')})" if isinstance(card.get("min_confidence"), dict)
+                            and card["min_confidence"].get("chosen_on") else "")),
+                        *[(f"calibration {k}", str(v)) for k, v in (card.get("calibration") or {}).items()]]),
+        *([("teacher", [(k, str(v)) for k, v in card["teacher"].items()])] if card.get("teacher") else []),
         ("training config", [(k, str(v)) for k, v in card.get("config", {}).items()]),
         ("data", [("source", str(data.get("source"))),
                   ("images", f"{data.get('train_images', 0):,} train (incl. validation) / {data.get('test_images', 0):,} test"),
