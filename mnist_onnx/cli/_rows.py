@@ -121,18 +121,49 @@ def resume_into(stack: contextlib.ExitStack, output: Optional[Path], fmt: str, h
     return done, stream, fresh
 
 
-def progress(stack: contextlib.ExitStack, quiet: bool, what: str) -> Callable[[int, float], None] | None:
-    """A live count and rate on a terminal's stderr (nothing when piped or quiet): call it with (rows, secs)."""
+def progress(stack: contextlib.ExitStack, quiet: bool, what: str,
+             count: Callable[[], int] | None = None) -> Callable[[int, float], None] | None:
+    """A live count, rate and -- once *count* (run on a thread beside the work: listing a million files
+    takes seconds, and the rows should not wait for it) has said how many files there are -- a bar and the
+    time left, on a terminal's stderr. Nothing when piped or quiet. Call it with (rows, seconds)."""
     if not sys.stderr.isatty() or quiet:
         return None
+    import threading
+
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     bar = stack.enter_context(Progress(
-        SpinnerColumn(), TextColumn("{task.completed:,} images"), TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(), console=Console(stderr=True), transient=True, redirect_stdout=True))
-    task = bar.add_task(what, total=None, rate="")
+        SpinnerColumn(), BarColumn(), TextColumn("{task.completed:,}{task.fields[of]} images"),
+        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True, redirect_stdout=True))
+    task = bar.add_task(what, total=None, rate="", of="")
+
+    def counted() -> None:
+        try:
+            total = count()  # type: ignore[misc]
+        except Exception:  # noqa: BLE001 -- only the bar would miss it; the run itself lists the files again
+            return
+        bar.update(task, total=max(total, 1), of=f" of {total:,}")
+
+    if count is not None:
+        threading.Thread(target=counted, name="mnist-onnx-count", daemon=True).start()
     return lambda n, secs: bar.update(task, completed=n, rate=f"{n / secs if secs else 0:,.0f} img/s")
+
+
+def file_count(paths: list[str], pattern: Optional[str], recursive: bool, done: Any = None) -> Callable[[], int] | None:
+    """How many files the run has to do (for the progress bar's total): the same listing the engine makes,
+    less those an interrupted run already wrote (`--resume`). None for URIs, which Ray lists itself."""
+    if any("://" in str(p) for p in paths):
+        return None
+
+    def count() -> int:
+        from .._files import iter_files
+
+        files = iter_files(paths, pattern, recursive)
+        return sum(1 for _ in (done.skip(files) if done is not None else files))
+
+    return count
 
 
 @dataclass

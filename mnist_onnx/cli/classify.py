@@ -16,8 +16,8 @@ from ._app import (ActorCpusOpt, ActorsOpt, CenterOpt, DeviceOpt, EngineChoice, 
                    InkOpt, InvertChoice, InvertOpt, MaxPixelsOpt, MeanOpt, MinConfidenceOpt, ModelOpt, PathsArg, PatternOpt,
                    ProviderChoice, ProviderOpt, QuietOpt, RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt,
                    StdOpt, announce, app, check_range, fail, make_classifier, note)
-from ._rows import (check_inputs, no_files, open_stream, output_path, parquet_rows, progress, resume_into, start_ray,
-                    write_rows)
+from ._rows import (check_inputs, file_count, no_files, open_stream, output_path, parquet_rows, progress,
+                    resume_into, start_ray, write_rows)
 
 
 @app.command()
@@ -75,7 +75,7 @@ def classify(
         done = None
         if resume:
             done, stream, fresh = resume_into(stack, output, fmt.value, csv_header(top_k), ray_engine)
-        update = progress(stack, quiet, "classify")
+        update = progress(stack, quiet, "classify", file_count(paths, pattern, recursive, done))
         ray_run = None
         if ray_engine:
             start_ray(ray_address)

@@ -16,8 +16,8 @@ from ._app import (ActorCpusOpt, ActorsOpt, DeviceOpt, EngineChoice, EngineOpt, 
                    InvertOpt, MaxPixelsOpt, ModelOpt, PathsArg, PatternOpt, ProviderChoice, ProviderOpt, QuietOpt,
                    RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt, announce, app, check_range, fail,
                    make_classifier, note)
-from ._rows import (check_inputs, no_files, open_stream, output_path, parquet_rows, progress, resume_into, start_ray,
-                    write_rows)
+from ._rows import (check_inputs, file_count, no_files, open_stream, output_path, parquet_rows, progress,
+                    resume_into, start_ray, write_rows)
 
 
 @app.command()
@@ -66,7 +66,7 @@ def read(
         done = None
         if resume:
             done, stream, fresh = resume_into(stack, output, fmt.value, READ_COLUMNS, ray_engine)
-        update = progress(stack, quiet, "read")
+        update = progress(stack, quiet, "read", file_count(paths, pattern, recursive, done))
         ray_run = None
         if ray_engine:
             start_ray(ray_address)

@@ -1,0 +1,54 @@
+"""The progress bar (#19): on a terminal, the count, the total once the files are counted, the rate and the
+time left; nothing of it when stderr is not a terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from conftest import run_cli
+
+
+def _folder(tmp_path: Path, test_set, n: int) -> Path:
+    x, _ = test_set
+    d = tmp_path / "digits"
+    d.mkdir()
+    for i in range(n):
+        Image.fromarray(x[i]).save(d / f"{i:04d}.png")
+    return d
+
+
+def test_a_terminal_gets_a_bar_with_total_rate_and_time_left(tmp_path, test_set):
+    folder = _folder(tmp_path, test_set, 700)
+    exe = Path(sys.executable).with_name("mnist-onnx")
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([str(exe), "classify", str(folder), "--batch-size", "16", "-o", str(tmp_path / "rows.csv"),
+                             "--provider", "cpu"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=terminal, env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=120) == 0
+    text = seen.decode("utf-8", "replace")
+    assert "of 700 images" in text and "img/s" in text and "left" in text, text[-2000:]
+    assert "700 images: 700 classified" in text
+    assert len((tmp_path / "rows.csv").read_text().splitlines()) == 701
+
+
+def test_piped_stderr_gets_only_the_summary(tmp_path, test_set):
+    folder = _folder(tmp_path, test_set, 300)
+    r = run_cli("classify", str(folder), "--batch-size", "16", "-o", str(tmp_path / "rows.csv"), "--provider", "cpu")
+    assert r.returncode == 0 and r.stderr.strip().splitlines() == [r.stderr.strip()]
+    assert "left" not in r.stderr and r.stderr.startswith("300 images: 300 classified")
