@@ -126,7 +126,7 @@ class Reader(Predictor):
 
 def _batch_items(batch: dict[str, np.ndarray]) -> list[str | tuple[str, bytes]]:
     """A batch's files: (path, bytes) when Ray read them, else the paths for the actor to read."""
-    names = [str(p) for p in batch["path"]]
+    names = [os.fsdecode(p) if isinstance(p, bytes) else str(p) for p in batch["path"]]
     if "bytes" in batch:
         return [(n, bytes(b)) for n, b in zip(names, batch["bytes"])]
     return list(names)
@@ -269,6 +269,27 @@ def _readings(batch: dict[str, np.ndarray]) -> Iterator[Reading]:
             yield Reading(str(path), error=str(error))
 
 
+_LISTED_BLOCK = 8192  # paths per block of the listing: ~1 MB of Arrow, a few batches of work each
+
+
+def _listed(files: Iterable[str], block: int) -> list[Any]:
+    """The listing, streamed into Ray's object store a block of paths at a time: the driver holds one
+    block and the references, never every path (a million paths as Python strings in `from_items` took
+    ~100 bytes each on the driver; in Arrow blocks in the object store they cost the driver nothing)."""
+    import pyarrow as pa
+
+    ray = _import_ray()
+    refs, chunk = [], []
+    for f in files:
+        chunk.append(os.fsencode(f))  # bytes: a name that is not UTF-8 survives Arrow, as it does our CSV
+        if len(chunk) == block:
+            refs.append(ray.put(pa.table({"path": pa.array(chunk, pa.binary())})))
+            chunk = []
+    if chunk:
+        refs.append(ray.put(pa.table({"path": pa.array(chunk, pa.binary())})))
+    return refs
+
+
 def _dataset(paths: Iterable[str | os.PathLike], recursive: bool, pattern: str | None,
              batch_size: int) -> tuple[ray.data.Dataset | None, bool]:
     """The Dataset of files to process, and whether any came from URIs. Local paths (a shared filesystem on
@@ -282,10 +303,9 @@ def _dataset(paths: Iterable[str | os.PathLike], recursive: bool, pattern: str |
     local = [str(p) for p in paths if not is_uri(p)]
     parts = []
     if local:
-        files = [str(f) for f in iter_files(local, recursive=recursive, pattern=pattern)]
-        if files:
-            blocks = max(1, min(len(files) // batch_size, 10_000))
-            parts.append(ray.data.from_items([{"path": f} for f in files], override_num_blocks=blocks))
+        refs = _listed(iter_files(local, recursive=recursive, pattern=pattern), max(batch_size, _LISTED_BLOCK))
+        if refs:
+            parts.append(ray.data.from_arrow_refs(refs))
     if uris:
         parts.append(ray.data.read_binary_files(uris, include_paths=True, file_extensions=list(EXTENSIONS)))
     if not parts:
