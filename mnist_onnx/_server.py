@@ -373,12 +373,22 @@ def allowed_hosts_for(host: str) -> list[str] | None:
     return None
 
 
-def _timed_protocol(header_timeout: float) -> type:
-    """uvicorn's HTTP/1.1 protocol with a deadline for each request's headers: a connection that has not
-    sent a whole request head within *header_timeout* seconds of opening (or of its last response) is
-    closed. uvicorn has no such timer, so half-sent requests (slowloris) would hold a descriptor each for
-    ever and shut new clients out."""
+def _timed_protocol(header_timeout: float, max_waiting: int) -> type:
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's headers, and a cap on connections that
+    have not sent one.
+
+    A connection that has not sent a whole request head within *header_timeout* seconds of opening (or of
+    its last response) is closed: uvicorn has no such timer, so half-sent requests (slowloris) would hold a
+    descriptor each for ever. And at most *max_waiting* connections (`run`: 90 % of --max-connections) may
+    wait for their head at once: past
+    that, each new connection closes the one that has waited longest. Thousands of slow connections then
+    cost a bounded number of descriptors and never push the server past `--max-connections` (where uvicorn
+    answers 503): a new client, who sends a head at once, is served, while the slowest connections make room."""
+    from collections import OrderedDict
+
     from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    waiting: OrderedDict[int, Any] = OrderedDict()  # connections without a request head, oldest first
 
     class TimedH11(H11Protocol):
         def connection_made(self, transport: Any) -> None:  # noqa: D401
@@ -388,23 +398,34 @@ def _timed_protocol(header_timeout: float) -> type:
         def _arm(self) -> None:
             self._cycle_armed = self.cycle
             self._head_timer = self.loop.call_later(header_timeout, self._head_too_slow)
+            waiting[id(self)] = self
+            while len(waiting) > max_waiting:
+                _, oldest = waiting.popitem(last=False)
+                oldest._head_timer.cancel()
+                if not oldest.transport.is_closing():
+                    oldest.transport.close()
+
+        def _head_arrived(self) -> None:
+            self._head_timer.cancel()
+            waiting.pop(id(self), None)
 
         def _head_too_slow(self) -> None:
+            waiting.pop(id(self), None)
             if self.cycle is self._cycle_armed and not self.transport.is_closing():
                 self.transport.close()  # no new request head in time
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
             if self.cycle is not self._cycle_armed:  # a request head arrived: its deadline is met
-                self._head_timer.cancel()
+                self._head_arrived()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            self._head_timer.cancel()
+            self._head_arrived()
             self._arm()  # the next request on this connection gets its own deadline
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._head_timer.cancel()
+            self._head_arrived()
             super().connection_lost(exc)
 
     return TimedH11
@@ -426,5 +447,5 @@ def run(classifier, host: str, port: int, *, max_upload_mb: float, max_files: in
     # memory stay bounded; timeout_keep_alive closes idle connections.
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3,
                             access_log=False, limit_concurrency=max_connections, timeout_keep_alive=5,
-                            http=_timed_protocol(header_timeout))
+                            http=_timed_protocol(header_timeout, max(1, max_connections * 9 // 10)))
     uvicorn.Server(config).run()

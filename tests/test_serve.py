@@ -471,6 +471,44 @@ def test_slow_connections_are_closed_and_new_clients_are_served():
         proc.wait(timeout=10)
 
 
+def test_more_slow_connections_than_the_cap_leave_new_clients_served():
+    """Past --max-connections uvicorn answers 503, and slow connections used to count until their header
+    deadline: 4x the cap of half-sent heads shut new clients out for 10 s. Now the connections waiting for a
+    head are capped at 90 % of it, the oldest closed first: new clients get answers, the server's
+    descriptors stay bounded."""
+    proc, url = start_server("--max-connections", "100", "--header-timeout", "30")
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    slow = []
+    try:
+        for _ in range(400):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            slow.append(s)
+        time.sleep(0.5)
+        for _ in range(5):
+            r = requests.get(url + "healthz", timeout=5)
+            assert r.status_code == 200, r.status_code
+        r = post_files(url, [SAMPLES / "1_paper.png"])
+        assert r.ok and r.json()["results"][0]["digit"] == 1
+        descriptors = len(os.listdir(f"/proc/{proc.pid}/fd"))
+        assert descriptors < 150, descriptors  # ~90 waiting connections, not 400
+        closed = 0
+        for s in slow:
+            s.settimeout(0.01)
+            try:
+                closed += s.recv(1) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                closed += 1
+        assert closed >= 300  # the oldest made room
+    finally:
+        for s in slow:
+            s.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
 def test_a_client_leaving_mid_upload_and_malformed_bodies_leave_the_log_clean():
     """A client that disconnects mid-upload logged an ASGI traceback, and python-multipart a warning per
     malformed body: the server's stderr holds only its own start line."""

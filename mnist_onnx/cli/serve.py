@@ -28,7 +28,7 @@ def serve(
     max_files: Annotated[int, typer.Option(help="Most files in one request (413 beyond).")] = 1000,
     batching: Annotated[bool, typer.Option("--batching/--no-batching", help="Merge concurrent requests into shared model calls.")] = True,
     max_queue: Annotated[int, typer.Option(help="Requests worked on or waiting at once; beyond, 503 with Retry-After.")] = 64,
-    max_connections: Annotated[int, typer.Option(help="Open connections at once; beyond, 503.")] = 1000,
+    max_connections: Annotated[int, typer.Option(help="Open connections at once; beyond, 503. Connections still waiting for their request head may fill 90 % of it: past that the oldest is closed.")] = 1000,
     header_timeout: Annotated[float, typer.Option(help="Seconds a connection has to send a request's headers before it is closed.")] = 10.0,
     body_timeout: Annotated[float, typer.Option(help="Seconds a request body may take to arrive (408 beyond).")] = 60.0,
     min_confidence: MinConfidenceOpt = None,
