@@ -14,7 +14,7 @@ from PIL import Image
 
 import mnist_onnx
 
-from conftest import THIRD_PARTY
+from conftest import ROOT, THIRD_PARTY
 from mnist_onnx import Classifier, ModelError, ProviderError, resolve_model
 from mnist_onnx._model import bundled_model_path, cuda_problem
 
@@ -206,3 +206,15 @@ def test_predict_converts_a_big_array_a_batch_at_a_time(test_set):
     tracemalloc.stop()
     assert probs.shape == (40_000, 10) and np.array_equal(probs[:5000].argmax(1), expected)
     assert peak < 60 << 20, peak  # batches of 4,096 images, not one 125 MB float copy
+
+
+def test_batch_size_zero_or_negative_is_a_clear_error_not_an_empty_run():
+    """`classify_files(batch_size=0)` returned nothing and no error (#20 item 13)."""
+    from mnist_onnx import Classifier, UsageError
+
+    clf = Classifier(provider="cpu")
+    for bad in (0, -1, 2.5):
+        with pytest.raises(UsageError, match="batch_size"):
+            list(clf.classify_files(ROOT / "samples", batch_size=bad))
+        with pytest.raises(UsageError, match="batch_size"):
+            list(clf.read_files(ROOT / "samples", batch_size=bad))
