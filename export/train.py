@@ -187,30 +187,46 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print,
     history.seconds = time.perf_counter() - t0
     log(f"best epoch {history.best_epoch}: val acc {best_acc:.4f} ({history.seconds:.1f} s)")
     if cfg.calibrate:
-        # Held-out digits varied as training varies them (real handwriting is not clean MNIST): on clean
-        # validation digits alone, the fitted temperature would make the model surer of users' digits.
-        tf.random.set_seed(cfg.seed + 7)
-        x_cal = np.asarray(vary(x_val, lowres_variants(data.x_train[val_idx], cfg.seed + 7),
-                                style_variants(data.x_train[val_idx], y_val, cfg.seed + 7) if digit_styles else x_val)
-                           ) if cfg.augment else x_val
-        x_cal, y_cal = np.concatenate([x_val, x_cal]), np.concatenate([y_val, y_val])
-        logits = model.predict(x_cal, batch_size=2048, verbose=0)
-        history.temperature = fit_temperature(logits, y_cal)
-        raw, calibrated = _softmax(logits), soften(_softmax(logits), history.temperature)
-        right = raw.argmax(1) == y_cal
-        before = expected_calibration_error(raw.max(1), right)
-        after = expected_calibration_error(calibrated.max(1), right)
-        # the default threshold for `unsure`: the most answers kept with 99 % of them right, on these digits
-        threshold = threshold_for(calibrated.max(1), right, 0.99)
-        history.calibration = {"temperature": round(history.temperature, 4), "images": int(len(y_cal)),
-                               "held_out": "the validation digits, as they are and once varied like training",
-                               "ece_before": round(before, 5), "ece_after": round(after, 5),
-                               "min_confidence": round(threshold, 4),
-                               "min_confidence_rule": "lowest threshold keeping 99 % of the answers above it right",
-                               "kept_at_min_confidence": round(float((calibrated.max(1) >= threshold).mean()), 4)}
-        log(f"calibration: temperature {history.temperature:.3f} (ECE {before:.4f} -> {after:.4f} on "
-            f"{len(y_cal)} held-out digits); unsure below {threshold:.3f}")
+        x_cal, y_cal = calibration_set(data.x_train[val_idx], y_val, cfg.seed, cfg.augment, digit_styles, aug)
+        history.calibration = calibrate(model.predict(x_cal, batch_size=2048, verbose=0), y_cal, log)
+        history.temperature = history.calibration["temperature"]
     return model, history
+
+
+def calibration_set(x_val: np.ndarray, y_val: np.ndarray, seed: int, varied: bool = True, digit_styles: bool = True,
+                    aug: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out digits a temperature is fitted on: the validation digits as they are and once varied as
+    training varies them (real handwriting is not clean MNIST: on clean digits alone the temperature would
+    make the model surer of users' digits). (N, 28, 28) uint8 in, (2N, 784) float32 [0, 1] out."""
+    flat = x_val.reshape(len(x_val), 784).astype(np.float32) / 255.0
+    if not varied:
+        return np.concatenate([flat, flat]), np.concatenate([y_val, y_val])
+    tf.random.set_seed(seed + 7)
+    lowres = lowres_variants(x_val, seed + 7)
+    styled = style_variants(x_val, y_val, seed + 7) if digit_styles else flat
+    r = tf.random.uniform([len(flat), 1], seed=seed + 7)
+    mixed = tf.where(r < aug.p_lowres, lowres, tf.where(r < aug.p_lowres + aug.p_style, styled, flat))
+    return np.concatenate([flat, np.asarray(augment(mixed, aug))]), np.concatenate([y_val, y_val])
+
+
+def calibrate(logits: np.ndarray, y: np.ndarray, log: Callable[[str], None] = print) -> dict:
+    """Fit the temperature on held-out *logits* (or log-probabilities: the same softmax) and choose the
+    default `unsure` threshold there: the lowest confidence keeping 99 % of the answers above it right.
+    Returns the card's `calibration` record."""
+    t = fit_temperature(logits, y)
+    raw, calibrated = _softmax(logits), soften(_softmax(logits), t)
+    right = raw.argmax(1) == y
+    before = expected_calibration_error(raw.max(1), right)
+    after = expected_calibration_error(calibrated.max(1), right)
+    threshold = threshold_for(calibrated.max(1), right, 0.99)
+    log(f"calibration: temperature {t:.3f} (ECE {before:.4f} -> {after:.4f} on {len(y)} held-out digits); "
+        f"unsure below {threshold:.3f}")
+    return {"temperature": round(t, 4), "images": int(len(y)),
+            "held_out": "the validation digits, as they are and once varied like training",
+            "ece_before": round(before, 5), "ece_after": round(after, 5),
+            "min_confidence": round(threshold, 4),
+            "min_confidence_rule": "lowest threshold keeping 99 % of the answers above it right",
+            "kept_at_min_confidence": round(float((calibrated.max(1) >= threshold).mean()), 4)}
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -240,3 +240,27 @@ def test_the_default_export_on_the_5k_subset_keeps_its_accuracy(tmp_path):
     assert r.returncode == 0, r.stderr
     card = json.loads(out.with_name("m.card.json").read_text())
     assert card["config"]["epochs"] == 40 and card["metrics"]["test_accuracy"] >= 0.965
+
+
+def test_calibrating_a_model_exported_without_it(tmp_path):
+    """`python -m mnist_onnx_export.calibrate` adds the temperature to an existing model (how the bundled MLP,
+    exported by 0.3.0, was calibrated): same argmax on every test image, probabilities = softmax(log p / T)."""
+    from mnist_onnx_export.calibrate import calibrate_model
+    from mnist_onnx_export.train import soften
+    from mnist_onnx import Classifier
+
+    raw = tmp_path / "raw.onnx"
+    r = run_cli("export", "--data", str(DATA), "--epochs", "1", "--no-calibrate", "-o", str(raw))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(raw.with_name("raw.card.json").read_text())["calibration"]["temperature"] == 1.0
+    out = tmp_path / "calibrated.onnx"
+    card = calibrate_model(raw, DATA, out)
+    t = card["calibration"]["temperature"]
+    assert 0.25 <= t <= 8 and t != 1.0
+    x, _ = __import__("mnist_onnx._idx", fromlist=["load_split"]).load_split(DATA, "test")
+    before = Classifier(raw, provider="cpu").predict(x[:2000])
+    after = Classifier(out, provider="cpu")
+    assert np.allclose(after.predict(x[:2000]), soften(before, t), atol=1e-5)
+    assert after.min_confidence == pytest.approx(card["min_confidence"]["value"], abs=1e-4)
+    with pytest.raises(Exception, match="already calibrated"):
+        calibrate_model(out, DATA)
