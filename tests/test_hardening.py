@@ -103,7 +103,7 @@ def test_fifo_and_devices_get_a_row_not_a_hang(digits, tmp_path, workers):
     rows = {Path(row["path"]).name: row for row in csv_rows(r.stdout)}
     assert rows["x.png"]["error"] == "not a regular file (a FIFO)"
     assert rows["zero.png"]["error"] == "not a regular file (a character device)"
-    assert [rows[f"{i}.png"]["status"] for i in range(3)] == ["ok"] * 3
+    assert all(rows[f"{i}.png"]["status"] in ("ok", "unsure") for i in range(3))
 
 
 def test_symlink_loops_visit_each_file_once(digits):
@@ -336,7 +336,7 @@ def test_killed_worker_costs_its_chunk_not_the_run(many, tmp_path):
     assert len(rows) == 3000 and len({r["path"] for r in rows}) == 3000  # none lost, none doubled
     died = [r for r in rows if r["status"] == "error"]
     assert 0 < len(died) <= 100 and all("decoding worker died (killed by SIGKILL)" in r["error"] for r in died)
-    assert sum(r["status"] == "ok" for r in rows) >= 2900
+    assert sum(r["status"] in ("ok", "unsure") for r in rows) >= 2900
 
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
@@ -578,7 +578,7 @@ def test_a_long_thin_strip_costs_what_its_header_says_not_what_it_claims(tmp_pat
     assert r.returncode == 1 and time.perf_counter() - t0 < 20
     for name in ("tall.png", "wide.png"):
         assert rows[name]["status"] == "error" and rows[name]["error"].startswith("extreme shape ("), rows[name]
-    assert rows["long.png"]["status"] in ("ok", "no-digit")  # decoded and reduced, not refused
+    assert rows["long.png"]["status"] in ("ok", "unsure", "no-digit")  # decoded and reduced, not refused
 
 
 def test_one_classifier_shared_by_threads_with_different_worker_counts(tmp_path, test_set):

@@ -161,7 +161,7 @@ def test_a_dead_actor_is_restarted_and_no_file_is_lost_or_doubled(local_ray, mix
         compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1).take_all()
     assert not marker.exists()  # the crash happened
     assert sorted(r["path"] for r in out) == files  # each file exactly once
-    assert all(r["status"] == "ok" for r in out)
+    assert all(r["status"] in ("ok", "unsure") for r in out)
 
 
 def test_default_concurrency_leaves_a_cpu_for_reading(local_ray):
@@ -209,7 +209,7 @@ def test_read_through_ray_gives_the_local_readings(local_ray, tmp_path):
     remote = run_cli("read", str(folder), "-f", "jsonl", "-p", "cpu", "--engine", "ray", "--batch-size", "16",
                      timeout=LIMIT)
     assert local.returncode == remote.returncode == 1, remote.stderr
-    assert remote.stdout == local.stdout and local.stdout.count('"status": "ok"') >= 30
+    assert remote.stdout == local.stdout and local.stdout.count('"status": "ok"') + local.stdout.count('"status": "unsure"') >= 30
     assert "Ray, 1 actor" in remote.stderr
 
     from mnist_onnx._read import read_items

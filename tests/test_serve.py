@@ -116,13 +116,13 @@ def test_same_results_as_classify(folder, server, hostile):
         row = expected[r["filename"]]
         assert r["status"] == row["status"], r
         assert (r["error"] or "") == row["error"]
-        if r["status"] == "ok":
+        if r["status"] in ("ok", "unsure"):
             assert r["digit"] == int(row["digit"]) and abs(r["confidence"] - float(row["confidence"])) < 1e-6
             assert len(r["probabilities"]) == 10 and abs(sum(r["probabilities"]) - 1) < 1e-4
         else:
             assert r["digit"] is None and r["probabilities"] is None
     if folder == "hostile":
-        assert {r["status"] for r in got} == {"ok", "error", "no-digit"}
+        assert {r["status"] for r in got} - {"unsure"} == {"ok", "error", "no-digit"}
 
 
 def test_read_gives_the_command_lines_readings(server, hostile):
@@ -153,8 +153,9 @@ def test_read_gives_the_command_lines_readings(server, hostile):
 def test_unsure_below_the_threshold(server):
     paths = sorted(SAMPLES.glob("*.png"))[:6]
     sure = post_files(server, paths, min_confidence=0).json()["results"]
-    unsure = post_files(server, paths, min_confidence=1).json()["results"]
-    assert {r["status"] for r in sure} == {"ok"} and {r["status"] for r in unsure} == {"unsure"}
+    unsure = post_files(server, paths, min_confidence=0.9999).json()["results"]
+    assert {r["status"] for r in sure} == {"ok"} and "unsure" in {r["status"] for r in unsure}
+    assert [r["status"] for r in unsure] == ["unsure" if r["confidence"] < 0.9999 else "ok" for r in unsure]
     assert [r["digit"] for r in unsure] == [r["digit"] for r in sure]  # the digit is still given
     default = post_files(server, paths).json()["results"]  # the model's own threshold
     threshold = Classifier(provider="cpu").min_confidence
