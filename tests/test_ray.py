@@ -104,7 +104,7 @@ def test_library_on_a_dataset_read_by_ray(local_ray, mixed):
     clf = Classifier(provider="cpu")
     by_path = {r["path"]: r for r in rows}
     items = [(p, Path(p).read_bytes()) for p in sorted(by_path)]
-    expected = classify_items(items, clf.config, clf.predict_pixels)
+    expected = classify_items(items, clf.config, clf.predict_pixels, min_confidence=clf.min_confidence)
     assert len(rows) == len(expected) > 2000
     for e in expected:
         r = by_path[e.path]
