@@ -12,9 +12,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .config import PRESETS, TrainConfig, make_config, validate
+from .config import PRESETS, TrainConfig, make_config, resolve_teacher, validate
 
-__all__ = ["ExportResult", "PRESETS", "TrainConfig", "export_model", "make_config", "validate"]
+__all__ = ["ExportResult", "PRESETS", "TrainConfig", "export_model", "make_config", "resolve_teacher", "validate"]
 
 if TYPE_CHECKING:
     from .pipeline import ExportResult, export_model

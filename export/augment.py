@@ -168,6 +168,14 @@ def _chance(n: tf.Tensor, p: float) -> tf.Tensor:
     return tf.random.uniform([n, 1, 1, 1]) < p
 
 
+def vary(x: tf.Tensor, x_lowres: tf.Tensor, x_style: tf.Tensor, cfg: AugmentConfig = AugmentConfig()) -> tf.Tensor:
+    """Per image, the original, its low-resolution or its regional-style variant (flat (n, 784) each), then
+    `augment`: one training batch as the model sees it, and the held-out digits calibration is fitted on."""
+    r = tf.random.uniform([tf.shape(x)[0], 1])
+    x = tf.where(r < cfg.p_lowres, x_lowres, tf.where(r < cfg.p_lowres + cfg.p_style, x_style, x))
+    return augment(x, cfg)
+
+
 def augment(x: tf.Tensor, cfg: AugmentConfig = AugmentConfig()) -> tf.Tensor:
     """A batch of flat (n, 784) [0, 1] digits -> a randomly varied batch of the same shape."""
     n = tf.shape(x)[0]

@@ -20,11 +20,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 from mnist_onnx._contract import KEY_MODEL_CARD, OUTPUT_NAME
-from mnist_onnx._paths import atomic_write
 from mnist_onnx.errors import DataError, ModelError
 
 from .data import is_mnist, load_mnist, stratified_split
-from .onnx_export import add_metadata
+from .onnx_export import rewrite
 
 
 def with_temperature(proto: onnx.ModelProto, temperature: float) -> onnx.ModelProto:
@@ -47,7 +46,9 @@ def calibrate_model(model: str | Path, data_dir: str | Path, out: str | Path | N
     """Fit and add the temperature; write the model (in place by default) and its card. Returns the card."""
     import onnxruntime as ort
 
-    from .train import calibrate, calibration_set, soften
+    from mnist_onnx._calibration import soften
+
+    from .train import calibrate, calibration_set
 
     model, out = Path(model), Path(out) if out is not None else Path(model)
     proto = onnx.load(str(model))
@@ -78,12 +79,7 @@ def calibrate_model(model: str | Path, data_dir: str | Path, out: str | Path | N
         raise ModelError(f"{model}: the calibrated graph does not match NumPy (max |Δp| {np.abs(got - want).max():.1e})")
     card["calibration"] = {**record, "added": "afterwards, by mnist_onnx_export.calibrate"}
     card["min_confidence"] = {"value": record["min_confidence"], "chosen_on": "held-out training digits (see calibration)"}
-    add_metadata(calibrated, card)
-    with atomic_write(out, "wb") as f:
-        f.write(calibrated.SerializeToString())
-    sidecar = out.with_name(out.stem + ".card.json")
-    with atomic_write(sidecar) as f:
-        json.dump(card, f, indent=2)
+    rewrite(out, calibrated, card)
     return card
 
 

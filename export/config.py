@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 ARCHS = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")  # tf2onnx converts these exactly
@@ -91,3 +92,15 @@ def validate(cfg: TrainConfig, opset: int = 17) -> None:
         raise bad("--distill-weight", cfg.distill_weight, "must be from 0 to 1")
     if opset not in OPSETS:
         raise bad("--opset", opset, f"must be from {OPSETS.start} to {OPSETS.stop - 1}")
+
+
+def resolve_teacher(teacher: str) -> Path:
+    """A teacher model: a path, or the name of a bundled model (`cnn`). Raises ModelError (one line) when
+    there is no such file -- checked by the command line before TensorFlow loads, and by `export_model`."""
+    from mnist_onnx._model import named_model
+    from mnist_onnx.errors import ModelError
+
+    path = named_model(teacher) or Path(teacher)
+    if not path.is_file():
+        raise ModelError(f"--teacher {teacher}: no such model file (a path, or a bundled model's name: cnn)")
+    return path

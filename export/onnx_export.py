@@ -5,6 +5,7 @@ with TensorFlow on the whole test set.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -76,24 +77,26 @@ def check_parity(model: tf.keras.Model, model_bytes: bytes, x: np.ndarray, tempe
             "tolerance": PARITY_TOLERANCE, "probabilities": ort_prob}
 
 
+def rewrite(path: str | Path, proto: onnx.ModelProto, card: dict) -> None:
+    """Write *proto* with *card* embedded (`add_metadata`) to *path*, and the card beside it, atomically:
+    how a model changed after its export (a threshold, a temperature) is written."""
+    from mnist_onnx._paths import atomic_write
+
+    path = Path(path)
+    add_metadata(proto, card)
+    with atomic_write(path, "wb") as f:
+        f.write(proto.SerializeToString())
+    with atomic_write(path.with_name(path.stem + ".card.json")) as f:
+        json.dump(card, f, indent=2)
+
+
 def set_min_confidence(path: str, value: float, chosen_on: str) -> None:
     """Write a measured default threshold for `unsure` into an exported model (its metadata and card, and
     the card beside it): how the bundled models get the threshold chosen on real handwriting
-    (benchmarks/realworld.py --choose-threshold)."""
-    from pathlib import Path as _Path
-
-    from mnist_onnx._paths import atomic_write
-
+    (benchmarks/realworld.py --write-threshold)."""
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"min_confidence {value}: must be a probability from 0 to 1")
     proto = onnx.load(path)
-    meta = {p.key: p.value for p in proto.metadata_props}
-    card = json.loads(meta[KEY_MODEL_CARD])
+    card = json.loads({p.key: p.value for p in proto.metadata_props}[KEY_MODEL_CARD])
     card["min_confidence"] = {"value": round(float(value), 4), "chosen_on": chosen_on}
-    add_metadata(proto, card)
-    with atomic_write(_Path(path), "wb") as f:
-        f.write(proto.SerializeToString())
-    sidecar = _Path(path).with_name(_Path(path).stem + ".card.json")
-    if sidecar.is_file():
-        with atomic_write(sidecar) as f:
-            json.dump(card, f, indent=2)
+    rewrite(path, proto, card)

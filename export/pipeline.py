@@ -22,7 +22,7 @@ from mnist_onnx._contract import LABELS, OUTPUT_NAME, PREPROCESSING
 
 from .onnx_export import add_metadata, check_parity, to_onnx
 from .report import confusion_matrix, plot_confusion, plot_curves
-from .config import make_config, validate
+from .config import make_config, resolve_teacher, validate
 from .train import fit
 
 SANITY_FLOOR = 0.5  # a model below this on its own test split is broken, not merely weak: never the default
@@ -35,16 +35,6 @@ class ExportResult:
     curves_path: Path
     confusion_path: Path
     card: dict
-
-
-def resolve_teacher(teacher: str) -> Path:
-    """A teacher model: a path, or the name of a bundled model (`cnn`)."""
-    from mnist_onnx._model import named_model
-
-    path = named_model(teacher) or Path(teacher)
-    if not path.is_file():
-        raise ModelError(f"--teacher {teacher}: no such model file (a path, or a bundled model's name: cnn)")
-    return path
 
 
 def _card_name(path: Path) -> str | None:

@@ -17,9 +17,9 @@ import numpy as np
 
 from ._tf import tf
 
-from mnist_onnx._calibration import expected_calibration_error, threshold_for
+from mnist_onnx._calibration import expected_calibration_error, soften, softmax, threshold_for
 
-from .augment import AugmentConfig, augment, lowres_variants, style_variants
+from .augment import AugmentConfig, lowres_variants, style_variants, vary
 from .config import TrainConfig
 from .data import Dataset, stratified_split
 
@@ -50,14 +50,6 @@ def build_model(cfg: TrainConfig) -> tf.keras.Model:
         layers.append(tf.keras.layers.Dropout(cfg.dropout))
     layers.append(tf.keras.layers.Dense(10, name="logits"))
     return tf.keras.Sequential(layers)
-
-
-def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(log p / T): a model's probabilities at temperature T (T > 1 softer, < 1 sharper)."""
-    z = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
-    z -= z.max(1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(1, keepdims=True)).astype(np.float32)
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
@@ -127,11 +119,7 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print,
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     temp, weight = np.float32(cfg.distill_temperature), np.float32(cfg.distill_weight)
 
-    @tf.function
-    def vary(x, x_lowres, x_style):  # per image: the original, its low-resolution or its regional-style variant
-        r = tf.random.uniform([tf.shape(x)[0], 1])
-        x = tf.where(r < aug.p_lowres, x_lowres, tf.where(r < aug.p_lowres + aug.p_style, x_style, x))
-        return augment(x, aug)
+    varied = tf.function(lambda x, x_lowres, x_style: vary(x, x_lowres, x_style, aug))
 
     @tf.function
     def train_step(x, y, soft):
@@ -162,7 +150,7 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print,
         total_loss, total_correct = 0.0, 0.0
         for start in range(0, len(order), cfg.batch_size):
             batch = order[start : start + cfg.batch_size]
-            x = vary(x_train[batch], x_lowres[batch], x_style[batch]) if cfg.augment else x_train[batch]
+            x = varied(x_train[batch], x_lowres[batch], x_style[batch]) if cfg.augment else x_train[batch]
             soft = teacher(np.asarray(x)) if teacher is not None else np.zeros((len(batch), 10), np.float32)
             loss, correct = train_step(x, y_train[batch], soft)
             total_loss += float(loss) * len(batch)
@@ -204,9 +192,7 @@ def calibration_set(x_val: np.ndarray, y_val: np.ndarray, seed: int, varied: boo
     tf.random.set_seed(seed + 7)
     lowres = lowres_variants(x_val, seed + 7)
     styled = style_variants(x_val, y_val, seed + 7) if digit_styles else flat
-    r = tf.random.uniform([len(flat), 1], seed=seed + 7)
-    mixed = tf.where(r < aug.p_lowres, lowres, tf.where(r < aug.p_lowres + aug.p_style, styled, flat))
-    return np.concatenate([flat, np.asarray(augment(mixed, aug))]), np.concatenate([y_val, y_val])
+    return np.concatenate([flat, np.asarray(vary(flat, lowres, styled, aug))]), np.concatenate([y_val, y_val])
 
 
 def calibrate(logits: np.ndarray, y: np.ndarray, log: Callable[[str], None] = print) -> dict:
@@ -214,7 +200,8 @@ def calibrate(logits: np.ndarray, y: np.ndarray, log: Callable[[str], None] = pr
     default `unsure` threshold there: the lowest confidence keeping 99 % of the answers above it right.
     Returns the card's `calibration` record."""
     t = fit_temperature(logits, y)
-    raw, calibrated = _softmax(logits), soften(_softmax(logits), t)
+    raw = softmax(logits)
+    calibrated = soften(raw, t)
     right = raw.argmax(1) == y
     before = expected_calibration_error(raw.max(1), right)
     after = expected_calibration_error(calibrated.max(1), right)
@@ -227,9 +214,3 @@ def calibrate(logits: np.ndarray, y: np.ndarray, log: Callable[[str], None] = pr
             "min_confidence": round(threshold, 4),
             "min_confidence_rule": "lowest threshold keeping 99 % of the answers above it right",
             "kept_at_min_confidence": round(float((calibrated.max(1) >= threshold).mean()), 4)}
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)

@@ -10,6 +10,18 @@ import numpy as np
 COVERAGES = (1.0, 0.98, 0.95, 0.90)  # shares of answers kept (the most confident first) that evaluate reports
 
 
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, 10) scores."""
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """A model's probabilities at temperature T: softmax(log p / T), which is softmax(logits / T)."""
+    return softmax(np.log(np.clip(probs, 1e-12, 1.0)) / temperature).astype(np.float32)
+
+
 def expected_calibration_error(confidences: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
     """The gap between confidence and accuracy, weighted over 15 equal-width confidence bins (Guo et al.
     2017): 0 when "90 % sure" is right 90 % of the time."""

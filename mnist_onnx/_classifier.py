@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ._batch import classify_chunks, classify_items
+from ._calibration import softmax
 from ._chunk import NAN_SCORES, FileResult, Item, decode_chunk, item_name
 from ._evaluate import Evaluation, evaluate_arrays
 from ._files import iter_files
@@ -44,12 +45,6 @@ class Prediction:
     def top_k(self, k: int) -> list[tuple[int, float]]:
         order = np.argsort(-self.probabilities, kind="stable")[:k]
         return [(int(d), float(self.probabilities[d])) for d in order]
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -166,7 +161,7 @@ class Classifier:
         scores = scores.reshape(len(x), 10)
         kind = self.info.output_kind
         if kind == "logits" or (kind == "auto" and not _looks_like_probabilities(scores)):
-            scores = _softmax(scores)
+            scores = softmax(scores)
         return scores
 
     # --- conveniences ----------------------------------------------------------------------------------

@@ -120,3 +120,8 @@ def _sorted_listing(folder: str, match: Callable[[str], object]) -> tuple[np.nda
     names = np.concatenate(chunks) if chunks else np.array([], dtype="S1")
     names.sort()
     return names, sorted(subdirs), links
+
+
+def is_uri(path: str | os.PathLike) -> bool:
+    """`s3://…`, `gs://…`, `abfs://…`, … : read by Ray Data itself rather than listed by `iter_files`."""
+    return "://" in str(path)

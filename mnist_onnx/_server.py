@@ -212,7 +212,7 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
     makes every client wait (p99 of 16 concurrent 256-photo requests was ~48 s). *min_confidence*: the
     default threshold for `unsure` on `/v1/classify` (None: the model's own); a request may give its own."""
     limit = int(max_upload_mb * MiB)
-    default_threshold = classifier.min_confidence if min_confidence is None else min_confidence
+    default_threshold = classifier._threshold(min_confidence)
     max_parts = max_files + 16  # the files, and a few other form fields a client may add
     # Decoding is where memory goes (a 7000x7000 image is ~100-200 MB while it is reduced): as many requests
     # decode at once as there are cores, the others wait their turn, so the server's memory follows the
@@ -388,7 +388,7 @@ def _timed_protocol(header_timeout: float, max_waiting: int) -> type:
 
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    waiting: OrderedDict[int, Any] = OrderedDict()  # connections without a request head, oldest first
+    waiting: OrderedDict[Any, None] = OrderedDict()  # connections without a request head, oldest first
 
     class TimedH11(H11Protocol):
         def connection_made(self, transport: Any) -> None:  # noqa: D401
@@ -398,19 +398,19 @@ def _timed_protocol(header_timeout: float, max_waiting: int) -> type:
         def _arm(self) -> None:
             self._cycle_armed = self.cycle
             self._head_timer = self.loop.call_later(header_timeout, self._head_too_slow)
-            waiting[id(self)] = self
+            waiting[self] = None
             while len(waiting) > max_waiting:
-                _, oldest = waiting.popitem(last=False)
+                oldest, _ = waiting.popitem(last=False)
                 oldest._head_timer.cancel()
                 if not oldest.transport.is_closing():
                     oldest.transport.close()
 
         def _head_arrived(self) -> None:
             self._head_timer.cancel()
-            waiting.pop(id(self), None)
+            waiting.pop(self, None)
 
         def _head_too_slow(self) -> None:
-            waiting.pop(id(self), None)
+            waiting.pop(self, None)
             if self.cycle is self._cycle_armed and not self.transport.is_closing():
                 self.transport.close()  # no new request head in time
 

@@ -28,7 +28,7 @@ import numpy as np
 from ._batch import classify_items
 from ._chunk import FileResult
 from ._classifier import Classifier, Options
-from ._files import iter_files
+from ._files import is_uri, iter_files
 from ._model import resolve_model
 from ._formats import EXTENSIONS
 from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE
@@ -76,7 +76,7 @@ class Predictor:
                 path.write_bytes(ray.get(model["ref"]))
                 self.classifier = Classifier(path, **dataclasses.asdict(options))
         self.keep_probabilities = keep_probabilities
-        self.min_confidence = self.classifier.min_confidence if min_confidence is None else min_confidence
+        self.min_confidence = self.classifier._threshold(min_confidence)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         clf = self.classifier
@@ -205,11 +205,6 @@ def _map(ds: ray.data.Dataset, actor: type, actor_kwargs: dict[str, Any], model:
         actor, fn_constructor_kwargs={"model": shipped, "options": options, **actor_kwargs},
         batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=concurrency),
         num_cpus=num_cpus, num_gpus=1 if options.provider == "cuda" else 0)
-
-
-def is_uri(path: str | os.PathLike) -> bool:
-    """`s3://…`, `gs://…`, `abfs://…`, … : read by Ray Data itself rather than listed here."""
-    return "://" in str(path)
 
 
 class RayRun:

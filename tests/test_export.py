@@ -247,7 +247,7 @@ def test_calibrating_a_model_exported_without_it(tmp_path):
     """`python -m mnist_onnx_export.calibrate` adds the temperature to an existing model (how the bundled MLP,
     exported by 0.3.0, was calibrated): same argmax on every test image, probabilities = softmax(log p / T)."""
     from mnist_onnx_export.calibrate import calibrate_model
-    from mnist_onnx_export.train import soften
+    from mnist_onnx._calibration import soften
     from mnist_onnx import Classifier
 
     raw = tmp_path / "raw.onnx"

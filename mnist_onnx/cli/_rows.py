@@ -154,12 +154,12 @@ def progress(stack: contextlib.ExitStack, quiet: bool, what: str,
 def file_count(paths: list[str], pattern: Optional[str], recursive: bool, done: Any = None) -> Callable[[], int] | None:
     """How many files the run has to do (for the progress bar's total): the same listing the engine makes,
     less those an interrupted run already wrote (`--resume`). None for URIs, which Ray lists itself."""
-    if any("://" in str(p) for p in paths):
+    from .._files import is_uri, iter_files
+
+    if any(is_uri(p) for p in paths):
         return None
 
     def count() -> int:
-        from .._files import iter_files
-
         files = iter_files(paths, pattern, recursive)
         return sum(1 for _ in (done.skip(files) if done is not None else files))
 

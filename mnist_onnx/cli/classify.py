@@ -52,8 +52,7 @@ def classify(
     output = output_path(output)
     check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output, pattern, recursive)
     check_range("--top-k", top_k, 0, 10, "a count")
-    if min_confidence is not None:
-        check_range("--min-confidence", min_confidence, 0, 1, "a probability")
+    check_range("--min-confidence", min_confidence, 0, 1, "a probability")  # None: the model's own
     from .._batch import inference_threads
     from .._model import small_job
     from .._files import iter_files
@@ -68,7 +67,7 @@ def classify(
     if fmt is FormatChoice.parquet and output is None:
         raise fail("Parquet goes to a file: add -o rows.parquet")
     announce(clf, quiet)
-    threshold = clf.min_confidence if min_confidence is None else min_confidence
+    threshold = clf._threshold(min_confidence)
 
     with contextlib.ExitStack() as stack:
         stack.callback(clf.close)  # decoding processes stop with the command, however it ends

@@ -36,7 +36,7 @@ def export(
     """Train the MLP (or, --preset cnn, its convolutional teacher) in TensorFlow, export it to ONNX, verify it
     against TensorFlow, write model + card + plots."""
     try:
-        from mnist_onnx_export import make_config, validate
+        from mnist_onnx_export import make_config, resolve_teacher, validate
     except ImportError as e:
         raise fail(f"`mnist-onnx export` needs the export extra (missing {e.name}): pip install 'mnist-onnx[export]'") from None
     widths = None
@@ -59,10 +59,7 @@ def export(
     try:  # the data and the output too: TensorFlow takes seconds to import, a typo should not
         check_writable(out if out is not None else default_export_path())
         if teacher is not None:
-            from .._model import named_model
-
-            if not (named_model(teacher) or Path(teacher)).is_file():
-                raise fail(f"--teacher {teacher}: no such model file (a path, or a bundled model's name: cnn)")
+            resolve_teacher(teacher)
         if data is not None:
             load_split(data, "test")  # a missing folder or file, a wrong header: before TensorFlow
             find_split(data, "train", "images")
