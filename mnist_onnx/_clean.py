@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from ._morphology import _components, _sliding
+from ._morphology import _sliding, components
 
 Invert = Literal["auto", "always", "never"]
 
@@ -195,24 +195,17 @@ def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarra
     with at least 8 % of its ink that lies close to it (a 5's detached bar, a broken faint stroke). All zeros
     when what is left is a speck. *x* may be a crop holding all the ink of an image of shape *full*."""
     mask = x > _STROKE
-    labels, n, (rows, starts, ends, run_label) = _components(mask)
+    labels, n, boxes, area = components(mask)
     if n == 0:
         return np.zeros_like(x)
     mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
     order = np.argsort(-mass)
-    lab = run_label - 1  # boxes and areas from the runs: a few hundred, not every ink pixel
-    boxes = np.zeros((n, 4), np.int64)  # top, left, bottom, right (inclusive)
-    boxes[:, :2] = x.shape
-    np.minimum.at(boxes[:, 0], lab, rows)
-    np.minimum.at(boxes[:, 1], lab, starts)
-    np.maximum.at(boxes[:, 2], lab, rows)
-    np.maximum.at(boxes[:, 3], lab, ends - 1)
+    boxes = boxes - (0, 0, 1, 1)  # top, left, bottom, right (inclusive)
     # Width of each component's strokes (2 area / perimeter): a frame edge, a ruled line or the outline of a
     # pasted photo is far thinner than the pen that wrote the digit.
     # Needed only when a second component is heavy enough to be considered (often there is none).
     width = np.zeros(n)
     if n > 1 and mass[order[1]] >= _COMPANION_MASS * mass[order[0]]:
-        area = np.bincount(lab, weights=ends - starts, minlength=n)
         perimeter = np.zeros(n + 1)
         p = np.pad(labels, 1)
         for u, v in ((p[1:, :], p[:-1, :]), (p[:, 1:], p[:, :-1])):

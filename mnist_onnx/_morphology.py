@@ -1,6 +1,11 @@
-"""Morphology on numpy arrays, with no per-pixel Python: separable min/max filters (sparse tables),
-8-connected components (union-find over runs, in whole-array rounds), stroke width. Used by the clean-up
-(`_clean`) and by number segmentation (`_segment`).
+"""Morphology for the clean-up (`_clean`) and number segmentation (`_segment`): k x k minimum and maximum
+filters, 8-connected components with their boxes, stroke width.
+
+All numpy with no per-pixel Python: sparse-table filters, union-find over runs in whole-array rounds.
+OpenCV's C++ (`connectedComponentsWithStats`, `erode`/`dilate`) gives identical arrays and was measured in
+their place for 0.6.0: on 200x200 digits it saved ~0.1 of ~0.9 ms per image (the components run on the ink's
+box, which is small; the rest is many small numpy calls), within the noise, for a 170 MB wheel and 80 ms
+of import. scipy.ndimage.label was slower still (0.24 ms a label, 330 ms to import).
 """
 
 from __future__ import annotations
@@ -36,11 +41,26 @@ def _tail(y: np.ndarray, start: int, axis: int, length: int | None = None) -> np
     return y[start:end] if axis == 0 else y[:, start:end]
 
 
+def components(mask: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """8-connected components of a boolean mask: (labels, count, boxes, areas). Labels are int32, 0 the
+    background, 1..count numbered in the order a row-major scan meets them; boxes (count, 4) int64 are each
+    component's top, left, bottom, right (bottom and right exclusive); areas (count,) their pixel counts."""
+    labels, n, (rows, starts, ends, run_label) = _components(mask)
+    lab = run_label - 1  # boxes from the runs: a few hundred, not every ink pixel
+    boxes = np.zeros((n, 4), np.int64)
+    boxes[:, :2] = mask.shape
+    np.minimum.at(boxes[:, 0], lab, rows)
+    np.minimum.at(boxes[:, 1], lab, starts)
+    np.maximum.at(boxes[:, 2], lab, rows + 1)
+    np.maximum.at(boxes[:, 3], lab, ends)
+    return labels, n, boxes, np.bincount(lab, weights=ends - starts, minlength=n).astype(np.int64)
+
+
 Runs = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # row, start, end (exclusive), label of each run
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, int, Runs]:
-    """8-connected components of a boolean mask: (labels, count, runs), labels 0 = background.
+    """`components` as runs: (labels, count, runs), labels 0 = background.
 
     Union-find over horizontal runs, all in whole-array numpy operations: the runs, which runs of
     neighbouring rows touch, and the unions (hook and compress, a handful of rounds).

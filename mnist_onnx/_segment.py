@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._clean import Invert, _levels, _remove_lines
-from ._morphology import _components
+from ._morphology import components
 from ._preprocess import normal_form, normalize
 
 _MASK = 0.25  # ink level that counts for components (as in `_keep_digit`)
@@ -127,16 +127,9 @@ def plan(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> Plan
 
 def _pieces(x: np.ndarray, out: Plan) -> list[_Piece]:
     """The components that are not stray marks, wide ones cut, ordered left to right; sets `out.height`."""
-    labels, n, (run_rows, starts, ends, run_label) = _components(x > _MASK)
+    labels, n, boxes, _ = components(x > _MASK)  # boxes: top, left, bottom, right (exclusive)
     if n == 0:
         return []
-    lab = run_label - 1
-    boxes = np.zeros((n, 4), np.int64)  # top, left, bottom, right (exclusive)
-    boxes[:, :2] = x.shape
-    np.minimum.at(boxes[:, 0], lab, run_rows)
-    np.minimum.at(boxes[:, 1], lab, starts)
-    np.maximum.at(boxes[:, 2], lab, run_rows + 1)
-    np.maximum.at(boxes[:, 3], lab, ends)
     mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
     heights = boxes[:, 2] - boxes[:, 0]
     # The line's height: the taller half of the components that carry real ink (not specks, not a dash).
