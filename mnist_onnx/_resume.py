@@ -14,7 +14,7 @@ import csv
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,10 +30,12 @@ def path_key(path: str) -> int:
 
 
 class Done:
-    """The files an output already holds."""
+    """The files an output already holds. *name*: how the output spells a file's path (Parquet's strings
+    are UTF-8, so a name that is not is written with escapes); a path is looked up by that spelling."""
 
-    def __init__(self, keys: Iterable[int]) -> None:
+    def __init__(self, keys: Iterable[int], name: Callable[[str], str] | None = None) -> None:
         self._keys = np.unique(np.fromiter(keys, dtype=np.uint64))
+        self._name = name
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -41,7 +43,8 @@ class Done:
     def __contains__(self, path: object) -> bool:
         if not len(self._keys):
             return False
-        key = np.uint64(path_key(str(path)))
+        name = str(path)
+        key = np.uint64(path_key(self._name(name) if self._name is not None else name))
         at = int(np.searchsorted(self._keys, key))
         return at < len(self._keys) and self._keys[at] == key
 

@@ -33,6 +33,7 @@ from ._model import resolve_model
 from ._formats import EXTENSIONS
 from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE
 from ._read import DigitBox, Reading, read_items
+from ._resume import Done
 from .errors import EngineError, ProviderError, UsageError
 
 if TYPE_CHECKING:
@@ -285,24 +286,42 @@ def _listed(files: Iterable[str], block: int) -> list[Any]:
     return refs
 
 
+class _Unseen:
+    """A Ray Data batch filter for `--resume` over URIs: drops the rows of files the output already holds
+    (Ray lists and reads those files itself; the model never sees them again). A Done is 8 bytes a file."""
+
+    def __init__(self, done: Done) -> None:
+        self.done = done
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = [os.fsdecode(p) if isinstance(p, bytes) else str(p) for p in batch["path"]]
+        keep = np.fromiter((n not in self.done for n in names), bool, len(names))
+        return {k: v[keep] for k, v in batch.items()}
+
+
 def _dataset(paths: Iterable[str | os.PathLike], recursive: bool, pattern: str | None,
-             batch_size: int) -> tuple[ray.data.Dataset | None, bool]:
+             batch_size: int, skip: Done | None = None) -> tuple[ray.data.Dataset | None, bool]:
     """The Dataset of files to process, and whether any came from URIs. Local paths (a shared filesystem on
     a cluster) are listed here with the local rules -- the same files, the same order, the same rows for
     folders that cannot be read -- and each actor reads its files from the same paths. URIs are read by Ray
     Data (`read_binary_files`, files with an image extension; *pattern* and *recursive* apply to local paths
-    only), and their rows follow Ray's listing order, after the local ones."""
+    only), and their rows follow Ray's listing order, after the local ones. *skip* (`--resume`): files the
+output already holds, left out of the local listing here and dropped from the URIs' rows before the model."""
     ray = _import_ray()
     paths = list(paths)
     uris = [str(p) for p in paths if is_uri(p)]
     local = [str(p) for p in paths if not is_uri(p)]
     parts = []
     if local:
-        refs = _listed(iter_files(local, recursive=recursive, pattern=pattern), max(batch_size, _LISTED_BLOCK))
+        files = iter_files(local, recursive=recursive, pattern=pattern)
+        refs = _listed(skip.skip(files) if skip is not None else files, max(batch_size, _LISTED_BLOCK))
         if refs:
             parts.append(ray.data.from_arrow_refs(refs))
     if uris:
-        parts.append(ray.data.read_binary_files(uris, include_paths=True, file_extensions=list(EXTENSIONS)))
+        read = ray.data.read_binary_files(uris, include_paths=True, file_extensions=list(EXTENSIONS))
+        if skip is not None and len(skip):
+            read = read.map_batches(_Unseen(skip), batch_format="numpy", batch_size=None)
+        parts.append(read)
     if not parts:
         return None, False
     ds = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
@@ -313,12 +332,13 @@ def _dataset(paths: Iterable[str | os.PathLike], recursive: bool, pattern: str |
 def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *,
                    options: Options | None = None, recursive: bool = False, pattern: str | None = None,
                    batch_size: int = CHUNK, concurrency: int | None = None, num_cpus: float = 1.0,
-                   keep_probabilities: bool = False, min_confidence: float | None = None) -> RayRun:
+                   keep_probabilities: bool = False, min_confidence: float | None = None,
+                   skip: Done | None = None) -> RayRun:
     """What `mnist-onnx classify --engine ray` runs: FileResults in the local engine's order (see `_dataset`
-    for how paths and URIs are listed and read). Uses the Ray this process has started or joined (Ray Data
-    starts a local one otherwise); changes no global Ray setting."""
+    for how paths and URIs are listed and read, and *skip*). Uses the Ray this process has started or joined
+    (Ray Data starts a local one otherwise); changes no global Ray setting."""
     options = options or Options()
-    ds, uris = _dataset(paths, recursive, pattern, batch_size)
+    ds, uris = _dataset(paths, recursive, pattern, batch_size, skip)
     concurrency = _concurrency(ds, concurrency, options.provider, num_cpus)
     if ds is not None:
         ds = classify(ds, model, options=options, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
@@ -329,10 +349,10 @@ def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None 
 def read_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, options: Options | None = None,
                recursive: bool = False, pattern: str | None = None, batch_size: int = CHUNK,
                concurrency: int | None = None, num_cpus: float = 1.0,
-               min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> RayRun:
+               min_confidence: float = DEFAULT_MIN_CONFIDENCE, skip: Done | None = None) -> RayRun:
     """What `mnist-onnx read --engine ray` runs: Readings in the local engine's order."""
     options = options or Options()
-    ds, uris = _dataset(paths, recursive, pattern, batch_size)
+    ds, uris = _dataset(paths, recursive, pattern, batch_size, skip)
     concurrency = _concurrency(ds, concurrency, options.provider, num_cpus)
     if ds is not None:
         ds = read(ds, model, options=options, min_confidence=min_confidence, batch_size=batch_size,

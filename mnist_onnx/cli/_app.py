@@ -114,7 +114,7 @@ FormatOpt = Annotated[Optional[FormatChoice], typer.Option("--format", "-f", hel
 RowsOutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows here (atomically) instead of stdout (- is stdout).")]
 MaxPixelsOpt = Annotated[int, typer.Option(help="Reject images with more pixels (decompression-bomb guard).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No summary line, no notes.")]
-ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: keep the rows already in --output (a torn last row is cut off), skip their files, append the rest.")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: keep the rows already in --output (a torn last row is cut off; Parquet: journalled beside it), skip their files, append the rest.")]
 EngineOpt = Annotated[EngineChoice, typer.Option(help="local: this machine; ray: Ray Data actors, here or on a cluster (needs the ray extra).")]
 RayAddressOpt = Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. ray://head:10001 or auto). Default: $RAY_ADDRESS, else a local Ray.", show_default=False)]
 ActorsOpt = Annotated[Optional[int], typer.Option(help="Ray actors (model copies). Default: one per GPU with --provider cuda, else the cluster's CPUs minus one.", show_default=False)]

@@ -100,15 +100,22 @@ def open_stream(stack: contextlib.ExitStack, output: Optional[Path]) -> TextIO:
 
 
 def resume_into(stack: contextlib.ExitStack, output: Optional[Path], fmt: str, header: list[str],
-                ray_engine: bool) -> tuple[Any, TextIO, bool]:
+                kind: str, top_k: int = 0) -> tuple[Any, Any, bool]:
     """--resume: (the files OUTPUT already holds, OUTPUT opened for appending, whether it needs a header).
-    A torn last row, left by a run killed while writing it, is cut off first."""
+    A torn last row, left by a run killed while writing it, is cut off first. Parquet: the stream is the
+    Parquet writer, its rows journalled beside OUTPUT until the run succeeds (`_parquet`)."""
     if output is None:
         raise fail("--resume needs --output FILE (the rows of the interrupted run)")
-    if fmt not in ("csv", "jsonl"):
-        raise fail(f"--resume works with csv and jsonl output, not {fmt}")
-    if ray_engine:
-        raise fail("--resume works with the local engine")
+    if fmt not in ("csv", "jsonl", "parquet"):
+        raise fail(f"--resume works with csv, jsonl and parquet output, not {fmt}")
+    if fmt == "parquet":
+        from .._parquet import ParquetRows
+
+        try:
+            rows = stack.enter_context(ParquetRows(output, kind, top_k, resume=True))
+            return rows.done(), rows, False
+        except MnistOnnxError as e:
+            raise fail(str(e)) from None
     from .._resume import read_done
 
     try:
@@ -193,7 +200,8 @@ def write_rows(results: Iterable[Any], make_writer: Callable[[], Any], stream: T
             counts.unsure += status == "unsure"
             if update is not None and counts.rows % 256 == 0:
                 update(counts.rows, time.perf_counter() - t0)
-        stream.flush()
+        finish = getattr(stream, "finish", None)  # Parquet: the last row group, and --resume's merge
+        finish() if finish is not None else stream.flush()
     except MnistOnnxError as e:  # the model itself misbehaves: nothing after this can be right
         raise fail(str(e)) from None
     except BrokenPipeError:
@@ -201,7 +209,8 @@ def write_rows(results: Iterable[Any], make_writer: Callable[[], Any], stream: T
     except OSError as e:  # disk full, file size limit (ulimit -f), I/O error: the output, not the input
         if output is None:  # what went before is already out there: say so, not "nothing was kept"
             raise fail(f"standard output: cannot write ({e.strerror or e}) after {counts.rows:,} rows") from None
-        raise fail(f"{output}: cannot write ({e.strerror or e}); nothing was kept") from None
+        kept = "the rows so far are kept for --resume" if getattr(stream, "resume", None) else "nothing was kept"
+        raise fail(f"{output}: cannot write ({e.strerror or e}); {kept}") from None
     counts.seconds = time.perf_counter() - t0
     return counts
 

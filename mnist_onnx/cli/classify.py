@@ -73,7 +73,7 @@ def classify(
         stack.callback(clf.close)  # decoding processes stop with the command, however it ends
         done = None
         if resume:
-            done, stream, fresh = resume_into(stack, output, fmt.value, csv_header(top_k), ray_engine)
+            done, stream, fresh = resume_into(stack, output, fmt.value, csv_header(top_k), "classify", top_k)
         update = progress(stack, quiet, "classify", file_count(paths, pattern, recursive, done))
         ray_run = None
         if ray_engine:
@@ -84,7 +84,7 @@ def classify(
                 results = ray_run = classify_paths(
                     paths, clf.model_path, options=dataclasses.replace(clf.options, provider=provider.value),
                     recursive=recursive, pattern=pattern, batch_size=batch_size, concurrency=actors,
-                    num_cpus=actor_cpus, keep_probabilities=top_k > 0, min_confidence=threshold)
+                    num_cpus=actor_cpus, keep_probabilities=top_k > 0, min_confidence=threshold, skip=done)
             except MnistOnnxError as e:
                 raise fail(str(e)) from None
         else:
@@ -96,7 +96,7 @@ def classify(
         # be joined, or a wrong model, writes nothing
         parquet = None
         if fmt is FormatChoice.parquet:
-            parquet = stream = parquet_rows(stack, output, "classify", top_k)
+            parquet = stream = stream if done is not None else parquet_rows(stack, output, "classify", top_k)
         elif done is None:
             stream, fresh = open_stream(stack, output), True
 

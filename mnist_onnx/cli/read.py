@@ -65,7 +65,7 @@ def read(
         stack.callback(clf.close)  # decoding processes stop with the command, however it ends
         done = None
         if resume:
-            done, stream, fresh = resume_into(stack, output, fmt.value, READ_COLUMNS, ray_engine)
+            done, stream, fresh = resume_into(stack, output, fmt.value, READ_COLUMNS, "read", 0)
         update = progress(stack, quiet, "read", file_count(paths, pattern, recursive, done))
         ray_run = None
         if ray_engine:
@@ -76,7 +76,7 @@ def read(
                 results = ray_run = read_paths(
                     paths, clf.model_path, options=dataclasses.replace(clf.options, provider=provider.value),
                     recursive=recursive, pattern=pattern, batch_size=batch_size, concurrency=actors,
-                    num_cpus=actor_cpus, min_confidence=min_confidence)
+                    num_cpus=actor_cpus, min_confidence=min_confidence, skip=done)
             except MnistOnnxError as e:
                 raise fail(str(e)) from None
         else:
@@ -88,7 +88,7 @@ def read(
         # be joined, or a wrong model, writes nothing
         parquet = None
         if fmt is FormatChoice.parquet:
-            parquet = stream = parquet_rows(stack, output, "read", 0)
+            parquet = stream = stream if done is not None else parquet_rows(stack, output, "read", 0)
         elif done is None:
             stream, fresh = open_stream(stack, output), True
 
