@@ -14,17 +14,17 @@ from PIL import Image
 from ._batch import classify_chunks, classify_items
 from ._calibration import softmax
 from ._chunk import NAN_SCORES, FileResult, Item, decode_chunk, item_name
-from ._evaluate import Evaluation, evaluate_arrays
 from ._files import iter_files
 from ._model import Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
 from ._clean import Invert
 from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE, MODEL_BATCH
 from ._formats import DEFAULT_MAX_PIXELS
 from ._preprocess import PreprocessConfig
-from ._read import Reading, read_chunks, read_items
 from .errors import ImageError, ModelError, UsageError
 
 if TYPE_CHECKING:  # the decoding processes' module (sockets, subprocesses) loads only when workers > 1
+    from ._evaluate import Evaluation
+    from ._read import Reading
     from ._workers import DecoderPool
 
 T = TypeVar("T")
@@ -194,6 +194,8 @@ class Classifier:
         items = [inputs] if single else list(inputs)  # type: ignore[arg-type]
         work = [("<bytes>", bytes(i)) if isinstance(i, (bytes, bytearray)) else
                 i if isinstance(i, Image.Image) else str(i) for i in items]
+        from ._read import read_items  # numbers only: a classify run never loads the segmentation
+
         out = read_items(work, self.config, self.predict_pixels, min_confidence)
         return out[0] if single else out
 
@@ -205,6 +207,8 @@ class Classifier:
         _check_batch_size(batch_size)
         files = iter_files([paths] if isinstance(paths, (str, Path)) else paths, pattern, recursive)
         pool, private = self._pool(workers)
+        from ._read import read_chunks
+
         rows = read_chunks(files, self.config, self.predict_pixels, batch_size, pool, min_confidence)
         return _closing(rows, pool) if private and pool is not None else rows
 
@@ -290,6 +294,8 @@ class Classifier:
         `evaluate`. Answers below *min_confidence* (default: the model's own) count as unsure.
 
         For labelled PNG folders or CSVs, see `mnist_onnx.evaluate`."""
+        from ._evaluate import evaluate_arrays
+
         return evaluate_arrays(self, x, y, keep_pixels, dataset, self._threshold(min_confidence))
 
     def classify(self, inputs: Inputs, *, min_confidence: float | None = None) -> Prediction | list[Prediction]:

@@ -7,11 +7,13 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ._batch import FileResult
-from ._read import Reading
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from ._read import Reading
 
 FORMATS = ("table", "csv", "jsonl")
 _NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')

@@ -30,7 +30,19 @@ def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _only_the_command_run(argv: list[str]) -> None:
+    """Typer builds every registered command's parameters (annotations, defaults, help) before it runs one:
+    ~25 ms of a one-file `classify`. When argv names a command, only that one is built; `--help`, a typo
+    or no command at all still see them all."""
+    name = argv[1] if len(argv) > 1 else None
+    run = [c for c in app.registered_commands
+           if (c.name or getattr(c.callback, "__name__", "").replace("_", "-")) == name]
+    if run:
+        app.registered_commands[:] = run
+
+
 def main() -> None:
+    _only_the_command_run(sys.argv)
     signal.signal(signal.SIGTERM, _terminate)  # the command line owns this process; the library never does this
     if hasattr(signal, "SIGXFSZ"):  # past `ulimit -f`, a write should fail with EFBIG, not kill us mid-file
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -40,3 +52,26 @@ def main() -> None:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    except SystemExit as done:
+        _exit_now(done.code)
+        raise
+
+
+_FAST_EXIT = {"classify", "read"}  # commands whose every resource is closed by the time they return
+
+
+def _exit_now(code: object) -> None:
+    """End a finished `classify` or `read` without the interpreter's teardown: finalising numpy, Pillow and
+    the ONNX Runtime session costs ~35 ms, a tenth of a one-file run. By now the command has closed and
+    renamed its output and stopped its decoding processes; only the standard streams are flushed here.
+    Not after Ray was used (its exit handler stops the local cluster), nor for other commands."""
+    if len(sys.argv) < 2 or sys.argv[1] not in _FAST_EXIT or "ray" in sys.modules:
+        return
+    if code is not None and not isinstance(code, int):
+        return  # a message to print: the normal way
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return  # let the normal exit report or ignore it, as it would have
+    os._exit(code or 0)
