@@ -3,9 +3,9 @@ filters, 8-connected components with their boxes, stroke width.
 
 All numpy with no per-pixel Python: sparse-table filters, union-find over runs in whole-array rounds.
 OpenCV's C++ (`connectedComponentsWithStats`, `erode`/`dilate`) gives identical arrays and was measured in
-their place for 0.6.0: on 200x200 digits it saved ~0.1 of ~0.9 ms per image (the components run on the ink's
-box, which is small; the rest is many small numpy calls), within the noise, for a 170 MB wheel and 80 ms
-of import. scipy.ndimage.label was slower still (0.24 ms a label, 330 ms to import).
+their place for 0.6.0 (interleaved, one process, 500 user-like 200x200 digits): preprocessing 1.03 -> 0.87 ms
+an image, about a tenth of a whole `classify` per file, for a 170 MB wheel and 80 ms more start-up; not
+taken. scipy.ndimage.label was slower than OpenCV's (0.24 ms a label) and takes 330 ms to import.
 """
 
 from __future__ import annotations
