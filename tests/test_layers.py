@@ -117,3 +117,24 @@ def test_the_command_line_loads_no_heavy_package_until_a_command_runs():
             "print(sorted(m for m in ('numpy', 'PIL', 'onnxruntime', 'rich', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_one_file_classify_builds_one_command_and_loads_no_segmentation():
+    """Start-up (#19): a `classify` run builds only its own command's parameters, and loads neither the
+    number segmentation nor the evaluation; `--help` still lists every command."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            f"sys.argv = ['mnist-onnx', 'classify', {str(ROOT / 'samples' / '0_mnist.png')!r}, '-p', 'cpu']\n"
+            "from mnist_onnx.cli import app, _only_the_command_run\n"
+            "_only_the_command_run(sys.argv)\n"
+            "try:\n    app()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "print(len(app.registered_commands), sorted(m for m in ('mnist_onnx._segment', 'mnist_onnx._evaluate',"
+            " 'mnist_onnx._read', 'mnist_onnx._idx') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "1 []", out.stdout
+    helped = subprocess.run([sys.executable, "-m", "mnist_onnx", "--help"], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert all(c in helped.stdout for c in ("export", "classify", "read", "evaluate", "show", "info", "serve"))
