@@ -77,8 +77,8 @@ def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
         margin = max(8.0, _NOISE_SIGMAS * _MAD_TO_SIGMA * float(np.median(np.abs(ring - background))))
         if gray.dtype == np.uint8:  # from the histogram: one pass over the pixels instead of seven
             count = np.bincount(gray.ravel(), minlength=256)
-            dev = _LEVELS - background
-            flip = float(count @ np.maximum(-dev - margin, 0)) > float(count @ np.maximum(dev - margin, 0))
+            away = _LEVELS - background
+            flip = float(count @ np.maximum(-away - margin, 0)) > float(count @ np.maximum(away - margin, 0))
         else:
             dev = x - background
             flip = float(np.maximum(-dev - margin, 0).sum()) > float(np.maximum(dev - margin, 0).sum())

@@ -15,14 +15,24 @@ import shutil
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import onnxruntime as ort
 
 from ._contract import INKS, KEY_LABELS, KEY_MIN_CONFIDENCE, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING, LABELS
 from ._paths import MODEL_ENV, default_export_path
 from .errors import ModelError, ProviderError
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+
+def _ort() -> Any:
+    """ONNX Runtime, imported when a session is made: a Ray driver that only lists files and hands the model
+    to its actors never loads it (~18 MiB), nor does `info` on a model card."""
+    import onnxruntime
+
+    return onnxruntime
 
 Provider = Literal["auto", "cpu", "cuda"]
 Ink = Literal["white-on-black", "black-on-white"]
@@ -125,6 +135,7 @@ def preload_cuda_dlls() -> None:
     sys.stdout would touch the whole process); the command line, which owns its process, calls this first
     with its stdout captured and reports the missing piece itself, in one line."""
     global _preloaded
+    ort = _ort()
     with _preload_lock:
         if _preloaded or not hasattr(ort, "preload_dlls"):
             return
@@ -143,6 +154,7 @@ def cuda_problem() -> str | None:
     onnxruntime-gpu lists CUDAExecutionProvider as available even when the CUDA libraries are missing, then
     falls back to CPU; loading the provider library ourselves tells the real reason.
     """
+    ort = _ort()
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return f"this onnxruntime ({ort.__version__}) has no CUDA support; install onnxruntime-gpu"
     preload_cuda_dlls()
@@ -162,6 +174,7 @@ def cuda_problem() -> str | None:
 
 
 def _session_options(threads: int | None) -> ort.SessionOptions:
+    ort = _ort()
     so = ort.SessionOptions()
     so.log_severity_level = 3  # errors only; warnings about unused initialisers etc. are noise to users
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -204,7 +217,7 @@ def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
         if provider == "cuda":
             raise ProviderError(f"--provider cuda cannot run here: {problem} ({_cuda_hint(problem)})")
     try:
-        session = ort.InferenceSession(str(path), so, providers=providers)
+        session = _ort().InferenceSession(str(path), so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for corrupt models
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(f"{path}: not a loadable ONNX model ({first[:200]})") from None

@@ -147,7 +147,7 @@ def default_concurrency(provider: str = "auto", num_cpus: float = 1.0) -> int:
 def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, options: Options | None = None,
              batch_size: int = CHUNK, concurrency: int | None = None, num_cpus: float = 1.0,
              keep_probabilities: bool = False, ship_model: bool = True, min_confidence: float | None = None,
-             **option_values: Any) -> ray.data.Dataset:
+             check_model: bool = True, **option_values: Any) -> ray.data.Dataset:
     """Add the predictions to a Dataset of image files: rows with `path` (and `bytes`, as
     `ray.data.read_binary_files(..., include_paths=True)` gives) -> rows with `COLUMNS`.
 
@@ -161,20 +161,22 @@ def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, options: 
     filesystem. Lazy, like every Ray Data transform: nothing runs until the Dataset is consumed. Rows keep
     the input order where the Dataset's `context.execution_options.preserve_order` is set (`classify_paths`
     sets it on the Datasets it makes). A digit below *min_confidence* (default: the model's own) has status
-    `unsure`.
+    `unsure`. *check_model* False skips the check on the driver, for a caller that has made it already (the
+    command line checks the model in a process of its own, so that ONNX Runtime never loads on the driver).
     """
     return _map(ds, Predictor, {"keep_probabilities": keep_probabilities, "min_confidence": min_confidence}, model,
-                _options(options, option_values), batch_size, concurrency, num_cpus, ship_model)
+                _options(options, option_values), batch_size, concurrency, num_cpus, ship_model, check_model)
 
 
 def read(ds: ray.data.Dataset, model: str | Path | None = None, *, options: Options | None = None,
          min_confidence: float = DEFAULT_MIN_CONFIDENCE, batch_size: int = CHUNK, concurrency: int | None = None,
-         num_cpus: float = 1.0, ship_model: bool = True, **option_values: Any) -> ray.data.Dataset:
+         num_cpus: float = 1.0, ship_model: bool = True, check_model: bool = True,
+         **option_values: Any) -> ray.data.Dataset:
     """Read the whole number in each image file of a Dataset (rows with `path`, and `bytes` where Ray read
     the files) -> rows with `READ_COLUMNS`: the same readings as `mnist-onnx read`. Options, checks, actors,
     model shipping and order as for `classify`."""
     return _map(ds, Reader, {"min_confidence": min_confidence}, model, _options(options, option_values),
-                batch_size, concurrency, num_cpus, ship_model)
+                batch_size, concurrency, num_cpus, ship_model, check_model)
 
 
 def _options(options: Options | None, values: dict[str, Any]) -> Options:
@@ -187,7 +189,7 @@ def _options(options: Options | None, values: dict[str, Any]) -> Options:
 
 def _map(ds: ray.data.Dataset, actor: type, actor_kwargs: dict[str, Any], model: str | Path | None,
          options: Options, batch_size: int, concurrency: int | None, num_cpus: float,
-         ship_model: bool) -> ray.data.Dataset:
+         ship_model: bool, check_model: bool = True) -> ray.data.Dataset:
     """The model checked on the driver, then *actor* (a callable class) over *ds* on an actor pool."""
     ray = _import_ray()
     options = dataclasses.replace(options, threads=max(1, int(num_cpus)))  # ONNX Runtime: the CPUs Ray reserved
@@ -196,8 +198,9 @@ def _map(ds: ray.data.Dataset, actor: type, actor_kwargs: dict[str, Any], model:
         raise ProviderError("--provider cuda: this Ray cluster has no GPU (ray.cluster_resources() lists none); "
                             "use --provider cpu or auto, or join a cluster with GPUs (--ray-address)")
     path, _ = resolve_model(model)
-    check = Classifier(path, **{**dataclasses.asdict(options), "provider": "cpu"})  # our words, if anything is wrong
-    check.close()
+    if check_model:
+        check = Classifier(path, **{**dataclasses.asdict(options), "provider": "cpu"})  # our words, if anything is wrong
+        check.close()
     if concurrency is None:
         concurrency = default_concurrency(options.provider, num_cpus)
     # the ObjectRef is held by the Dataset's plan, so the bytes stay as long as an actor may (re)start
@@ -333,30 +336,33 @@ def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None 
                    options: Options | None = None, recursive: bool = False, pattern: str | None = None,
                    batch_size: int = CHUNK, concurrency: int | None = None, num_cpus: float = 1.0,
                    keep_probabilities: bool = False, min_confidence: float | None = None,
-                   skip: Done | None = None) -> RayRun:
+                   skip: Done | None = None, checked: bool = False) -> RayRun:
     """What `mnist-onnx classify --engine ray` runs: FileResults in the local engine's order (see `_dataset`
     for how paths and URIs are listed and read, and *skip*). Uses the Ray this process has started or joined
-    (Ray Data starts a local one otherwise); changes no global Ray setting."""
+    (Ray Data starts a local one otherwise); changes no global Ray setting. *checked*: the caller has
+    checked the model (see `classify`'s *check_model*)."""
     options = options or Options()
     ds, uris = _dataset(paths, recursive, pattern, batch_size, skip)
     concurrency = _concurrency(ds, concurrency, options.provider, num_cpus)
     if ds is not None:
         ds = classify(ds, model, options=options, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
-                      keep_probabilities=keep_probabilities, ship_model=uris, min_confidence=min_confidence)
+                      keep_probabilities=keep_probabilities, ship_model=uris, min_confidence=min_confidence,
+                      check_model=not checked)
     return RayRun(ds, concurrency, keep_probabilities, options.provider)
 
 
 def read_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, options: Options | None = None,
                recursive: bool = False, pattern: str | None = None, batch_size: int = CHUNK,
                concurrency: int | None = None, num_cpus: float = 1.0,
-               min_confidence: float = DEFAULT_MIN_CONFIDENCE, skip: Done | None = None) -> RayRun:
+               min_confidence: float = DEFAULT_MIN_CONFIDENCE, skip: Done | None = None,
+               checked: bool = False) -> RayRun:
     """What `mnist-onnx read --engine ray` runs: Readings in the local engine's order."""
     options = options or Options()
     ds, uris = _dataset(paths, recursive, pattern, batch_size, skip)
     concurrency = _concurrency(ds, concurrency, options.provider, num_cpus)
     if ds is not None:
         ds = read(ds, model, options=options, min_confidence=min_confidence, batch_size=batch_size,
-                  concurrency=concurrency, num_cpus=num_cpus, ship_model=uris)
+                  concurrency=concurrency, num_cpus=num_cpus, ship_model=uris, check_model=not checked)
     return RayRun(ds, concurrency, False, options.provider, readings=True)
 
 

@@ -298,3 +298,23 @@ def test_resume_with_ray_skips_what_the_output_holds(tmp_path):
     assert run_cli("classify", str(samples), "-o", str(out), "--resume", "-p", "cpu", "--engine", "ray",
                    timeout=LIMIT).returncode == 0
     assert sorted(pq.read_table(out).column("path").to_pylist()) == sorted(str(f) for f in samples.glob("*.png"))
+
+
+def test_the_command_line_checks_the_model_in_a_process_of_its_own(tmp_path):
+    """For a Ray run the command checks the model in a spawned process: the driver gets the path, options and
+    threshold, and never loads ONNX Runtime or a session (~35 MiB of its memory); a bad model is still one
+    line and exit 2 before Ray starts."""
+    code = ("import sys\n"
+            "from mnist_onnx.cli._app import check_model_elsewhere\n"
+            "c = check_model_elsewhere(sys.argv[1] if len(sys.argv) > 1 else None, max_pixels=10**6, threads=1,"
+            " device_id=0)\n"
+            "print(c.model_path.name, c.source, round(c._threshold(None), 4), c._threshold(0.5), "
+            "c.options.provider, 'onnxruntime' in sys.modules)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    threshold = round(Classifier(provider="cpu").min_confidence, 4)
+    assert p.returncode == 0 and p.stdout.split() == ["default.onnx", "bundled", str(threshold), "0.5", "cpu",
+                                                      "False"], p.stdout + p.stderr
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    p = run_cli("classify", str(ROOT / "samples"), "--engine", "ray", "--model", str(bad), timeout=LIMIT)
+    assert p.returncode == 2 and "not a loadable ONNX model" in p.stderr and p.stderr.count("\n") == 1, p.stderr

@@ -6,9 +6,11 @@ import contextlib
 import io
 import math
 import sys
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from types import SimpleNamespace
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -152,6 +154,65 @@ def make_classifier(model, provider, device_id=0, invert=InvertChoice.auto, cent
                           mean=mean, std=std, model_ink=model_ink.value if model_ink else None, **kwargs)
     except MnistOnnxError as e:
         raise fail(str(e)) from None
+
+
+@dataclass(frozen=True)
+class CheckedModel:
+    """A model opened and checked in a short-lived process of its own, for a Ray run: what the driver needs
+    (the path, the options, the model's threshold and where it came from) without ONNX Runtime and a session
+    in the driver (~35 MiB of a driver whose memory should follow the listing, not the model)."""
+
+    model_path: Path
+    options: Any
+    min_confidence: float
+    source: str
+    provider: str = "cpu"
+    provider_note: Optional[str] = None
+
+    @property
+    def info(self) -> SimpleNamespace:
+        return SimpleNamespace(source=self.source)
+
+    def _threshold(self, min_confidence: Optional[float]) -> float:
+        from .._classifier import Classifier
+
+        return Classifier._threshold(self, min_confidence)  # type: ignore[arg-type]  # the same rule
+
+    def close(self) -> None:
+        pass
+
+
+def _check_model(model: Any, kwargs: dict[str, Any]) -> tuple[str, Any]:
+    """In the checking process: ("ok", CheckedModel) or ("error", the one line)."""
+    from .._classifier import Classifier
+
+    try:
+        clf = Classifier(model, **kwargs)
+    except MnistOnnxError as e:
+        return "error", str(e)
+    try:
+        return "ok", CheckedModel(clf.model_path, clf.options, clf.min_confidence, clf.info.source)
+    finally:
+        clf.close()
+
+
+def check_model_elsewhere(model, invert=InvertChoice.auto, center=True, mean=None, std=None, model_ink=None,
+                          **kwargs) -> CheckedModel:
+    """`make_classifier` for a Ray run (CPU, in a spawned process): one line and exit 2 if the model or an
+    option is wrong, before Ray starts."""
+    import concurrent.futures
+    import multiprocessing
+
+    check_range("--mean", mean, -1e6, 1e6)
+    check_range("--std", std, 1e-6, 1e6, "a positive number")
+    check_range("--max-pixels", kwargs.get("max_pixels"), 1, 10**12, "a pixel count")
+    options = dict(provider="cpu", invert=invert.value, center=center, mean=mean, std=std,
+                   model_ink=model_ink.value if model_ink else None, **kwargs)
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        status, value = pool.submit(_check_model, model, options).result()
+    if status == "error":
+        raise fail(value)
+    return value
 
 
 def announce(clf, quiet: bool = False) -> None:

@@ -15,7 +15,7 @@ from ..errors import MnistOnnxError
 from ._app import (ActorCpusOpt, ActorsOpt, CenterOpt, DeviceOpt, EngineChoice, EngineOpt, FormatChoice, FormatOpt,
                    InkOpt, InvertChoice, InvertOpt, MaxPixelsOpt, MeanOpt, MinConfidenceOpt, ModelOpt, PathsArg, PatternOpt,
                    ProviderChoice, ProviderOpt, QuietOpt, RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt,
-                   StdOpt, announce, app, check_range, fail, make_classifier, note)
+                   StdOpt, announce, app, check_model_elsewhere, check_range, fail, make_classifier, note)
 from ._rows import (check_inputs, file_count, no_files, open_stream, output_path, parquet_rows, progress,
                     resume_into, start_ray, write_rows)
 
@@ -58,11 +58,14 @@ def classify(
     from .._files import iter_files
     from .._output import RowWriter, choose_format, csv_header
 
-    # With Ray the actors run the model; this one on the driver checks the model and options up front.
-    # `auto` with a few named files stays on CPU: they are done before a CUDA context would be up.
-    here = ProviderChoice.cpu if ray_engine or (provider is ProviderChoice.auto and small_job(paths)) else provider
-    clf = make_classifier(model, here, device_id, invert, center, mean, std, model_ink,
-                          max_pixels=max_pixels, threads=inference_threads(workers))
+    clf: Any  # a Classifier, or for Ray what the driver needs of one
+    if ray_engine:  # the actors run the model; it is checked up front in a process of its own
+        clf = check_model_elsewhere(model, invert, center, mean, std, model_ink, device_id=device_id,
+                                    max_pixels=max_pixels, threads=1)
+    else:  # `auto` with a few named files stays on CPU: they are done before a CUDA context would be up
+        here = ProviderChoice.cpu if provider is ProviderChoice.auto and small_job(paths) else provider
+        clf = make_classifier(model, here, device_id, invert, center, mean, std, model_ink,
+                              max_pixels=max_pixels, threads=inference_threads(workers))
     fmt = FormatChoice(choose_format(fmt.value if fmt else None, output, sys.stdout.isatty()))
     if fmt is FormatChoice.parquet and output is None:
         raise fail("Parquet goes to a file: add -o rows.parquet")
@@ -84,7 +87,8 @@ def classify(
                 results = ray_run = classify_paths(
                     paths, clf.model_path, options=dataclasses.replace(clf.options, provider=provider.value),
                     recursive=recursive, pattern=pattern, batch_size=batch_size, concurrency=actors,
-                    num_cpus=actor_cpus, keep_probabilities=top_k > 0, min_confidence=threshold, skip=done)
+                    num_cpus=actor_cpus, keep_probabilities=top_k > 0, min_confidence=threshold, skip=done,
+                    checked=True)
             except MnistOnnxError as e:
                 raise fail(str(e)) from None
         else:

@@ -14,8 +14,8 @@ from .._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE
 from ..errors import MnistOnnxError
 from ._app import (ActorCpusOpt, ActorsOpt, DeviceOpt, EngineChoice, EngineOpt, FormatChoice, FormatOpt, InvertChoice,
                    InvertOpt, MaxPixelsOpt, ModelOpt, PathsArg, PatternOpt, ProviderChoice, ProviderOpt, QuietOpt,
-                   RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt, announce, app, check_range, fail,
-                   make_classifier, note)
+                   RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt, announce, app, check_model_elsewhere,
+                   check_range, fail, make_classifier, note)
 from ._rows import (check_inputs, file_count, no_files, open_stream, output_path, parquet_rows, progress,
                     resume_into, start_ray, write_rows)
 
@@ -54,8 +54,12 @@ def read(
     from .._files import iter_files
     from .._output import READ_COLUMNS, ReadingWriter, choose_format
 
-    here = ProviderChoice.cpu if ray_engine or (provider is ProviderChoice.auto and small_job(paths)) else provider
-    clf = make_classifier(model, here, device_id, invert, max_pixels=max_pixels, threads=inference_threads(workers))
+    clf: Any  # a Classifier, or for Ray what the driver needs of one
+    if ray_engine:  # the actors run the model; it is checked up front in a process of its own
+        clf = check_model_elsewhere(model, invert, device_id=device_id, max_pixels=max_pixels, threads=1)
+    else:
+        here = ProviderChoice.cpu if provider is ProviderChoice.auto and small_job(paths) else provider
+        clf = make_classifier(model, here, device_id, invert, max_pixels=max_pixels, threads=inference_threads(workers))
     fmt = FormatChoice(choose_format(fmt.value if fmt else None, output, sys.stdout.isatty()))
     if fmt is FormatChoice.parquet and output is None:
         raise fail("Parquet goes to a file: add -o rows.parquet")
@@ -76,7 +80,8 @@ def read(
                 results = ray_run = read_paths(
                     paths, clf.model_path, options=dataclasses.replace(clf.options, provider=provider.value),
                     recursive=recursive, pattern=pattern, batch_size=batch_size, concurrency=actors,
-                    num_cpus=actor_cpus, min_confidence=min_confidence, skip=done)
+                    num_cpus=actor_cpus, min_confidence=min_confidence, skip=done,
+                    checked=True)
             except MnistOnnxError as e:
                 raise fail(str(e)) from None
         else:
