@@ -40,16 +40,15 @@ def _rows(path: Path, fmt: str) -> list[str]:
     return [row["path"] for row in csv.DictReader(io.StringIO(text))]
 
 
-def _start_and_kill(args: list[str], out: Path, grow: int) -> bool:
-    """Start a resumed run and kill -9 it once its output has grown by *grow* bytes: mid-run, wherever the
-    buffered writer happens to be (in the middle of a row, often). False if it finished first."""
+def _kill_when(args: list[str], out: Path, ready) -> bool:
+    """Start a resumed run into *out* and kill -9 it as soon as *ready()* holds: mid-run. False if it
+    finished first."""
     exe = Path(sys.executable).with_name("mnist-onnx")
-    start = out.stat().st_size if out.exists() else 0
     proc = subprocess.Popen([str(exe), *args, "-o", str(out), "--resume"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
-        if out.exists() and out.stat().st_size >= start + grow:
+        if ready():
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             return True
@@ -57,6 +56,13 @@ def _start_and_kill(args: list[str], out: Path, grow: int) -> bool:
     proc.kill()
     proc.wait()
     return False
+
+
+def _start_and_kill(args: list[str], out: Path, grow: int) -> bool:
+    """Killed once the output has grown by *grow* bytes: wherever the buffered writer happens to be (in the
+    middle of a row, often)."""
+    start = out.stat().st_size if out.exists() else 0
+    return _kill_when(args, out, lambda: out.exists() and out.stat().st_size >= start + grow)
 
 
 @pytest.mark.slow
@@ -87,22 +93,10 @@ def test_killed_at_any_moment_then_resumed_every_file_exactly_once(command, fmt,
 
 
 def _kill_at_parts(args: list[str], out: Path, parts: int) -> bool:
-    """Start a resumed Parquet run and kill -9 it once its journal holds *parts* finished parts (busy with
-    the next: rows made and not yet written are lost, and redone). False if it finished first."""
-    exe = Path(sys.executable).with_name("mnist-onnx")
+    """A Parquet run killed once its journal holds *parts* finished parts (busy with the next: rows made and
+    not yet written are lost, and redone)."""
     journal = out.with_name(f".{out.name}.parts")
-    proc = subprocess.Popen([str(exe), *args, "-o", str(out), "--resume"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if journal.is_dir() and len(list(journal.glob("part-*.parquet"))) >= parts:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return True
-        time.sleep(0.005)
-    proc.kill()
-    proc.wait()
-    return False
+    return _kill_when(args, out, lambda: journal.is_dir() and len(list(journal.glob("part-*.parquet"))) >= parts)
 
 
 @pytest.mark.slow
