@@ -54,7 +54,8 @@ def _local_background(x: np.ndarray) -> np.ndarray | None:
     hs, ws = h // f, w // f
     small = x[: hs * f, : ws * f].reshape(hs, f, ws, f).mean(axis=(1, 3)) if f > 1 else x
     k = max(3, min(hs, ws) // 4) | 1  # odd: the window is centred, so the opening does not shift
-    if not _sliding(small > 0, k, np.minimum).any():
+    inked = small > 0
+    if not _full_window(inked, k) or not _sliding(inked, k, np.minimum).any():
         # Every k x k window holds a zero (clean paper, strokes thinner than the window): the minimum filter,
         # hence the opening, is zero everywhere. Exact, and a boolean filter costs a fraction of a float one.
         return None
@@ -63,7 +64,37 @@ def _local_background(x: np.ndarray) -> np.ndarray | None:
     return np.minimum(np.asarray(surface, dtype=np.float32), x)
 
 
+def _full_window(mask: np.ndarray, k: int) -> bool:
+    """Whether *mask* may hold a k x k window all True: k consecutive rows with k True each are needed (a
+    row count, a tenth of the minimum filter's cost, rules out most pages at once). False is exact."""
+    rows = np.add.reduce(mask.view(np.uint8), axis=1, dtype=np.int32) >= k
+    if np.count_nonzero(rows) < k:
+        return False
+    run = np.cumsum(rows, dtype=np.int32)
+    return bool((run[k - 1 :] - np.concatenate(([0], run[:-k])) == k).any())
+
+
 _LEVELS = np.arange(256, dtype=np.float64)
+
+
+def _median_of_counts(count: np.ndarray, values: np.ndarray) -> float:
+    """The median (as np.median: the mean of the two middle values for an even count) of a multiset given
+    as *count* of each of *values* (sorted ascending)."""
+    cum = np.cumsum(count)
+    n = int(cum[-1])
+    lo, hi = np.searchsorted(cum, [(n - 1) // 2, n // 2], side="right")
+    return (float(values[lo]) + float(values[hi])) / 2
+
+
+def _ring_levels(gray: np.ndarray) -> tuple[float, float]:
+    """Median and median absolute deviation of the outer ring of a uint8 image, from its 256-bin histogram:
+    exactly np.median's values (ring values are integers, their halves exact), a few small operations
+    instead of two partitions of the ring."""
+    count = np.bincount(_ring(gray), minlength=256)
+    background = _median_of_counts(count, _LEVELS)
+    away = np.abs(_LEVELS - background)
+    order = np.argsort(away, kind="stable")
+    return background, _median_of_counts(count[order], away[order])
 
 
 def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
@@ -71,14 +102,26 @@ def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
     x = gray.astype(np.float32, copy=True)
     # The background is the median of the outer ring: a digit crop is framed by paper, even when the digit
     # fills half the box (USPS) or the paper is dark (a photo in a dim room).
-    ring = _ring(x)
-    background = float(np.median(ring))
+    if gray.dtype == np.uint8:
+        background, spread = _ring_levels(gray)
+    else:
+        ring = _ring(x)
+        background = float(np.median(ring))
+        spread = float(np.median(np.abs(ring - background)))
     if invert == "auto":  # ink is whichever side of the background holds more ink beyond the noise
-        margin = max(8.0, _NOISE_SIGMAS * _MAD_TO_SIGMA * float(np.median(np.abs(ring - background))))
-        if gray.dtype == np.uint8:  # from the histogram: one pass over the pixels instead of seven
-            count = np.bincount(gray.ravel(), minlength=256)
-            away = _LEVELS - background
-            flip = float(count @ np.maximum(-away - margin, 0)) > float(count @ np.maximum(away - margin, 0))
+        margin = max(8.0, _NOISE_SIGMAS * _MAD_TO_SIGMA * spread)
+        if gray.dtype == np.uint8:
+            # Dark ink beyond the margin against light ink beyond it, summed over the pixels. Paper near
+            # white (black) leaves no room for light (dark) ink: then the other side's sum is zero and one
+            # minimum (maximum) decides. Else from the histogram: one pass instead of seven.
+            if background + margin >= 255:
+                flip = float(gray.min()) < background - margin
+            elif background - margin <= 0:
+                flip = False
+            else:
+                count = np.bincount(gray.ravel(), minlength=256)
+                away = _LEVELS - background
+                flip = float(count @ np.maximum(-away - margin, 0)) > float(count @ np.maximum(away - margin, 0))
         else:
             dev = x - background
             flip = float(np.maximum(-dev - margin, 0).sum()) > float(np.maximum(dev - margin, 0).sum())
@@ -118,12 +161,14 @@ def _ink(x: np.ndarray, flip: bool, background: float, ring_floor: bool = True) 
         med = float(np.median(ring))
         floor = med + _NOISE_SIGMAS * _MAD_TO_SIGMA * float(np.median(np.abs(ring - med)))
     peak = float(x.max())
+    clean = isinstance(floor, float) and floor == 0.0 and peak >= 0  # no floor to take off (clean paper)
     floor = np.minimum(floor, 0.5 * peak).astype(np.float32)  # noise never hides the ink itself
     level = float(np.max(floor))
     if peak - level < _NO_INK_CONTRAST:
         return np.zeros_like(x)
     top = peak if peak - level < 0.75 * 255 else 255.0  # stretch faint ink; keep well-exposed images as they are
-    return np.clip((x - floor) / np.float32(top - level), 0.0, 1.0)
+    out = np.divide(x, np.float32(top - level)) if clean else (x - floor) / np.float32(top - level)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _block_floor(x: np.ndarray, n: int = 4) -> np.ndarray | float:
@@ -133,11 +178,15 @@ def _block_floor(x: np.ndarray, n: int = 4) -> np.ndarray | float:
     upsampled to the image."""
     h, w = x.shape
     bh, bw = h // n, w // n
-    blocks = x[: bh * n, : bw * n].reshape(n, bh, n, bw).transpose(0, 2, 1, 3).reshape(n, n, -1)
+    zeros = math.ceil(0.159 * (bh * bw - 1)) + 2
     # x >= 0 here. Where zeros fill a block past the 15.9th percentile's two neighbouring ranks, both
-    # percentiles are exactly 0, so the floor is 0: true of clean paper, and 10x cheaper to count than sort.
-    if (np.count_nonzero(blocks == 0, axis=2) >= math.ceil(0.159 * (blocks.shape[2] - 1)) + 2).all():
+    # percentiles are exactly 0, so the floor is 0: true of clean paper, and far cheaper to count than sort
+    # (the counts per block are sums over each band of rows, then over each block's columns).
+    inked = (x[: bh * n, : bw * n] != 0).view(np.uint8)
+    ink = np.add.reduce(inked.reshape(n, bh, bw * n), axis=1, dtype=np.int32).reshape(n, n, bw).sum(2)
+    if (bh * bw - ink >= zeros).all():
         return 0.0
+    blocks = x[: bh * n, : bw * n].reshape(n, bh, n, bw).transpose(0, 2, 1, 3).reshape(n, n, -1)
     p2, p16 = np.percentile(blocks, [2.3, 15.9], axis=2)
     sigma = np.maximum(p16 - p2, 0.0)
     grid = (p16 + 4.0 * sigma).astype(np.float32)
@@ -168,6 +217,8 @@ def _remove_lines(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[
         y = x if axis == 0 else x.T
         n, m = full[axis], full[1 - axis]
         off = at[axis]
+        if y.shape[1] / m < _LINE_COVER:  # the ink is too narrow for any line across 60 % of the image
+            continue
         runs = [(a, b) for a, b in _line_runs(np.count_nonzero(y > _LINE_INK, axis=1) / m) if b - a <= max(2, n // 8)]
         # A printed line runs from edge to edge: ruled paper off the page's edges, a frame's side to its
         # corners (in the outer band, to within the band). A digit's own stroke -- a 7's bar, a 1's stem or
@@ -215,7 +266,8 @@ def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarra
     width = np.zeros(n)
     if n > 1 and mass[order[1]] >= _COMPANION_MASS * mass[order[0]]:
         perimeter = np.zeros(n + 1)
-        p = np.pad(labels, 1)
+        p = np.zeros((labels.shape[0] + 2, labels.shape[1] + 2), labels.dtype)
+        p[1:-1, 1:-1] = labels
         for u, v in ((p[1:, :], p[:-1, :]), (p[:, 1:], p[:, :-1])):
             edge = u != v
             perimeter += np.bincount(u[edge], minlength=n + 1) + np.bincount(v[edge], minlength=n + 1)
@@ -246,7 +298,8 @@ def _clean(x: np.ndarray) -> np.ndarray:
 
     Works on the box around all the ink (often a third of a photo): the steps measure sizes against the
     whole image, and there is nothing outside the box, so the result is exactly the whole image's."""
-    rows, cols = np.flatnonzero(x.any(1)), np.flatnonzero(x.any(0))
+    inked = x != 0
+    rows, cols = np.flatnonzero(inked.any(1)), np.flatnonzero(inked.any(0))
     if len(rows) == 0:
         return np.zeros_like(x)
     t, b, l, r = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1

@@ -66,48 +66,51 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int, Runs]:
     neighbouring rows touch, and the unions (hook and compress, a handful of rounds).
     """
     h, w = mask.shape
-    padded = np.zeros((h, w + 2), np.int8)
+    stride = w + 2
+    padded = np.zeros((h, stride), np.int8)  # a zero column each side: every run starts and ends in its row
     padded[:, 1:-1] = mask
-    edges = np.diff(padded, axis=1)
-    sr, sc = np.nonzero(edges == 1)  # row-major order: runs sorted by row, then column
-    _, ec = np.nonzero(edges == -1)
-    n_runs = len(sr)
+    # Flat positions of the run starts and ends, alternating in row-major order; each is also its run's
+    # (row, column) sort key
+    edges = np.flatnonzero(np.diff(padded.ravel()))
+    key_start, key_end = edges[0::2], edges[1::2]
+    n_runs = len(key_start)
     if n_runs == 0:
-        return np.zeros((h, w), np.int32), 0, (sr, sc, ec, sr)
+        return np.zeros((h, w), np.int32), 0, (key_start, key_start, key_end, key_start)
+    sr = key_start // stride
+    sc, ec = key_start - sr * stride, key_end - sr * stride
     # Run j of row r-1 touches run i of row r when ps <= e and s <= pe. Runs of a row are sorted and
-    # disjoint, so those j form one contiguous range: found by binary search on a (row, column) key.
-    key_start = sr.astype(np.int64) * (w + 2) + sc
-    key_end = sr.astype(np.int64) * (w + 2) + ec
-    prev_row = (sr - 1).astype(np.int64) * (w + 2)
-    first = np.searchsorted(key_end, prev_row + sc, side="left")  # first run above ending at or after s
-    last = np.searchsorted(key_start, prev_row + ec, side="right")  # past the last starting at or before e
+    # disjoint, so those j form one contiguous range: found by binary search on the keys.
+    first = np.searchsorted(key_end, key_start - stride, side="left")  # first run above ending at or after s
+    last = np.searchsorted(key_start, key_end - stride, side="right")  # past the last starting at or before e
     # Every pair (run i, run j above it that it touches), then union-find in whole-array steps: hook each
     # pair's larger root onto the smaller, compress paths fully, repeat until no pair spans two roots.
     count = np.maximum(last - first, 0)
-    i_idx = np.repeat(np.arange(n_runs), count)
-    j_idx = np.repeat(first, count) + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    pairs = int(count.sum())
     roots = np.arange(n_runs)
-    while True:
-        ri, rj = roots[i_idx], roots[j_idx]
-        apart = ri != rj
-        if not apart.any():
-            break
-        np.minimum.at(roots, np.maximum(ri, rj)[apart], np.minimum(ri, rj)[apart])
+    if pairs:
+        i_idx = np.repeat(roots, count)
+        j_idx = np.repeat(first - np.cumsum(count) + count, count) + np.arange(pairs)
         while True:
-            jumped = roots[roots]
-            if np.array_equal(jumped, roots):
+            ri, rj = roots[i_idx], roots[j_idx]
+            apart = ri != rj
+            if not apart.any():
                 break
-            roots = jumped
-    _, first_run, component = np.unique(roots, return_index=True, return_inverse=True)
-    rank = np.empty(len(first_run), np.int32)
-    rank[np.argsort(first_run, kind="stable")] = np.arange(1, len(first_run) + 1)  # numbered as met, row-major
-    run_label = rank[component.ravel()]
+            np.minimum.at(roots, np.maximum(ri, rj)[apart], np.minimum(ri, rj)[apart])
+            while True:
+                jumped = roots[roots]
+                if (jumped == roots).all():
+                    break
+                roots = jumped
+    # A root never points above itself, so each component's root is its first run in row-major order:
+    # numbering the roots in order numbers the components as a row-major scan meets them.
+    is_root = roots == np.arange(n_runs)
+    run_label = np.cumsum(is_root, dtype=np.int32)[roots]
     # paint: each run's label on its columns, via a cumulative sum of +label at start, -label at end
-    paint = np.zeros((h, w + 1), np.int32)
-    paint[sr, sc] = run_label  # no two runs share a start or an end, and an end never meets a start
-    paint[sr, ec] = -run_label
-    labels = np.cumsum(paint, axis=1)[:, :w]
-    return labels.astype(np.int32), int(run_label.max()), (sr, sc, ec, run_label)
+    paint = np.zeros(h * stride, np.int32)
+    paint[key_start] = run_label  # no two runs share a start or an end, and an end never meets a start
+    paint[key_end] = -run_label
+    labels = np.cumsum(paint.reshape(h, stride), axis=1, dtype=np.int32)[:, :w]
+    return labels, int(np.count_nonzero(is_root)), (sr, sc, ec, run_label)
 
 
 def stroke_width(x: np.ndarray) -> float:
@@ -116,6 +119,7 @@ def stroke_width(x: np.ndarray) -> float:
     area = np.count_nonzero(m)
     if area == 0:
         return 0.0
-    p = np.pad(m, 1)
+    p = np.zeros((m.shape[0] + 2, m.shape[1] + 2), bool)
+    p[1:-1, 1:-1] = m
     perimeter = np.count_nonzero(p[1:] != p[:-1]) + np.count_nonzero(p[:, 1:] != p[:, :-1])
     return 2.0 * area / max(int(perimeter), 1)

@@ -51,11 +51,13 @@ def _pen(fit: np.ndarray) -> np.ndarray:
     fit = fit / peak  # faint strokes after a large reduction: full ink, as MNIST's
     w = stroke_width(fit)
     if w < _THIN:
-        p = np.pad(fit, ((0, 1), (0, 1)))
-        fit = np.max([p[:-1, :-1], p[1:, :-1], p[:-1, 1:], p[1:, 1:]], axis=0)  # 2x2 grey dilation
+        p = np.zeros((fit.shape[0] + 1, fit.shape[1] + 1), fit.dtype)
+        p[:-1, :-1] = fit
+        fit = np.maximum(np.maximum(p[:-1, :-1], p[1:, :-1]), np.maximum(p[:-1, 1:], p[1:, 1:]))  # 2x2 grey dilation
     elif w > _THICK:
-        p = np.pad(fit, ((1, 0), (1, 0)))
-        fit = np.min([p[1:, 1:], p[:-1, 1:], p[1:, :-1], p[:-1, :-1]], axis=0)  # 2x2 grey erosion
+        p = np.zeros((fit.shape[0] + 1, fit.shape[1] + 1), fit.dtype)
+        p[1:, 1:] = fit
+        fit = np.minimum(np.minimum(p[1:, 1:], p[:-1, 1:]), np.minimum(p[1:, :-1], p[:-1, :-1]))  # 2x2 grey erosion
     return fit
 
 
@@ -63,8 +65,8 @@ def normalize(x: np.ndarray, pen: bool = False) -> np.ndarray:
     """Any (H, W) [0, 1] white-on-black image -> MNIST normal form (28x28, ink fitted to 20x20, COM centred).
 
     *pen* also brings the stroke width into MNIST's range (see `_pen`); off for MNIST-like inputs."""
-    rows = np.flatnonzero((x > _INK_THRESHOLD).any(1))
-    cols = np.flatnonzero((x > _INK_THRESHOLD).any(0))
+    inked = x > _INK_THRESHOLD
+    rows, cols = np.flatnonzero(inked.any(1)), np.flatnonzero(inked.any(0))
     out = np.zeros((28, 28), np.float32)
     if len(rows) == 0:
         return out
