@@ -128,17 +128,18 @@ def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
     else:
         flip = invert == "always"
     out = _ink(x, flip, background)
-    if out.any() or invert != "auto":
+    if out is not None:
         return out
     lo, hi = float(x.min()), float(x.max())
-    if hi - lo >= _NO_INK_CONTRAST:
+    if invert == "auto" and hi - lo >= _NO_INK_CONTRAST:
         # A digit stretched to fill its box covers half the ring too (Semeion): the ring told the wrong side.
         out = _ink(x, not flip, lo if flip else hi, ring_floor=False)
-    return out
+    return np.zeros_like(x) if out is None else out
 
 
-def _ink(x: np.ndarray, flip: bool, background: float, ring_floor: bool = True) -> np.ndarray:
-    """Ink-high [0, 1] for one polarity: background removed, noise floored, faint ink stretched."""
+def _ink(x: np.ndarray, flip: bool, background: float, ring_floor: bool = True) -> np.ndarray | None:
+    """Ink-high [0, 1] for one polarity: background removed, noise floored, faint ink stretched. None when
+    no ink stands out (otherwise the peak pixel is above zero, so the result is never all zeros)."""
     if flip:
         x = 255.0 - x
         background = 255.0 - background
@@ -161,14 +162,20 @@ def _ink(x: np.ndarray, flip: bool, background: float, ring_floor: bool = True) 
         med = float(np.median(ring))
         floor = med + _NOISE_SIGMAS * _MAD_TO_SIGMA * float(np.median(np.abs(ring - med)))
     peak = float(x.max())
-    clean = isinstance(floor, float) and floor == 0.0 and peak >= 0  # no floor to take off (clean paper)
+    if isinstance(floor, float) and floor == 0.0 and peak >= 0:
+        # No floor to take off (clean paper): the same values as below, without the full-image operations
+        # that change nothing (x - 0; the clip, when no pixel is below zero and none above the top)
+        if peak < _NO_INK_CONTRAST:
+            return None
+        top = peak if peak < 0.75 * 255 else 255.0
+        out = np.divide(x, np.float32(top))
+        return out if float(x.min()) >= 0 else np.clip(out, 0.0, 1.0, out=out)
     floor = np.minimum(floor, 0.5 * peak).astype(np.float32)  # noise never hides the ink itself
     level = float(np.max(floor))
     if peak - level < _NO_INK_CONTRAST:
-        return np.zeros_like(x)
+        return None
     top = peak if peak - level < 0.75 * 255 else 255.0  # stretch faint ink; keep well-exposed images as they are
-    out = np.divide(x, np.float32(top - level)) if clean else (x - floor) / np.float32(top - level)
-    return np.clip(out, 0.0, 1.0, out=out)
+    return np.clip((x - floor) / np.float32(top - level), 0.0, 1.0)
 
 
 def _block_floor(x: np.ndarray, n: int = 4) -> np.ndarray | float:
@@ -254,9 +261,17 @@ def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarra
     with at least 8 % of its ink that lies close to it (a 5's detached bar, a broken faint stroke). All zeros
     when what is left is a speck. *x* may be a crop holding all the ink of an image of shape *full*."""
     mask = x > _STROKE
-    labels, n, boxes, area = components(mask)
+    labels, n, boxes, area = components(mask, single_labels=False)
     if n == 0:
         return np.zeros_like(x)
+    if labels is None:  # one component (most clean digits): it is kept whole, with its near faint edges
+        t, l, b, r = boxes[0].tolist()
+        if max(b - t, r - l) < max(3, _MIN_DIGIT_SIZE * max(full or x.shape)):
+            return np.zeros_like(x)
+        out = np.zeros_like(x)
+        near = slice(max(0, t - 2), b + 2), slice(max(0, l - 2), r + 2)
+        out[near] = x[near]
+        return out
     mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
     order = np.argsort(-mass)
     boxes = boxes - (0, 0, 1, 1)  # top, left, bottom, right (inclusive)
@@ -294,18 +309,18 @@ def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarra
 
 
 def _clean(x: np.ndarray) -> np.ndarray:
-    """Lines and clutter out; returns ink-high [0, 1], all zeros when no digit is left.
+    """Lines and clutter out; returns ink-high [0, 1] for the box around all of *x*'s ink (the image holds
+    nothing outside it), all zeros when no digit is left -- what `normalize` needs, without writing the
+    box back into a full-size page.
 
-    Works on the box around all the ink (often a third of a photo): the steps measure sizes against the
-    whole image, and there is nothing outside the box, so the result is exactly the whole image's."""
+    Works on that box (often a third of a photo): the steps measure sizes against the whole image, and
+    there is nothing outside the box, so the result is exactly the whole image's."""
     inked = x != 0
     rows, cols = np.flatnonzero(inked.any(1)), np.flatnonzero(inked.any(0))
     if len(rows) == 0:
-        return np.zeros_like(x)
+        return x[:0, :0]
     t, b, l, r = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     crop = x[t:b, l:r]
     if min(x.shape) >= _LINES_MIN_SIDE:
         crop = _remove_lines(crop, x.shape, (t, l))
-    out = np.zeros_like(x)
-    out[t:b, l:r] = _keep_digit(crop, x.shape)
-    return out
+    return _keep_digit(crop, x.shape)

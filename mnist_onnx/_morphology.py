@@ -41,11 +41,19 @@ def _tail(y: np.ndarray, start: int, axis: int, length: int | None = None) -> np
     return y[start:end] if axis == 0 else y[:, start:end]
 
 
-def components(mask: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+def components(mask: np.ndarray, single_labels: bool = True) -> tuple[np.ndarray | None, int, np.ndarray, np.ndarray]:
     """8-connected components of a boolean mask: (labels, count, boxes, areas). Labels are int32, 0 the
     background, 1..count numbered in the order a row-major scan meets them; boxes (count, 4) int64 are each
-    component's top, left, bottom, right (bottom and right exclusive); areas (count,) their pixel counts."""
-    labels, n, (rows, starts, ends, run_label) = _components(mask)
+    component's top, left, bottom, right (bottom and right exclusive); areas (count,) their pixel counts.
+
+    *single_labels* False: a mask of exactly one component comes back with labels None (the mask is its
+    own label image), skipping the painting -- the common case of a clean digit."""
+    n, runs = _components(mask)
+    rows, starts, ends, run_label = runs
+    if n == 1:
+        box = np.array([[rows[0], starts.min(), rows[-1] + 1, ends.max()]], np.int64)
+        area = np.array([int((ends - starts).sum())], np.int64)
+        return (_paint(mask.shape, runs) if single_labels else None), 1, box, area
     lab = run_label - 1  # boxes from the runs: a few hundred, not every ink pixel
     boxes = np.zeros((n, 4), np.int64)
     boxes[:, :2] = mask.shape
@@ -53,14 +61,15 @@ def components(mask: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarra
     np.minimum.at(boxes[:, 1], lab, starts)
     np.maximum.at(boxes[:, 2], lab, rows + 1)
     np.maximum.at(boxes[:, 3], lab, ends)
+    labels = _paint(mask.shape, runs)
     return labels, n, boxes, np.bincount(lab, weights=ends - starts, minlength=n).astype(np.int64)
 
 
 Runs = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # row, start, end (exclusive), label of each run
 
 
-def _components(mask: np.ndarray) -> tuple[np.ndarray, int, Runs]:
-    """`components` as runs: (labels, count, runs), labels 0 = background.
+def _components(mask: np.ndarray) -> tuple[int, Runs]:
+    """`components` as runs: (count, runs); `_paint` makes the label image.
 
     Union-find over horizontal runs, all in whole-array numpy operations: the runs, which runs of
     neighbouring rows touch, and the unions (hook and compress, a handful of rounds).
@@ -75,7 +84,7 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int, Runs]:
     key_start, key_end = edges[0::2], edges[1::2]
     n_runs = len(key_start)
     if n_runs == 0:
-        return np.zeros((h, w), np.int32), 0, (key_start, key_start, key_end, key_start)
+        return 0, (key_start, key_start, key_end, key_start)
     sr = key_start // stride
     sc, ec = key_start - sr * stride, key_end - sr * stride
     # Run j of row r-1 touches run i of row r when ps <= e and s <= pe. Runs of a row are sorted and
@@ -86,10 +95,16 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int, Runs]:
     # pair's larger root onto the smaller, compress paths fully, repeat until no pair spans two roots.
     count = np.maximum(last - first, 0)
     pairs = int(count.sum())
-    roots = np.arange(n_runs)
+    index = np.arange(n_runs)
+    roots = index
     if pairs:
-        i_idx = np.repeat(roots, count)
+        i_idx = np.repeat(index, count)
         j_idx = np.repeat(first - np.cumsum(count) + count, count) + np.arange(pairs)
+        # First round in one step: each run hangs from the first run above that it touches (always an
+        # earlier run, so a forest of depth at most h), compressed by log2(h) unchecked jumps.
+        roots = np.where(count > 0, first, index)
+        for _ in range(max(1, int(h - 1).bit_length())):
+            roots = roots[roots]
         while True:
             ri, rj = roots[i_idx], roots[j_idx]
             apart = ri != rj
@@ -103,14 +118,22 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int, Runs]:
                 roots = jumped
     # A root never points above itself, so each component's root is its first run in row-major order:
     # numbering the roots in order numbers the components as a row-major scan meets them.
-    is_root = roots == np.arange(n_runs)
+    is_root = roots == index
     run_label = np.cumsum(is_root, dtype=np.int32)[roots]
-    # paint: each run's label on its columns, via a cumulative sum of +label at start, -label at end
+    return int(np.count_nonzero(is_root)), (sr, sc, ec, run_label)
+
+
+def _paint(shape: tuple[int, int], runs: Runs) -> np.ndarray:
+    """The int32 label image of *runs*: each run's label on its columns, via a cumulative sum along the
+    rows of +label at its start and -label at its end."""
+    h, w = shape
+    rows, starts, ends, run_label = runs
+    stride = w + 1  # one column past the last for ends at the right edge
     paint = np.zeros(h * stride, np.int32)
-    paint[key_start] = run_label  # no two runs share a start or an end, and an end never meets a start
-    paint[key_end] = -run_label
-    labels = np.cumsum(paint.reshape(h, stride), axis=1, dtype=np.int32)[:, :w]
-    return labels, int(np.count_nonzero(is_root)), (sr, sc, ec, run_label)
+    at = rows * stride
+    paint[at + starts] = run_label  # no two runs share a start or an end, and an end never meets a start
+    paint[at + ends] = -run_label
+    return np.cumsum(paint.reshape(h, stride), axis=1, dtype=np.int32)[:, :w]
 
 
 def stroke_width(x: np.ndarray) -> float:
