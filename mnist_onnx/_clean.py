@@ -82,8 +82,12 @@ def _median_of_counts(count: np.ndarray, values: np.ndarray) -> float:
     as *count* of each of *values* (sorted ascending)."""
     cum = np.cumsum(count)
     n = int(cum[-1])
-    lo, hi = np.searchsorted(cum, [(n - 1) // 2, n // 2], side="right")
+    # the k-th smallest (from 0) is the first value whose cumulative count passes k
+    lo, hi = np.count_nonzero(cum <= (n - 1) // 2), np.count_nonzero(cum <= n // 2)
     return (float(values[lo]) + float(values[hi])) / 2
+
+
+_BY_DISTANCE: dict[float, tuple[np.ndarray, np.ndarray]] = {}  # per background: levels by distance from it
 
 
 def _ring_levels(gray: np.ndarray) -> tuple[float, float]:
@@ -92,14 +96,18 @@ def _ring_levels(gray: np.ndarray) -> tuple[float, float]:
     instead of two partitions of the ring."""
     count = np.bincount(_ring(gray), minlength=256)
     background = _median_of_counts(count, _LEVELS)
-    away = np.abs(_LEVELS - background)
-    order = np.argsort(away, kind="stable")
-    return background, _median_of_counts(count[order], away[order])
+    order = _BY_DISTANCE.get(background)
+    if order is None:  # at most 511 backgrounds (halves of 0..255), 4 KiB each
+        away = np.abs(_LEVELS - background)
+        by = np.argsort(away, kind="stable")
+        order = _BY_DISTANCE[background] = (by, away[by])
+    return background, _median_of_counts(count[order[0]], order[1])
 
 
 def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
     """(H, W) 0..255 -> float32 [0, 1], ink high, background 0. All zeros when there is no ink to see."""
-    x = gray.astype(np.float32, copy=True)
+    if gray.dtype != np.uint8:
+        gray = x = gray.astype(np.float32, copy=False)  # never changed in place below
     # The background is the median of the outer ring: a digit crop is framed by paper, even when the digit
     # fills half the box (USPS) or the paper is dark (a photo in a dim room).
     if gray.dtype == np.uint8:
@@ -127,22 +135,25 @@ def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
             flip = float(np.maximum(-dev - margin, 0).sum()) > float(np.maximum(dev - margin, 0).sum())
     else:
         flip = invert == "always"
-    out = _ink(x, flip, background)
+    out = _ink(gray, flip, background)
     if out is not None:
         return out
-    lo, hi = float(x.min()), float(x.max())
+    lo, hi = float(gray.min()), float(gray.max())
     if invert == "auto" and hi - lo >= _NO_INK_CONTRAST:
         # A digit stretched to fill its box covers half the ring too (Semeion): the ring told the wrong side.
-        out = _ink(x, not flip, lo if flip else hi, ring_floor=False)
-    return np.zeros_like(x) if out is None else out
+        out = _ink(gray, not flip, lo if flip else hi, ring_floor=False)
+    return np.zeros(gray.shape, np.float32) if out is None else out
 
 
-def _ink(x: np.ndarray, flip: bool, background: float, ring_floor: bool = True) -> np.ndarray | None:
-    """Ink-high [0, 1] for one polarity: background removed, noise floored, faint ink stretched. None when
-    no ink stands out (otherwise the peak pixel is above zero, so the result is never all zeros)."""
+def _ink(gray: np.ndarray, flip: bool, background: float, ring_floor: bool = True) -> np.ndarray | None:
+    """Ink-high [0, 1] for one polarity of *gray* (uint8 or float32, left unchanged): background removed,
+    noise floored, faint ink stretched. None when no ink stands out (otherwise the peak pixel is above
+    zero, so the result is never all zeros)."""
     if flip:
-        x = 255.0 - x
+        x = np.subtract(np.float32(255), gray, dtype=np.float32)
         background = 255.0 - background
+    else:
+        x = gray.astype(np.float32, copy=False)  # only read below: every step makes a new array
     large = min(x.shape) >= _LOCAL_BACKGROUND_MIN_SIDE
     if large:
         surface = _local_background(x)

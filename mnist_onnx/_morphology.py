@@ -76,11 +76,12 @@ def _components(mask: np.ndarray) -> tuple[int, Runs]:
     """
     h, w = mask.shape
     stride = w + 2
-    padded = np.zeros((h, stride), np.int8)  # a zero column each side: every run starts and ends in its row
+    padded = np.zeros((h, stride), bool)  # a False column each side: every run starts and ends in its row
     padded[:, 1:-1] = mask
-    # Flat positions of the run starts and ends, alternating in row-major order; each is also its run's
-    # (row, column) sort key
-    edges = np.flatnonzero(np.diff(padded.ravel()))
+    # Flat positions of the run starts and ends (where a pixel differs from the one before it), alternating
+    # in row-major order; each is also its run's (row, column) sort key
+    flat = padded.ravel()
+    edges = np.flatnonzero(flat[1:] != flat[:-1])
     key_start, key_end = edges[0::2], edges[1::2]
     n_runs = len(key_start)
     if n_runs == 0:
