@@ -12,6 +12,8 @@ common case costs little more than the PNG decode.
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +63,47 @@ def _pen(fit: np.ndarray) -> np.ndarray:
     return fit
 
 
+_MATRIX_SIDE = 256  # crops up to this side are resized by matrix products (a cached matrix: 40 KiB at most)
+
+
+def _lanczos(crop: np.ndarray, nh: int, nw: int) -> np.ndarray:
+    """Pillow's LANCZOS resize of a float crop to (nh, nw), as two matrix products with Pillow's own
+    coefficients: a fifth of the time of a round trip through a Pillow image for a digit-sized crop. The
+    sums run in another order than Pillow's loops, so a value may differ from Pillow's in its last bit
+    (float32, ~6e-8); larger crops go through Pillow itself."""
+    h, w = crop.shape
+    if max(h, w) > _MATRIX_SIDE:
+        return np.asarray(Image.fromarray(np.ascontiguousarray(crop, np.float32), mode="F").resize(
+            (nw, nh), Image.Resampling.LANCZOS), dtype=np.float32)
+    x = crop.astype(np.float64)
+    if nw != w:  # Pillow's horizontal pass first, its result stored as float32
+        x = (x @ _lanczos_matrix(w, nw).T).astype(np.float32).astype(np.float64)
+    if nh != h:
+        x = _lanczos_matrix(h, nh) @ x
+    return x.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=512)  # 20 MiB at most, a few MiB for a folder of digits
+def _lanczos_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of Pillow's LANCZOS filter (libImaging/Resample.c, precompute_coeffs): support
+    3 x the scale, each output's window of inputs rounded as Pillow rounds it, sinc(x) sinc(x / 3) on
+    [-3, 3), normalised to sum 1. Cached: 10,000 user-like digits need about 600 (size, fitted size) pairs."""
+    scale = n_in / n_out
+    filterscale = max(scale, 1.0)
+    support = 3.0 * filterscale
+    center = (np.arange(n_out) + 0.5) * scale
+    lo = np.maximum((center - support + 0.5).astype(np.int64), 0)[:, None]  # C's (int): towards zero
+    hi = np.minimum((center + support + 0.5).astype(np.int64), n_in)[:, None]
+    x = np.arange(n_in)
+    t = (x - center[:, None] + 0.5) * (1.0 / filterscale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sinc = np.where(t == 0.0, 1.0, np.sin(t * np.pi) / (t * np.pi))
+        sinc3 = np.where(t == 0.0, 1.0, np.sin(t / 3 * np.pi) / (t / 3 * np.pi))
+    w = np.where((x >= lo) & (x < hi) & (t >= -3.0) & (t < 3.0), sinc * sinc3, 0.0)
+    total = w.sum(1, keepdims=True)
+    return np.divide(w, total, out=w, where=total != 0.0)
+
+
 def normalize(x: np.ndarray, pen: bool = False) -> np.ndarray:
     """Any (H, W) [0, 1] white-on-black image -> MNIST normal form (28x28, ink fitted to 20x20, COM centred).
 
@@ -74,9 +117,7 @@ def normalize(x: np.ndarray, pen: bool = False) -> np.ndarray:
     h, w = crop.shape
     s = 20.0 / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    resized = np.asarray(Image.fromarray(np.ascontiguousarray(crop, np.float32), mode="F").resize(
-        (nw, nh), Image.Resampling.LANCZOS), dtype=np.float32)
-    resized = np.clip(resized, 0.0, 1.0)
+    resized = np.clip(_lanczos(crop, nh, nw), 0.0, 1.0)
     if pen:
         resized = _pen(resized)
     cy, cx = _center_of_mass(resized)
