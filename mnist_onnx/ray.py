@@ -19,6 +19,7 @@ import json
 import math
 import os
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -269,24 +270,60 @@ def _readings(batch: dict[str, np.ndarray]) -> Iterator[Reading]:
 
 
 _LISTED_BLOCK = 8192  # paths per block of the listing: ~1 MB of Arrow, a few batches of work each
+_PUT_BLOCKS = 4  # blocks the driver puts itself; later ones are built by an actor from compressed paths
+_IN_FLIGHT = 16  # blocks sent to that actor and not yet built
 
 
 def _listed(files: Iterable[str], block: int) -> list[Any]:
     """The listing, streamed into Ray's object store a block of paths at a time: the driver holds one
     block and the references, never every path (a million paths as Python strings in `from_items` took
-    ~100 bytes each on the driver; in Arrow blocks in the object store they cost the driver nothing)."""
-    import pyarrow as pa
+    ~100 bytes each on the driver).
 
+    The first few blocks the driver puts itself (a small folder starts no extra task). Every page of the
+    object store the driver writes stays resident in it, though -- 57 MiB for a million paths -- so later
+    blocks travel as zlib-compressed paths in a call's arguments (~60 KB, inside the call's message, not
+    the object store) to an actor with no CPU of its own, which builds the Arrow block where the object
+    store keeps it (driver peak for a million files: 289 -> 242 MiB)."""
     ray = _import_ray()
-    refs, chunk = [], []
+    build = None
+    refs: list[Any] = []
+    chunk: list[bytes] = []
+
+    def flush() -> None:
+        nonlocal build
+        if len(refs) < _PUT_BLOCKS:
+            refs.append(ray.put(_block(chunk)))
+            return
+        if build is None:  # one actor, so one process, builds them in turn (CPU-less tasks in parallel
+            build = ray.remote(num_cpus=0)(_BlockBuilder).remote()  # would each start a worker)
+        if len(refs) > _PUT_BLOCKS + _IN_FLIGHT:  # the compressed paths queued for it stay bounded
+            ray.wait([refs[-_IN_FLIGHT]], fetch_local=False)
+        refs.append(build.build.remote(zlib.compress(b"\0".join(chunk), 1)))
+
     for f in files:
         chunk.append(os.fsencode(f))  # bytes: a name that is not UTF-8 survives Arrow, as it does our CSV
         if len(chunk) == block:
-            refs.append(ray.put(pa.table({"path": pa.array(chunk, pa.binary())})))
+            flush()
             chunk = []
     if chunk:
-        refs.append(ray.put(pa.table({"path": pa.array(chunk, pa.binary())})))
+        flush()
+    if build is not None:  # built: its process goes (the blocks stay, in the object store)
+        ray.wait(refs, num_returns=len(refs), fetch_local=False)
+        ray.kill(build)
     return refs
+
+
+def _block(paths: list[bytes]) -> Any:
+    import pyarrow as pa
+
+    return pa.table({"path": pa.array(paths, pa.binary())})
+
+
+class _BlockBuilder:
+    """Listing blocks from NUL-separated, compressed paths (no path holds a NUL byte)."""
+
+    def build(self, packed: bytes) -> Any:
+        return _block(zlib.decompress(packed).split(b"\0"))
 
 
 class _Unseen:

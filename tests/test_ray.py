@@ -318,3 +318,16 @@ def test_the_command_line_checks_the_model_in_a_process_of_its_own(tmp_path):
     bad.write_bytes(b"not a model")
     p = run_cli("classify", str(ROOT / "samples"), "--engine", "ray", "--model", str(bad), timeout=LIMIT)
     assert p.returncode == 2 and "not a loadable ONNX model" in p.stderr and p.stderr.count("\n") == 1, p.stderr
+
+
+def test_listing_blocks_built_off_the_driver_hold_every_path(local_ray, monkeypatch):
+    """Past the first blocks, the listing travels compressed to an actor that builds the Arrow blocks (the
+    driver never writes their pages): every path comes back, in order, a name that is not UTF-8 included."""
+    monkeypatch.setattr(mray, "_PUT_BLOCKS", 2)
+    monkeypatch.setattr(mray, "_IN_FLIGHT", 3)
+    names = [f"/data/{i // 7:03d}/f{i:05d}.png" for i in range(200)]
+    names[150] = os.fsdecode(b"/data/odd/\xff\xfe name.png")
+    refs = mray._listed(iter(names), 9)
+    assert len(refs) == 23
+    paths = [r["path"] for r in ray.data.from_arrow_refs(refs).take_all()]
+    assert paths == [os.fsencode(n) for n in names]
