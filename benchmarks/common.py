@@ -55,6 +55,24 @@ def user_like(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).convert("RGB")
 
 
+def large_rgba(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """A drawing exported from a paint program (#19's `--workers` case): 1024x1024 RGBA, black ink whose
+    alpha is the ink on a transparent canvas, the digit 300-700 px tall somewhere on it."""
+    side = int(rng.integers(300, 700))
+    ink = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC))
+    alpha = np.zeros((1024, 1024), np.uint8)
+    y, x = int(rng.integers(0, 1024 - side)), int(rng.integers(0, 1024 - side))
+    alpha[y : y + side, x : x + side] = ink
+    rgba = np.zeros((1024, 1024, 4), np.uint8)
+    rgba[..., 3] = alpha
+    return Image.fromarray(rgba, "RGBA")
+
+
+def make_large_folder(folder: Path, n: int) -> Path:
+    """n large RGBA drawings (`large_rgba`), made once."""
+    return _make_folder(folder, n, large_rgba)
+
+
 def make_user_folder(folder: Path, n: int) -> Path:
     """n user-like 200x200 RGB PNGs (`user_like`), made once."""
     return _make_folder(folder, n, user_like)

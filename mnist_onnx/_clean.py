@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from ._morphology import _sliding, components
+from ._morphology import _sliding, components_or_one
 
 Invert = Literal["auto", "always", "never"]
 
@@ -294,7 +294,7 @@ def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarra
     with at least 8 % of its ink that lies close to it (a 5's detached bar, a broken faint stroke). All zeros
     when what is left is a speck. *x* may be a crop holding all the ink of an image of shape *full*."""
     mask = x > _STROKE
-    labels, n, boxes, area = components(mask, single_labels=False)
+    labels, n, boxes, area = components_or_one(mask)
     if n == 0:
         return np.zeros_like(x)
     if labels is None:  # one component (most clean digits): it is kept whole, with its near faint edges
@@ -302,8 +302,8 @@ def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarra
         if max(b - t, r - l) < max(3, _MIN_DIGIT_SIZE * max(full or x.shape)):
             return np.zeros_like(x)
         out = np.zeros_like(x)
-        near = slice(max(0, t - 2), b + 2), slice(max(0, l - 2), r + 2)
-        out[near] = x[near]
+        box = slice(max(0, t - 2), b + 2), slice(max(0, l - 2), r + 2)
+        out[box] = x[box]
         return out
     mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
     order = np.argsort(-mass)

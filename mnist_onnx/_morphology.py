@@ -41,19 +41,28 @@ def _tail(y: np.ndarray, start: int, axis: int, length: int | None = None) -> np
     return y[start:end] if axis == 0 else y[:, start:end]
 
 
-def components(mask: np.ndarray, single_labels: bool = True) -> tuple[np.ndarray | None, int, np.ndarray, np.ndarray]:
+def components(mask: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """8-connected components of a boolean mask: (labels, count, boxes, areas). Labels are int32, 0 the
     background, 1..count numbered in the order a row-major scan meets them; boxes (count, 4) int64 are each
-    component's top, left, bottom, right (bottom and right exclusive); areas (count,) their pixel counts.
+    component's top, left, bottom, right (bottom and right exclusive); areas (count,) their pixel counts."""
+    labels, n, boxes, areas = _labelled(mask, paint_one=True)
+    assert labels is not None
+    return labels, n, boxes, areas
 
-    *single_labels* False: a mask of exactly one component comes back with labels None (the mask is its
-    own label image), skipping the painting -- the common case of a clean digit."""
+
+def components_or_one(mask: np.ndarray) -> tuple[np.ndarray | None, int, np.ndarray, np.ndarray]:
+    """`components`, except that a mask of exactly one component comes back with labels None (the mask is
+    its own label image): the painting skipped in the common case of a clean digit."""
+    return _labelled(mask, paint_one=False)
+
+
+def _labelled(mask: np.ndarray, paint_one: bool) -> tuple[np.ndarray | None, int, np.ndarray, np.ndarray]:
     n, runs = _components(mask)
     rows, starts, ends, run_label = runs
     if n == 1:
         box = np.array([[rows[0], starts.min(), rows[-1] + 1, ends.max()]], np.int64)
         area = np.array([int((ends - starts).sum())], np.int64)
-        return (_paint(mask.shape, runs) if single_labels else None), 1, box, area
+        return (_paint(mask.shape, runs) if paint_one else None), 1, box, area
     lab = run_label - 1  # boxes from the runs: a few hundred, not every ink pixel
     boxes = np.zeros((n, 4), np.int64)
     boxes[:, :2] = mask.shape
