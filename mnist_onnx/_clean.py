@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from ._morphology import _sliding, components_or_one
+from ._morphology import _sliding, components_or_one, may_hold_window
 
 Invert = Literal["auto", "always", "never"]
 
@@ -55,45 +55,13 @@ def _local_background(x: np.ndarray) -> np.ndarray | None:
     small = x[: hs * f, : ws * f].reshape(hs, f, ws, f).mean(axis=(1, 3)) if f > 1 else x
     k = max(3, min(hs, ws) // 4) | 1  # odd: the window is centred, so the opening does not shift
     inked = small > 0
-    if not _full_window(inked, k) or not _sliding(inked, k, np.minimum).any():
+    if not may_hold_window(inked, k) or not _sliding(inked, k, np.minimum).any():
         # Every k x k window holds a zero (clean paper, strokes thinner than the window): the minimum filter,
         # hence the opening, is zero everywhere. Exact, and a boolean filter costs a fraction of a float one.
         return None
     opened = _sliding(_sliding(small, k, np.minimum), k, np.maximum)
     surface = Image.fromarray(np.ascontiguousarray(opened, np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR)
     return np.minimum(np.asarray(surface, dtype=np.float32), x)
-
-
-def _longest_run(line: np.ndarray) -> int:
-    """Length of the longest run of True in a 1-D boolean array."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([False], line, [False])).view(np.int8)))
-    return int((edges[1::2] - edges[0::2]).max()) if len(edges) else 0
-
-
-def _full_window(mask: np.ndarray, k: int) -> bool:
-    """Whether *mask* may hold a k x k window all True, as `_sliding` (edges replicated) sees it; False is
-    exact. Inside the image that takes k consecutive rows, each with a run of k True; pen strokes thinner
-    than that rule a page out at a fraction of the minimum filter's cost. A window cut by the image's
-    edge holds as little as its inner half (n = k//2 + 1 rows or columns) but then lies along that edge,
-    so when an edge holds such a run, n is what is asked for instead."""
-    h, w = mask.shape
-    n = k // 2 + 1
-    at_edge = (max(_longest_run(mask[0]), _longest_run(mask[-1])) >= min(w, n)
-               or max(_longest_run(mask[:, 0]), _longest_run(mask[:, -1])) >= min(h, n))
-    side = n if at_edge else k
-    stride = w + 2
-    padded = np.zeros((h, stride), bool)
-    padded[:, 1:-1] = mask
-    flat = padded.ravel()
-    edges = np.flatnonzero(flat[1:] != flat[:-1])  # run starts and ends, alternating
-    long = edges[1::2] - edges[0::2] >= min(w, side)
-    rows = np.zeros(h, np.int32)
-    rows[edges[0::2][long] // stride] = 1
-    r = min(h, side)
-    if np.count_nonzero(rows) < r:
-        return False
-    run = np.cumsum(rows, dtype=np.int32)
-    return bool((run[r - 1 :] - np.concatenate(([0], run[:-r])) == r).any())
 
 
 _LEVELS = np.arange(256, dtype=np.float64)
@@ -128,19 +96,20 @@ def _ring_levels(gray: np.ndarray) -> tuple[float, float]:
 
 def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
     """(H, W) 0..255 -> float32 [0, 1], ink high, background 0. All zeros when there is no ink to see."""
-    if gray.dtype != np.uint8:
-        gray = x = gray.astype(np.float32, copy=False)  # never changed in place below
+    u8 = gray.dtype == np.uint8
+    if not u8:
+        gray = gray.astype(np.float32, copy=False)  # never changed in place below
     # The background is the median of the outer ring: a digit crop is framed by paper, even when the digit
     # fills half the box (USPS) or the paper is dark (a photo in a dim room).
-    if gray.dtype == np.uint8:
+    if u8:
         background, spread = _ring_levels(gray)
     else:
-        ring = _ring(x)
+        ring = _ring(gray)
         background = float(np.median(ring))
         spread = float(np.median(np.abs(ring - background)))
     if invert == "auto":  # ink is whichever side of the background holds more ink beyond the noise
         margin = max(8.0, _NOISE_SIGMAS * _MAD_TO_SIGMA * spread)
-        if gray.dtype == np.uint8:
+        if u8:
             # Dark ink beyond the margin against light ink beyond it, summed over the pixels. Paper near
             # white (black) leaves no room for light (dark) ink: then the other side's sum is zero and one
             # minimum (maximum) decides. Else from the histogram: one pass instead of seven.
@@ -153,7 +122,7 @@ def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
                 away = _LEVELS - background
                 flip = float(count @ np.maximum(-away - margin, 0)) > float(count @ np.maximum(away - margin, 0))
         else:
-            dev = x - background
+            dev = gray - background
             flip = float(np.maximum(-dev - margin, 0).sum()) > float(np.maximum(dev - margin, 0).sum())
     else:
         flip = invert == "always"
@@ -297,17 +266,31 @@ def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarra
     labels, n, boxes, area = components_or_one(mask)
     if n == 0:
         return np.zeros_like(x)
-    if labels is None:  # one component (most clean digits): it is kept whole, with its near faint edges
-        t, l, b, r = boxes[0].tolist()
-        if max(b - t, r - l) < max(3, _MIN_DIGIT_SIZE * max(full or x.shape)):
-            return np.zeros_like(x)
+    boxes = boxes - (0, 0, 1, 1)  # top, left, bottom, right (inclusive)
+    if labels is None:  # one component (most clean digits): no labels painted, nothing to weigh
+        keep, (t, l, b, r) = None, boxes[0].tolist()
+    else:
+        keep, (t, l, b, r) = _companions(x, labels, n, boxes, area)
+    if max(b - t + 1, r - l + 1) < max(3, _MIN_DIGIT_SIZE * max(full or x.shape)):
+        return np.zeros_like(x)
+    # ink just below the mask threshold next to kept strokes (anti-aliased edges) stays; far-away ink goes
+    near = slice(max(0, t - 2), b + 3), slice(max(0, l - 2), r + 3)
+    if keep is None or labels is None:  # every stroke lies inside the box: what is near it is the digit
         out = np.zeros_like(x)
-        box = slice(max(0, t - 2), b + 2), slice(max(0, l - 2), r + 2)
-        out[box] = x[box]
+        out[near] = x[near]
         return out
+    keep_mask = np.isin(labels, np.asarray(keep) + 1)
+    near_mask = np.zeros_like(keep_mask)
+    near_mask[near] = True
+    return np.where(keep_mask | (near_mask & ~mask), x, 0.0).astype(np.float32)
+
+
+def _companions(x: np.ndarray, labels: np.ndarray, n: int, boxes: np.ndarray, area: np.ndarray
+                ) -> tuple[list[int] | None, tuple[int, int, int, int]]:
+    """The components `_keep_digit` keeps -- their indices, None for all of them -- and the box (top, left,
+    bottom, right, inclusive) around them."""
     mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
     order = np.argsort(-mass)
-    boxes = boxes - (0, 0, 1, 1)  # top, left, bottom, right (inclusive)
     # Width of each component's strokes (2 area / perimeter): a frame edge, a ruled line or the outline of a
     # pasted photo is far thinner than the pen that wrote the digit.
     # Needed only when a second component is heavy enough to be considered (often there is none).
@@ -332,13 +315,7 @@ def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarra
         if ct - b <= reach and t - cb <= reach and cl - r <= reach and l - cr <= reach:
             keep.append(int(c))
             t, l, b, r = min(t, ct), min(l, cl), max(b, cb), max(r, cr)
-    if max(b - t + 1, r - l + 1) < max(3, _MIN_DIGIT_SIZE * max(full or x.shape)):
-        return np.zeros_like(x)
-    keep_mask = mask if len(keep) == n else np.isin(labels, np.asarray(keep) + 1)
-    # ink just below the mask threshold next to kept strokes (anti-aliased edges) stays; far-away ink goes
-    near = np.zeros_like(keep_mask)
-    near[max(0, t - 2) : b + 3, max(0, l - 2) : r + 3] = True
-    return np.where(keep_mask | (near & ~mask), x, 0.0).astype(np.float32)
+    return (None if len(keep) == n else keep), (int(t), int(l), int(b), int(r))
 
 
 def _clean(x: np.ndarray) -> np.ndarray:

@@ -84,14 +84,7 @@ def _components(mask: np.ndarray) -> tuple[int, Runs]:
     neighbouring rows touch, and the unions (hook and compress, a handful of rounds).
     """
     h, w = mask.shape
-    stride = w + 2
-    padded = np.zeros((h, stride), bool)  # a False column each side: every run starts and ends in its row
-    padded[:, 1:-1] = mask
-    # Flat positions of the run starts and ends (where a pixel differs from the one before it), alternating
-    # in row-major order; each is also its run's (row, column) sort key
-    flat = padded.ravel()
-    edges = np.flatnonzero(flat[1:] != flat[:-1])
-    key_start, key_end = edges[0::2], edges[1::2]
+    key_start, key_end, stride = _runs(mask)
     n_runs = len(key_start)
     if n_runs == 0:
         return 0, (key_start, key_start, key_end, key_start)
@@ -131,6 +124,47 @@ def _components(mask: np.ndarray) -> tuple[int, Runs]:
     is_root = roots == index
     run_label = np.cumsum(is_root, dtype=np.int32)[roots]
     return int(np.count_nonzero(is_root)), (sr, sc, ec, run_label)
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The horizontal runs of True in a 2-D mask as flat positions in the mask padded by a False column each
+    side (every run starts and ends in its row): (starts, ends exclusive, the padded row's stride), in
+    row-major order. A position is also its run's (row, column) sort key: row = position // stride, and the
+    column in the mask is position - row * stride."""
+    h, w = mask.shape
+    stride = w + 2
+    padded = np.zeros((h, stride), bool)
+    padded[:, 1:-1] = mask
+    flat = padded.ravel()
+    edges = np.flatnonzero(flat[1:] != flat[:-1])  # where a pixel differs from the one before: alternating
+    return edges[0::2], edges[1::2], stride
+
+
+def may_hold_window(mask: np.ndarray, k: int) -> bool:
+    """Whether *mask* may hold a k x k window all True, as `_sliding` (edges replicated) sees it; False is
+    exact. Inside the image that takes k consecutive rows, each with a run of k True; pen strokes thinner
+    than that rule a page out at a fraction of the minimum filter's cost. A window cut by the image's
+    edge holds as little as its inner half (n = k//2 + 1 rows or columns) but then lies along that edge,
+    so when an edge holds such a run, n is what is asked for instead."""
+    h, w = mask.shape
+    n = k // 2 + 1
+    at_edge = (max(_longest_run(mask[0]), _longest_run(mask[-1])) >= min(w, n)
+               or max(_longest_run(mask[:, 0]), _longest_run(mask[:, -1])) >= min(h, n))
+    side = n if at_edge else k
+    starts, ends, stride = _runs(mask)
+    rows = np.zeros(h, np.int32)
+    rows[starts[ends - starts >= min(w, side)] // stride] = 1
+    r = min(h, side)
+    if np.count_nonzero(rows) < r:
+        return False
+    run = np.cumsum(rows, dtype=np.int32)
+    return bool((run[r - 1 :] - np.concatenate(([0], run[:-r])) == r).any())
+
+
+def _longest_run(line: np.ndarray) -> int:
+    """Length of the longest run of True in a 1-D boolean array."""
+    starts, ends, _ = _runs(line[None])
+    return int((ends - starts).max()) if len(starts) else 0
 
 
 def _paint(shape: tuple[int, int], runs: Runs) -> np.ndarray:

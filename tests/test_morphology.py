@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_onnx._clean import _block_floor, _full_window, _levels, _ring, _ring_levels
-from mnist_onnx._morphology import _sliding, components, components_or_one
+from mnist_onnx._clean import _block_floor, _levels, _ring, _ring_levels
+from mnist_onnx._morphology import _sliding, components, components_or_one, may_hold_window
 from mnist_onnx._preprocess import _MATRIX_SIDE, _lanczos
 
 
@@ -93,7 +93,7 @@ def test_sliding_filters_match_brute_force():
             assert np.array_equal(_sliding(x, k, reduce), want)
 
 
-def test_full_window_never_rules_out_a_real_window():
+def test_may_hold_window_never_rules_out_a_real_window():
     rng = np.random.default_rng(2)
     ruled_out = found = 0
     for _ in range(300):
@@ -103,7 +103,7 @@ def test_full_window_never_rules_out_a_real_window():
             mask = np.pad(mask | (rng.random((h, w)) < 0.5), int(rng.integers(1, 4)))
         k = int(rng.integers(2, 12)) | 1
         exists = bool(_sliding(mask, k, np.minimum).any())
-        if not _full_window(mask, k):
+        if not may_hold_window(mask, k):
             ruled_out += 1
             assert not exists
         found += exists
