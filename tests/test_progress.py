@@ -52,3 +52,47 @@ def test_piped_stderr_gets_only_the_summary(tmp_path, test_set):
     r = run_cli("classify", str(folder), "--batch-size", "16", "-o", str(tmp_path / "rows.csv"), "--provider", "cpu")
     assert r.returncode == 0 and r.stderr.strip().splitlines() == [r.stderr.strip()]
     assert "left" not in r.stderr and r.stderr.startswith("300 images: 300 classified")
+
+
+def _on_a_terminal(args: list[str], stdout) -> tuple[int, str]:
+    """Run the command with stderr on a terminal (as from an interactive shell) and stdout where the test
+    says; return the exit code and what the terminal showed."""
+    exe = Path(sys.executable).with_name("mnist-onnx")
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([str(exe), *args], stdin=subprocess.DEVNULL, stdout=stdout, stderr=terminal,
+                            env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return proc.wait(timeout=120), seen.decode("utf-8", "replace")
+
+
+def test_rows_go_to_redirected_stdout_when_stderr_is_a_terminal(tmp_path, test_set):
+    """#29: `mnist-onnx classify dir > out.csv` from an interactive shell: every row in the file, none on the
+    terminal (the bar's console used to swallow stdout)."""
+    folder = _folder(tmp_path, test_set, 300)
+    out = tmp_path / "out.csv"
+    with open(out, "wb") as f:
+        rc, shown = _on_a_terminal(["classify", str(folder), "--provider", "cpu"], f)
+    assert rc == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("path,") and len(lines) == 301
+    assert "0000.png," not in shown
+
+
+def test_read_rows_go_to_a_pipe_when_stderr_is_a_terminal(tmp_path, test_set):
+    folder = _folder(tmp_path, test_set, 40)
+    r, w = os.pipe()
+    rc, shown = _on_a_terminal(["read", str(folder), "-f", "jsonl"], w)
+    os.close(w)
+    with os.fdopen(r) as f:
+        lines = f.read().splitlines()
+    assert rc == 0 and len(lines) == 40 and all(line.startswith('{"path"') for line in lines)
+    assert '"path"' not in shown

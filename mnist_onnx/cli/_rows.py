@@ -143,7 +143,9 @@ def progress(stack: contextlib.ExitStack, quiet: bool, what: str,
     bar = stack.enter_context(Progress(
         SpinnerColumn(), BarColumn(), TextColumn("{task.completed:,}{task.fields[of]} images"),
         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True, redirect_stdout=True))
+        # stdout is the rows' (a file or pipe even when stderr is a terminal: `classify dir > out.csv`): the
+        # bar never redirects it -- rich's redirect would swallow every row into the terminal (#29)
+        console=Console(stderr=True), transient=True, redirect_stdout=False))
     task = bar.add_task(what, total=None, rate="", of="")
 
     def counted() -> None:
