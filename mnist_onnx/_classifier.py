@@ -17,7 +17,7 @@ from ._chunk import NAN_SCORES, FileResult, Item, decode_chunk, item_name
 from ._files import iter_files
 from ._model import Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
 from ._clean import Invert
-from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE, MODEL_BATCH
+from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE, MODEL_BATCH, READ_CHUNK
 from ._formats import DEFAULT_MAX_PIXELS
 from ._preprocess import PreprocessConfig
 from .errors import ImageError, ModelError, UsageError
@@ -200,7 +200,7 @@ class Classifier:
         return out[0] if single else out
 
     def read_files(self, paths: Iterable[str | Path] | str | Path, *, recursive: bool = False,
-                   pattern: str | None = None, batch_size: int = CHUNK, workers: int = 1,
+                   pattern: str | None = None, batch_size: int = READ_CHUNK, workers: int = 1,
                    min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Iterator[Reading]:
         """Yield a Reading for every matching file under *paths*, in order, like `classify_files`: memory
         bounded whatever the number of files; a bad file gets an error, never an exception."""

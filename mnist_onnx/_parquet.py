@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ._chunk import FileResult
+from ._paths import beside
 from ._read import Reading
 from ._resume import Done, path_key
 from .errors import EngineError, OutputError
@@ -66,9 +67,9 @@ class ParquetRows:
         self.schema = pa.schema(fields)
         self._rows: list[dict[str, Any]] = []
         self._writer: Any = None
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.urandom(4).hex()}.part")
+        self._tmp = self.path.with_name(beside(self.path, f".{os.urandom(4).hex()}.part"))
         self.resume = resume
-        self.journal = self.path.with_name(f".{self.path.name}.parts")
+        self.journal = self.path.with_name(beside(self.path, ".parts"))
         self._merged = 0  # the last part the output holds
         self._next = 1  # the next part's number
         self._since = time.monotonic()

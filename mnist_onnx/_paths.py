@@ -46,17 +46,32 @@ def atomic_write(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
     regular files only, and replacing `/dev/null` would break the machine.
     """
     path = Path(path)
-    with contextlib.suppress(OSError):
-        if not stat.S_ISREG(os.stat(path).st_mode):  # follows links: what would be written to
-            with open(path, mode, **kwargs) as f:
-                yield f
-            return
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode)  # follows links: what would be written to
+    except OSError:  # not there yet (or a dangling link): a regular file is made
+        special = False
+    if special:
+        # Written to as it is: a write error (ENOSPC, a FIFO's reader gone: BrokenPipeError) reaches the
+        # caller as it is, and a special file that cannot be opened (a socket, a device without a driver) is
+        # an OutputError -- never replaced by a regular file (#29)
+        try:
+            f = open(path, mode, **kwargs)
+        except OSError as e:
+            raise OutputError(f"{path}: cannot be written to ({e.strerror or e}; it is not a regular file)") from None
+        try:
+            yield f
+        except BaseException:
+            with contextlib.suppress(OSError):  # closing flushes again: the write's own error is the one to tell
+                f.close()
+            raise
+        f.close()
+        return
     if path.is_symlink():
         path = Path(os.path.realpath(path))
     folder = path.parent if str(path.parent) else Path(".")
     made = _make_folders(folder)
     for _ in range(100):  # a fresh name; created with 0o666 so the umask applies as to any new file
-        tmp = folder / f".{path.name}.{os.urandom(4).hex()}.part"
+        tmp = folder / beside(path, f".{os.urandom(4).hex()}.part")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             break
@@ -80,6 +95,15 @@ def atomic_write(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
             with contextlib.suppress(OSError):
                 created.rmdir()
         raise
+
+
+def beside(path: Path, suffix: str) -> str:
+    """The name of a hidden file of ours beside *path* (`.NAME` + *suffix*): a temporary file, a probe, a
+    journal. A legal name of up to 255 bytes is shortened to leave room for the suffix (#29)."""
+    stem = path.name
+    while len(os.fsencode(f".{stem}{suffix}")) > 255 and stem:
+        stem = stem[:-1]
+    return f".{stem}{suffix}"
 
 
 def _make_folders(folder: Path) -> list[Path]:
@@ -108,7 +132,7 @@ def check_writable(path: str | Path) -> Path:
     try:
         import tempfile  # only for this check: its import pulls in random and hashlib
 
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=f".{path.name}.", suffix=".probe"):
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=beside(path, ".12345678.probe")[:-14], suffix=".probe"):
             pass
     except OSError as e:
         what = "not writable" if existing == parent else f"cannot create directory {parent}"

@@ -19,10 +19,10 @@ import numpy as np
 
 from ._batch import Pool, Predict
 from ._chunk import NAN_SCORES, Item, item_name
-from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE
+from ._defaults import DEFAULT_MIN_CONFIDENCE, READ_CHUNK
 from ._decode import decode_sized
 from ._preprocess import NO_DIGIT, PreprocessConfig
-from ._segment import Plan, decide, plan
+from ._segment import Plan, TooManyMarks, decide, plan
 from .errors import ImageError
 
 if TYPE_CHECKING:
@@ -80,6 +80,8 @@ def plan_chunk(items: Sequence[Item], config: PreprocessConfig) -> list[Planned]
             out.append((plan(gray, config.invert, config.center), size[0] / gray.shape[1], size[1] / gray.shape[0]))
         except ImageError as e:
             out.append(e.problem)
+        except TooManyMarks as e:
+            out.append(str(e))
         except Exception as e:  # noqa: BLE001 -- a batch never dies on one file
             out.append(f"cannot preprocess ({type(e).__name__}: {e})")
     return out
@@ -129,7 +131,7 @@ def read_items(items: Sequence[Item], config: PreprocessConfig, predict: Predict
     return readings([item_name(i) for i in items], plan_chunk(items, config), predict, min_confidence)
 
 
-def read_chunks(paths: Iterable[str], config: PreprocessConfig, predict: Predict, batch_size: int = CHUNK,
+def read_chunks(paths: Iterable[str], config: PreprocessConfig, predict: Predict, batch_size: int = READ_CHUNK,
                 pool: Pool | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Iterator[Reading]:
     """Yield a Reading for every path, in order, chunk by chunk (memory bounded by the chunks in flight).
     With a *pool*, its processes decode and plan the chunks -- each chunk split across them, so a small

@@ -48,6 +48,19 @@ _ONE_WIDE = 1.1  # ink at most this times as wide as high may well be one digit:
 _ONE_BONUS = 1.0  # ... its one-digit reading gets this much (log-probability) in hand
 _FRAGMENTS = 0.8  # components all lower than this share of the ink's height are pieces of one digit ...
 _FRAGMENTS_BONUS = 4.0  # ... (a binarised 16x16 scan): the one-digit reading gets this much in hand
+# What one image may cost: past these it is refused (an error row), before the work grows with its marks.
+# numbers-dev and realworld-dev have at most 17 pieces and 107 candidates; an 11-digit phone number ~35 pieces.
+MAX_PIECES = 96
+MAX_CANDIDATES = 512
+
+
+class TooManyMarks(Exception):
+    """An image with more marks than a written number has (a page of text, dither, noise): reading it would
+    cost time and memory in proportion to its marks, so it is refused (#29)."""
+
+    def __init__(self, marks: int, what: str = "marks") -> None:
+        limit = MAX_CANDIDATES if what == "candidate digits" else MAX_PIECES
+        super().__init__(f"too many marks to read as one number ({marks:,} {what}; at most {limit:,})")
 
 
 @dataclass
@@ -122,6 +135,8 @@ def plan(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> Plan
                     break  # wider runs only get wider
                 continue
             out.candidates.append(c)
+            if len(out.candidates) > MAX_CANDIDATES:
+                raise TooManyMarks(len(out.candidates), "candidate digits")
     return out
 
 
@@ -137,19 +152,25 @@ def _pieces(x: np.ndarray, out: Plan) -> list[_Piece]:
     tall = np.sort(heights[heavy])
     out.height = height = float(np.median(tall[len(tall) // 2 :]))
     keep = (heights >= _SPECK * height) | (mass >= 0.25 * np.median(mass[heavy]))
+    kept = np.flatnonzero(keep).tolist()
+    if len(kept) > MAX_PIECES:  # before any piece is made: the cost so far is classify's
+        raise TooManyMarks(len(kept))
     pieces: list[_Piece] = []
-    for c in np.flatnonzero(keep).tolist():
+    for c in kept:
         t, l, b, r = (int(v) for v in boxes[c])
         t, l, b, r = max(0, t - 1), max(0, l - 1), min(x.shape[0], b + 1), min(x.shape[1], r + 1)
         near = labels[t:b, l:r]
         # its pixels and the faint (anti-aliased) ink around them; other components' ink is not its own
         ink = np.where((near == c + 1) | (near == 0), x[t:b, l:r], 0.0).astype(np.float32)
-        parts = _split(ink, height) if r - l > _SPLIT_WIDTH * height else [ink]
+        parts = _split(ink, height, MAX_PIECES - len(pieces)) if r - l > _SPLIT_WIDTH * height else [ink]
         for part in parts:
             pr, pc = np.flatnonzero(part.any(1)), np.flatnonzero(part.any(0))
             if len(pr):
                 box = (t + int(pr[0]), l + int(pc[0]), t + int(pr[-1]) + 1, l + int(pc[-1]) + 1)
-                pieces.append(_Piece(part[pr[0] : pr[-1] + 1, pc[0] : pc[-1] + 1], box, c))
+                # a copy: a view would keep the whole component-sized part alive with every piece
+                pieces.append(_Piece(part[pr[0] : pr[-1] + 1, pc[0] : pc[-1] + 1].copy(), box, c))
+        if len(pieces) > MAX_PIECES:
+            raise TooManyMarks(len(pieces))
     pieces.sort(key=lambda p: p.box[1] + p.box[3])
     return pieces
 
@@ -215,14 +236,14 @@ def _remove_underline(x: np.ndarray) -> None:
             x[a:b] = np.minimum(above, below)
 
 
-def _split(ink: np.ndarray, height: float) -> list[np.ndarray]:
+def _split(ink: np.ndarray, height: float, room: int = MAX_PIECES) -> list[np.ndarray]:
     """Cut a wide component into pieces along its cut paths (each piece the component's size, zeros
-    outside it). No cut leaves a sliver."""
+    outside it). No cut leaves a sliver. More than *room* cuts to try: TooManyMarks, before any is made."""
     h, w = ink.shape
     cols = np.arange(w)[None, :]
     inked = ink > _MASK
     bounds = [np.zeros(h, np.int64)]
-    for path in _cut_paths(ink, height) + [np.full(h, w, np.int64)]:
+    for path in _cut_paths(ink, height, room) + [np.full(h, w, np.int64)]:
         path = np.maximum(path, bounds[-1])
         ink_cols = np.flatnonzero(((cols >= bounds[-1][:, None]) & (cols < path[:, None]) & inked).any(0))
         wide = len(ink_cols) > 0 and ink_cols[-1] - ink_cols[0] + 1 >= _SLIVER * height
@@ -236,7 +257,7 @@ def _split(ink: np.ndarray, height: float) -> list[np.ndarray]:
             for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _cut_paths(ink: np.ndarray, height: float) -> list[np.ndarray]:
+def _cut_paths(ink: np.ndarray, height: float, room: int = MAX_PIECES) -> list[np.ndarray]:
     """Top-to-bottom paths through the least ink (moving at most one column a row, within a window), one
     from each dip of the smoothed column profile and every `_CUT_STEP` line heights. A path is, per row,
     the first column right of the cut."""
@@ -251,6 +272,8 @@ def _cut_paths(ink: np.ndarray, height: float) -> list[np.ndarray]:
     for c in range(margin, w - margin, max(2, int(_CUT_STEP * height))):
         if all(abs(c - s) > k for s in starts):
             starts.append(c)
+    if len(starts) > room:
+        raise TooManyMarks(len(starts), "places to cut")
     window = max(1, int(_CUT_WINDOW * height))
     cost = ink + 0.002  # through paper, the straighter path
     paths = []

@@ -217,11 +217,19 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
     # Decoding is where memory goes (a 7000x7000 image is ~100-200 MB while it is reduced): as many requests
     # decode at once as there are cores, the others wait their turn, so the server's memory follows the
     # cores, not the number of clients (20 concurrent 7000x7000 16-bit uploads: see tests/test_serve.py)
-    decoding = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+    cores = max(1, os.cpu_count() or 1)
+    decoding = threading.BoundedSemaphore(cores)
+    # Reading a number costs more than classifying a digit; reads hold at most all but one of those slots, so
+    # `/v1/read` work (however many clients send it) never makes a one-digit `/v1/classify` wait (#29).
+    reading = threading.BoundedSemaphore(max(1, cores - 1))
 
     def guarded(work: Callable[..., Any], *args: Any) -> Any:
         with decoding:
             return work(*args)
+
+    def guarded_read(*args: Any) -> Any:
+        with reading:
+            return guarded(read_items, *args)
     batcher = _Batcher(classifier.predict_pixels) if batching else None
 
     @contextlib.asynccontextmanager
@@ -341,7 +349,7 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
             return items
         model = batcher or classifier.predict_pixels
         try:
-            results = await run_in_threadpool(guarded, read_items, items, classifier.config, model, min_confidence)
+            results = await run_in_threadpool(guarded_read, items, classifier.config, model, min_confidence)
         except MnistOnnxError as e:
             return _error(500, str(e))
         return JSONResponse({"results": [_reading_json(r) for r in results]})

@@ -32,7 +32,7 @@ from ._classifier import Classifier, Options
 from ._files import is_uri, iter_files
 from ._model import resolve_model
 from ._formats import EXTENSIONS
-from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE
+from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE, READ_CHUNK
 from ._read import DigitBox, Reading, read_items
 from ._resume import Done
 from .errors import EngineError, ProviderError, UsageError
@@ -170,7 +170,7 @@ def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, options: 
 
 
 def read(ds: ray.data.Dataset, model: str | Path | None = None, *, options: Options | None = None,
-         min_confidence: float = DEFAULT_MIN_CONFIDENCE, batch_size: int = CHUNK, concurrency: int | None = None,
+         min_confidence: float = DEFAULT_MIN_CONFIDENCE, batch_size: int = READ_CHUNK, concurrency: int | None = None,
          num_cpus: float = 1.0, ship_model: bool = True, check_model: bool = True,
          **option_values: Any) -> ray.data.Dataset:
     """Read the whole number in each image file of a Dataset (rows with `path`, and `bytes` where Ray read
@@ -389,7 +389,7 @@ def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None 
 
 
 def read_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, options: Options | None = None,
-               recursive: bool = False, pattern: str | None = None, batch_size: int = CHUNK,
+               recursive: bool = False, pattern: str | None = None, batch_size: int = READ_CHUNK,
                concurrency: int | None = None, num_cpus: float = 1.0,
                min_confidence: float = DEFAULT_MIN_CONFIDENCE, skip: Done | None = None,
                checked: bool = False) -> RayRun:

@@ -41,7 +41,29 @@ def _only_the_command_run(argv: list[str]) -> None:
         app.registered_commands[:] = run
 
 
+def _closed_streams() -> None:
+    """`2>&-` or `>&-`: a closed standard stream gets /dev/null in its place (its descriptor taken, so no file
+    the command opens can land on it and receive rows or notes). Rows meant for a closed stdout are refused
+    with one line (`_app.stdout_closed`); notes meant for a closed stderr go nowhere (#29)."""
+    from . import _app
+
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+        if null != fd:  # the lowest free descriptor is the closed one; be sure
+            os.dup2(null, fd)
+            os.close(null)
+        if fd:
+            setattr(sys, name, open(fd, "w", encoding="utf-8", errors="surrogateescape", closefd=False))
+        _app.closed_streams.add(name)
+
+
 def main() -> None:
+    _closed_streams()
     _only_the_command_run(sys.argv)
     signal.signal(signal.SIGTERM, _terminate)  # the command line owns this process; the library never does this
     if hasattr(signal, "SIGXFSZ"):  # past `ulimit -f`, a write should fail with EFBIG, not kill us mid-file

@@ -85,6 +85,9 @@ class PresetChoice(str, Enum):
     cnn = "cnn"
 
 
+closed_streams: set[str] = set()  # standard streams the command was started without (`>&-`), now /dev/null
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one line on stderr and return the Exit to raise."""
     typer.echo(f"error: {message}", err=True)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
+import typer
+
 from ..errors import MnistOnnxError, OutputError
 from ._app import check_range, fail
 
@@ -91,8 +93,15 @@ def open_stream(stack: contextlib.ExitStack, output: Optional[Path]) -> TextIO:
     if output is not None:
         from .._paths import atomic_write
 
-        return stack.enter_context(atomic_write(output, newline="", encoding="utf-8",  # type: ignore[return-value]
-                                                errors="surrogateescape"))
+        try:
+            return stack.enter_context(atomic_write(output, newline="", encoding="utf-8",  # type: ignore[return-value]
+                                                    errors="surrogateescape"))
+        except OutputError as e:
+            raise fail(str(e)) from None
+    from ._app import closed_streams
+
+    if "stdout" in closed_streams:
+        raise fail("standard output is closed (>&-): write the rows to a file with -o FILE")
     if isinstance(sys.stdout, io.TextIOWrapper):
         with contextlib.suppress(ValueError):
             sys.stdout.reconfigure(errors="surrogateescape")
@@ -206,8 +215,10 @@ def write_rows(results: Iterable[Any], make_writer: Callable[[], Any], stream: T
         finish() if finish is not None else stream.flush()
     except MnistOnnxError as e:  # the model itself misbehaves: nothing after this can be right
         raise fail(str(e)) from None
-    except BrokenPipeError:
-        raise
+    except BrokenPipeError:  # `| head`, or a FIFO's reader gone: the reader has what it wanted; stop quietly
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # the last flush (at exit) goes nowhere, not to a traceback
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        raise typer.Exit(0) from None
     except OSError as e:  # disk full, file size limit (ulimit -f), I/O error: the output, not the input
         if output is None:  # what went before is already out there: say so, not "nothing was kept"
             raise fail(f"standard output: cannot write ({e.strerror or e}) after {counts.rows:,} rows") from None

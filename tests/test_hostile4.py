@@ -1,0 +1,175 @@
+"""The fourth hostile round (#29): every defect it found, each with a test that failed on 0.7.0."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_cli, save_png
+
+CLI = str(Path(sys.executable).with_name("mnist-onnx"))
+
+
+@pytest.fixture
+def digits(tmp_path, test_set):
+    x, _ = test_set
+    d = tmp_path / "digits"
+    d.mkdir()
+    for i in range(3):
+        save_png(d / f"{i}.png", x[i])
+    return d
+
+
+def csv_rows(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def many_marks(path: Path) -> Path:
+    """A 1024x1024 PNG of 65,536 one-pixel marks (3 KB): 0.7.0's `read` made 195,840 candidates, 1.5 GB, 40 s."""
+    a = np.full((1024, 1024), 255, np.uint8)
+    a[::4, ::4] = 0
+    Image.fromarray(a).save(path)
+    return path
+
+
+def dithered_page(path: Path) -> Path:
+    """A blank light-grey page scanned bilevel with dithering: ~40,000 specks of one size."""
+    rng = np.random.default_rng(0)
+    g = np.clip(240 + rng.normal(0, 8, (1400, 1000)), 0, 255).astype(np.uint8)
+    Image.fromarray(g).convert("1").save(path)
+    return path
+
+
+# --- 2. read has a bound on one image's cost ------------------------------------------------------------
+
+def test_read_refuses_an_image_of_too_many_marks_with_one_error_row(tmp_path, test_set):
+    x, _ = test_set
+    marks, page = many_marks(tmp_path / "marks.png"), dithered_page(tmp_path / "page.png")
+    good = save_png(tmp_path / "good.png", x[0])
+    r = run_cli("read", str(marks), str(page), str(good), "-f", "csv", timeout=120)
+    assert r.returncode == 1, r.stderr
+    rows = {Path(row["path"]).name: row for row in csv_rows(r.stdout)}
+    for name in ("marks.png", "page.png"):
+        assert rows[name]["status"] == "error"
+        assert rows[name]["error"].startswith("too many marks to read as one number ("), rows[name]
+    assert rows["good.png"]["status"] in ("ok", "unsure") and rows["good.png"]["number"]
+
+
+def test_the_library_reads_a_hostile_image_as_an_error_not_an_exception(tmp_path):
+    from mnist_onnx import Classifier
+
+    with Classifier(provider="cpu") as clf:
+        reading = clf.read(str(many_marks(tmp_path / "marks.png")))
+    assert reading.status == "error" and "too many marks" in reading.error
+
+
+def test_segmentation_caps_pieces_and_cuts_before_making_them():
+    """The caps hold before the work: a wide component needing more cuts than there is room for is refused
+    from its cut count, not after the paths are traced."""
+    from mnist_onnx import _segment
+
+    ink = np.zeros((10, 4000), np.float32)
+    ink[:, ::2] = 1.0  # one wide component of comb teeth joined at the top
+    ink[0, :] = 1.0
+    with pytest.raises(_segment.TooManyMarks, match="places to cut"):
+        _segment._split(ink, 10.0, room=_segment.MAX_PIECES)
+
+
+# --- 4. special files: write errors are one line, and a special file is never replaced ------------------
+
+@pytest.mark.parametrize("command", ["classify", "read"])
+def test_a_full_device_is_one_line_and_exit_2(digits, command):
+    r = run_cli(command, str(digits), "-o", "/dev/full", "-f", "csv")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == "error: /dev/full: cannot write (No space left on device); nothing was kept"
+
+
+def test_a_socket_is_refused_and_stays_a_socket(digits, tmp_path):
+    import socket
+    import stat
+
+    path = tmp_path / "rows.sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+        r = run_cli("classify", str(digits), "-o", str(path), "-f", "csv")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().startswith(f"error: {path}: cannot be written to (") and len(r.stderr.strip().splitlines()) == 1
+    assert stat.S_ISSOCK(os.lstat(path).st_mode)
+
+
+def test_a_fifo_whose_reader_leaves_is_a_quiet_stop(tmp_path, test_set):
+    x, _ = test_set
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(3000):
+        save_png(folder / f"{i:05d}.png", x[i % len(x)])
+    fifo = tmp_path / "rows.fifo"
+    os.mkfifo(fifo)
+
+    def read_a_little() -> None:
+        with open(fifo, "rb") as f:
+            f.read(100)
+
+    reader = threading.Thread(target=read_a_little)
+    reader.start()
+    r = run_cli("classify", str(folder), "-o", str(fifo), "-f", "csv", "--batch-size", "64")
+    reader.join(timeout=30)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and "generator" not in r.stderr, r.stderr
+    assert fifo.is_fifo()
+
+
+# --- 6. a closed stdout or stderr --------------------------------------------------------------------------
+
+def _closed(args: list[str], which: int, cwd: Path) -> subprocess.CompletedProcess:
+    keep = {0, 1, 2} - {which}
+    return subprocess.run([CLI, *args], cwd=cwd, capture_output=False, timeout=120, close_fds=True,
+                          stdout=subprocess.PIPE if 1 in keep else None, stderr=subprocess.PIPE if 2 in keep else None,
+                          preexec_fn=lambda: os.close(which))
+
+
+def test_a_closed_stderr_still_writes_the_output_file(digits, tmp_path):
+    r = _closed(["classify", str(digits), "-o", "rows.csv"], 2, tmp_path)
+    assert r.returncode == 0
+    assert len(csv_rows((tmp_path / "rows.csv").read_text())) == 3
+
+
+@pytest.mark.parametrize("command", ["classify", "read"])
+def test_a_closed_stdout_is_one_line_or_the_file_is_written(digits, tmp_path, command):
+    r = _closed([command, str(digits), "-f", "csv"], 1, tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.decode().strip() == "error: standard output is closed (>&-): write the rows to a file with -o FILE"
+    r = _closed([command, str(digits), "-o", "rows.csv"], 1, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert len(csv_rows((tmp_path / "rows.csv").read_text())) == 3
+
+
+# --- 18. a legal name of 241-255 bytes ------------------------------------------------------------------
+
+@pytest.mark.parametrize("length", [241, 250, 255])
+def test_an_output_name_up_to_255_bytes_is_written(digits, tmp_path, length):
+    name = "r" * (length - 4) + ".csv"
+    r = run_cli("classify", str(digits), "-o", str(tmp_path / name))
+    assert r.returncode == 0, r.stderr
+    assert len(csv_rows((tmp_path / name).read_text())) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["digits", name])
+
+
+def test_a_parquet_output_name_of_250_bytes_resumes(digits, tmp_path):
+    pytest.importorskip("pyarrow")
+    name = "r" * 242 + ".parquet"
+    for _ in range(2):
+        r = run_cli("classify", str(digits), "-o", str(tmp_path / name), "--resume")
+        assert r.returncode == 0, r.stderr
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / name).num_rows == 3
