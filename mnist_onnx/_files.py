@@ -40,8 +40,9 @@ def matches(name: str, pattern: str | None = None) -> bool:
     return bool(_matcher(pattern)(name)) and not _OURS.match(name)
 
 
-# Our own temporary files (`atomic_write`'s `.NAME.XXXXXXXX.part`, `check_writable`'s probes): never inputs.
-_OURS = re.compile(r"\..+\.([0-9a-f]{8}\.part|[^.]+\.probe)\Z", re.DOTALL)
+# Our own files beside an output (`atomic_write`'s `.NAME.XXXXXXXX.part`, `check_writable`'s probes, the
+# `--resume` record `.NAME.resume`): never inputs.
+_OURS = re.compile(r"\..+\.([0-9a-f]{8}\.part|[^.]+\.probe|resume)\Z", re.DOTALL)
 
 
 def _matcher(pattern: str | None) -> Callable[[str], object]:

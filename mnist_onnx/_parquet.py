@@ -19,6 +19,7 @@ key-value metadata), so parts left by a run killed between that rename and the r
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -44,8 +45,20 @@ def _pyarrow() -> Any:
     return pyarrow
 
 
+_ESCAPES = re.compile(r"\\\\|\\x[0-9a-fA-F]{2}")
+
+
 def _text(s: str) -> str:
-    return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A file name as a Parquet (UTF-8) string, one to one: a name that is UTF-8 and holds nothing that reads
+    as an escape is written as it is; any other has its backslashes doubled and its undecodable bytes written
+    `\\xNN`. So a name that is not UTF-8 and a file literally named with its escape stay two files (#29)."""
+    try:
+        s.encode("utf-8")
+        if "\\" not in s or not _ESCAPES.search(s):
+            return s
+    except UnicodeEncodeError:
+        pass
+    return s.replace("\\", "\\\\").encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class ParquetRows:
@@ -95,7 +108,11 @@ class ParquetRows:
         if self.journal.is_dir():
             for f in sorted(self.journal.iterdir()):
                 number = _part_number(f)
-                if number is None or number <= self._merged:  # torn (.tmp), a merge cut short, or merged already
+                torn = f.name == "merging.tmp" or (f.name.endswith(".tmp") and _part_number(f.name[:-4]) is not None)
+                if not (torn or number is not None) or f.is_dir() or f.is_symlink():
+                    raise OutputError(f"{self.journal}: holds {f.name!r}, which is not a part of ours; cannot "
+                                      "resume into it (move it away)")
+                if torn or number is None or number <= self._merged:  # torn, a merge cut short, merged already
                     f.unlink()
                 else:
                     parts.append((number, f))
@@ -118,7 +135,11 @@ class ParquetRows:
         for batch in pf.iter_batches(columns=["path"], batch_size=65536):
             keys.extend(path_key(p) for p in batch.column(0).to_pylist())
         meta = (pf.metadata.metadata or {}) if outer else {}
-        return int(meta.get(_MERGED, b"0"))
+        merged = meta.get(_MERGED, b"0")
+        if not merged.isdigit() or len(merged) > 12:
+            raise OutputError(f"{f}: its {_MERGED.decode()} metadata is {merged[:40]!r}, not a part number; cannot "
+                              "resume into it")
+        return int(merged)
 
     def _write_part(self, table: Any) -> None:
         """One journal part, whole or not at all: written under .tmp, synced, renamed."""
@@ -208,9 +229,9 @@ class ParquetRows:
                 self._tmp.unlink()
 
 
-def _part_number(f: Path) -> int | None:
+def _part_number(f: Path | str) -> int | None:
     """A finished journal part's number; None for anything else (a torn .tmp, a merge cut short)."""
-    name = f.name
+    name = f if isinstance(f, str) else f.name
     if name.startswith("part-") and name.endswith(".parquet") and name[5:-8].isdigit():
         return int(name[5:-8])
     return None

@@ -10,6 +10,7 @@ a set of strings.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -20,7 +21,66 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ._paths import beside
 from .errors import OutputError
+
+RECORD = ".resume"  # beside the output: `.NAME.resume`, the run's lock and the model its rows came from
+
+
+def model_digest(path: Path) -> str:
+    """The SHA-256 of a model file, as `info` shows it."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@contextlib.contextmanager
+def claim(output: Path, task: str, model_sha256: str) -> Iterator[None]:
+    """One writer per output, and one model per output (#29). `--resume` holds an exclusive lock on a small
+    record beside OUTPUT (`.NAME.resume`: the task and the SHA-256 of the model that made its rows) for the
+    whole run: a second run on the same output is refused with one line, and a run with another model (or
+    the other task) is refused instead of mixing answers. An output without a record (written by 0.7.0, or
+    without --resume) is taken as it is and the record made. Files are identified by their path as given
+    (`dir`, `./dir` and `$PWD/dir` are different files to it): resume with the same paths."""
+    output = Path(output)
+    record = output.with_name(beside(output, RECORD))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(record, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise OutputError(f"{record}: cannot open the resume record ({e.strerror or e})") from None
+    try:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here; one run at a time is then the user's to keep
+            fcntl = None  # type: ignore[assignment]
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise OutputError(f"{output}: another run is writing it (--resume); wait for it to end, or write "
+                                  "elsewhere") from None
+        with os.fdopen(os.dup(fd), "rb") as f:
+            raw = f.read(4096)
+        try:
+            held = json.loads(raw) if raw.strip() else None
+        except (ValueError, RecursionError):
+            held = None  # torn or not ours: made again below
+        if not isinstance(held, dict) or not isinstance(held.get("model_sha256"), str):
+            held = None
+        if held is not None and output.exists():
+            if held.get("task") != task:
+                raise OutputError(f"{output}: holds rows of `{held.get('task')}`, not `{task}`; cannot resume into it")
+            if held["model_sha256"] != model_sha256:
+                raise OutputError(f"{output}: its rows were made by another model (sha256 "
+                                  f"{held['model_sha256'][:16]}…, this one {model_sha256[:16]}…); resume with that "
+                                  "model, or write elsewhere")
+        else:
+            data = json.dumps({"task": task, "model_sha256": model_sha256}).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data + b"\n", 0)
+            os.fsync(fd)
+        yield
+    finally:
+        os.close(fd)  # the lock goes with it
 
 
 def path_key(path: str) -> int:
@@ -68,7 +128,7 @@ class _Lines:
             yield raw.decode("utf-8", "surrogateescape")
 
 
-def read_done(path: Path, fmt: str, header: list[str]) -> Done:
+def read_done(path: Path, fmt: str, header: list[str]) -> Done:  # noqa: C901 -- one reader per format
     """The files *path* holds, a CSV with *header* or JSON Lines; a torn last row is cut off (the file is
     truncated after the last complete row, and to nothing when even the CSV header is torn). An output that
     is not one of ours is an OutputError: it is never truncated."""
@@ -80,13 +140,19 @@ def read_done(path: Path, fmt: str, header: list[str]) -> Done:
         with open(path, "rb") as f:
             lines = _Lines(f)
             if fmt == "jsonl":
+                columns = set(header)
                 for n, line in enumerate(lines, start=1):
                     if not lines.complete:
                         break
                     try:
-                        keys.append(path_key(json.loads(line)["path"]))
-                    except (ValueError, KeyError, TypeError):
-                        raise OutputError(f"{path}: line {n} is not a row of ours; cannot resume into it") from None
+                        row = json.loads(line)
+                    except (ValueError, RecursionError):
+                        row = None
+                    # ours: an object with exactly our columns (another tool's rows, or `read` rows resumed by
+                    # `classify`, are not), its path a string
+                    if not (isinstance(row, dict) and set(row) == columns and isinstance(row["path"], str)):
+                        raise OutputError(f"{path}: line {n} is not a row of ours; cannot resume into it")
+                    keys.append(path_key(row["path"]))
                     end = lines.offset
             else:
                 reader = csv.reader(lines)
@@ -104,6 +170,8 @@ def read_done(path: Path, fmt: str, header: list[str]) -> Done:
                         end = lines.offset
     except csv.Error as e:
         raise OutputError(f"{path}: not a CSV of ours ({e}); cannot resume into it") from None
+    except OutputError:
+        raise  # already one line (an OutputError is an OSError too: not wrapped again)
     except OSError as e:
         raise OutputError(f"{path}: cannot read ({e.strerror or e})") from None
     if end < path.stat().st_size:  # a torn last row (the run was killed while writing it)

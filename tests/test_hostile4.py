@@ -107,6 +107,7 @@ def test_a_socket_is_refused_and_stays_a_socket(digits, tmp_path):
     assert stat.S_ISSOCK(os.lstat(path).st_mode)
 
 
+@pytest.mark.slow
 def test_a_fifo_whose_reader_leaves_is_a_quiet_stop(tmp_path, test_set):
     x, _ = test_set
     folder = tmp_path / "many"
@@ -173,3 +174,154 @@ def test_a_parquet_output_name_of_250_bytes_resumes(digits, tmp_path):
     import pyarrow.parquet as pq
 
     assert pq.read_table(tmp_path / name).num_rows == 3
+
+
+# --- 3. one writer per output; 20. one model per output ---------------------------------------------------
+
+@pytest.fixture
+def many(tmp_path, test_set):
+    x, _ = test_set
+    d = tmp_path / "many"
+    d.mkdir()
+    for i in range(4000):
+        save_png(d / f"{i:05d}.png", x[i % len(x)])
+    return d
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_two_resume_runs_at_once_write_every_file_exactly_once(many, tmp_path, suffix):
+    if suffix == "parquet":
+        pytest.importorskip("pyarrow")
+    out = tmp_path / f"rows.{suffix}"
+    # `read` (a few hundred files a second): the second run starts while the first is surely still writing
+    args = [CLI, "read", str(many), "-o", str(out), "--resume", "--batch-size", "64", "--provider", "cpu"]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    record = tmp_path / f".rows.{suffix}.resume"
+    for _ in range(600):  # the first run holds the output once its record is there
+        if record.exists() and record.stat().st_size:
+            break
+        threading.Event().wait(0.05)
+    second = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert second.returncode == 2
+    assert second.stderr.strip() == f"error: {out}: another run is writing it (--resume); wait for it to end, or write elsewhere"
+    if suffix == "parquet":
+        import pyarrow.parquet as pq
+
+        paths = pq.read_table(out).column("path").to_pylist()
+    elif suffix == "csv":
+        paths = [r["path"] for r in csv_rows(out.read_text())]
+    else:
+        paths = [json.loads(line)["path"] for line in out.read_text().splitlines()]
+    assert len(paths) == len(set(paths)) == 4000
+
+
+def test_resuming_with_another_model_or_task_is_refused(digits, tmp_path):
+    out = tmp_path / "rows.jsonl"
+    assert run_cli("classify", str(digits), "-o", str(out), "--resume").returncode == 0
+    before = out.read_bytes()
+    r = run_cli("classify", str(digits), "-o", str(out), "--resume", "--model", "cnn")
+    assert r.returncode == 2 and "its rows were made by another model (sha256 " in r.stderr
+    r = run_cli("read", str(digits), "-o", str(out), "--resume")
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {out}: holds rows of `classify`, not `read`; cannot resume into it"
+    assert out.read_bytes() == before
+    assert run_cli("classify", str(digits), "-o", str(out), "--resume").returncode == 0  # the same model: fine
+    assert out.read_bytes() == before
+
+
+# --- 7. --resume into foreign or crafted files ---------------------------------------------------------------
+
+@pytest.mark.parametrize("content", [
+    '{"path": 5, "digit": 1, "confidence": 0.9, "status": "ok", "error": null}\n',
+    "[" * 100_000 + "]" * 100_000 + "\n",
+    '{"path": "a.png", "kind": "another tool"}\n',
+    '{"path": "a.png", "number": "12", "confidence": 0.9, "status": "ok", "error": null, "digits": []}\n',
+])
+def test_foreign_jsonl_is_refused_in_one_line_and_left_alone(digits, tmp_path, content):
+    out = tmp_path / "rows.jsonl"
+    out.write_text(content)
+    r = run_cli("classify", str(digits), "-o", str(out), "--resume")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == f"error: {out}: line 1 is not a row of ours; cannot resume into it"
+    assert out.read_text() == content
+
+
+def test_a_users_file_or_folder_in_the_parquet_journal_is_refused_not_deleted(digits, tmp_path):
+    pytest.importorskip("pyarrow")
+    out = tmp_path / "rows.parquet"
+    journal = tmp_path / ".rows.parquet.parts"
+    journal.mkdir()
+    (journal / "notes.txt").write_text("mine")
+    r = run_cli("classify", str(digits), "-o", str(out), "--resume")
+    assert r.returncode == 2 and "'notes.txt', which is not a part of ours" in r.stderr and "Traceback" not in r.stderr
+    assert (journal / "notes.txt").read_text() == "mine"
+    (journal / "notes.txt").unlink()
+    (journal / "sub").mkdir()
+    r = run_cli("classify", str(digits), "-o", str(out), "--resume")
+    assert r.returncode == 2 and "'sub', which is not a part of ours" in r.stderr and (journal / "sub").is_dir()
+
+
+def test_crafted_merge_metadata_is_refused(digits, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "rows.parquet"
+    assert run_cli("classify", str(digits), "-o", str(out), "--resume").returncode == 0
+    table = pq.read_table(out)
+    pq.write_table(table.replace_schema_metadata({b"mnist_onnx.parts": b"abc"}), out)
+    r = run_cli("classify", str(digits), "-o", str(out), "--resume")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "not a part number" in r.stderr
+    del pa
+
+
+def test_a_refusal_is_said_once_not_wrapped(tmp_path, digits):
+    out = tmp_path / "rows.jsonl"
+    out.write_text("not json\n")
+    r = run_cli("classify", str(digits), "-o", str(out), "--resume")
+    assert r.stderr.count("cannot resume into it") == 1 and "cannot read (" not in r.stderr
+
+
+# --- 8. --resume when writes fail -------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command,suffix", [("classify", "csv"), ("read", "jsonl")])
+def test_resume_past_ulimit_says_the_rows_are_kept(many, tmp_path, command, suffix):
+    import resource
+
+    out = tmp_path / f"rows.{suffix}"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    r = subprocess.run([CLI, command, str(many), "-o", str(out), "--resume", "--batch-size", "64"], capture_output=True,
+                       text=True, timeout=300, preexec_fn=limit)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == f"error: {out}: cannot write (File too large); the rows written so far are kept for --resume"
+    kept = out.read_text().splitlines()
+    assert len(kept) > 10
+    r = run_cli(command, str(many), "-o", str(out), "--resume", "--batch-size", "64")
+    assert r.returncode == 0, r.stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) == 4000 + (suffix == "csv")
+
+
+# --- 9. Parquet names: a non-UTF-8 name and its escape spelled literally are two files --------------------
+
+def test_parquet_resume_keeps_a_bad_name_and_its_literal_escape_apart(tmp_path, test_set):
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    x, _ = test_set
+    d = tmp_path / "names"
+    d.mkdir()
+    raw = os.fsencode(d) + b"/x\xff.png"
+    with open(raw, "wb") as f:
+        Image.fromarray(x[0]).save(f, "PNG")
+    save_png(d / "x\\xff.png", x[1])
+    out = tmp_path / "rows.parquet"
+    for _ in range(2):
+        r = run_cli("classify", str(d), "-o", str(out), "--resume")
+        assert r.returncode == 0, r.stderr
+    paths = pq.read_table(out).column("path").to_pylist()
+    assert len(paths) == len(set(paths)) == 2

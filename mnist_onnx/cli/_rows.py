@@ -109,14 +109,21 @@ def open_stream(stack: contextlib.ExitStack, output: Optional[Path]) -> TextIO:
 
 
 def resume_into(stack: contextlib.ExitStack, output: Optional[Path], fmt: str, header: list[str],
-                kind: str, top_k: int = 0) -> tuple[Any, Any, bool]:
+                kind: str, top_k: int, model: Path) -> tuple[Any, Any, bool]:
     """--resume: (the files OUTPUT already holds, OUTPUT opened for appending, whether it needs a header).
-    A torn last row, left by a run killed while writing it, is cut off first. Parquet: the stream is the
-    Parquet writer, its rows journalled beside OUTPUT until the run succeeds (`_parquet`)."""
+    OUTPUT is claimed first (`_resume.claim`: one run at a time, one *model* per output). A torn last row,
+    left by a run killed while writing it, is cut off. Parquet: the stream is the Parquet writer, its rows
+    journalled beside OUTPUT until the run succeeds (`_parquet`)."""
     if output is None:
         raise fail("--resume needs --output FILE (the rows of the interrupted run)")
     if fmt not in ("csv", "jsonl", "parquet"):
         raise fail(f"--resume works with csv, jsonl and parquet output, not {fmt}")
+    from .._resume import claim, model_digest
+
+    try:
+        stack.enter_context(claim(output, kind, model_digest(model)))
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
     if fmt == "parquet":
         from .._parquet import ParquetRows
 
@@ -133,7 +140,16 @@ def resume_into(stack: contextlib.ExitStack, output: Optional[Path], fmt: str, h
         raise fail(str(e)) from None
     fresh = not output.exists() or output.stat().st_size == 0
     output.parent.mkdir(parents=True, exist_ok=True)
-    stream = stack.enter_context(open(output, "a", newline="", encoding="utf-8", errors="surrogateescape"))
+    stream = open(output, "a", newline="", encoding="utf-8", errors="surrogateescape")
+
+    def close(kind: object, error: object, tb: object) -> None:
+        if error is None:
+            stream.close()
+        else:  # closing flushes again: on a full disk (or past ulimit -f) that fails again; the first error is told
+            with contextlib.suppress(OSError):
+                stream.close()
+
+    stack.push(close)
     return done, stream, fresh
 
 
@@ -194,7 +210,7 @@ class Counts:
 
 
 def write_rows(results: Iterable[Any], make_writer: Callable[[], Any], stream: TextIO, output: Optional[Path],
-               update: Callable[[int, float], None] | None) -> Counts:
+               update: Callable[[int, float], None] | None, resume: bool = False) -> Counts:
     """Write every row as it comes; count them. A model that misbehaves, or an output that cannot be
     written (disk full, ulimit -f) -- from its header on -- ends the run with one line and exit 2; nothing
     half-written is kept."""
@@ -222,7 +238,7 @@ def write_rows(results: Iterable[Any], make_writer: Callable[[], Any], stream: T
     except OSError as e:  # disk full, file size limit (ulimit -f), I/O error: the output, not the input
         if output is None:  # what went before is already out there: say so, not "nothing was kept"
             raise fail(f"standard output: cannot write ({e.strerror or e}) after {counts.rows:,} rows") from None
-        kept = "the rows so far are kept for --resume" if getattr(stream, "resume", None) else "nothing was kept"
+        kept = "the rows written so far are kept for --resume" if resume else "nothing was kept"
         raise fail(f"{output}: cannot write ({e.strerror or e}); {kept}") from None
     counts.seconds = time.perf_counter() - t0
     return counts

@@ -76,7 +76,8 @@ def classify(
         stack.callback(clf.close)  # decoding processes stop with the command, however it ends
         done = None
         if resume:
-            done, stream, fresh = resume_into(stack, output, fmt.value, csv_header(top_k), "classify", top_k)
+            done, stream, fresh = resume_into(stack, output, fmt.value, csv_header(top_k), "classify", top_k,
+                                              clf.model_path)
         update = progress(stack, quiet, "classify", file_count(paths, pattern, recursive, done))
         ray_run = None
         if ray_engine:
@@ -107,7 +108,7 @@ def classify(
         def make_writer() -> Any:
             return parquet if parquet is not None else RowWriter(stream, fmt.value, top_k, header=fresh)
 
-        c = write_rows(results, make_writer, stream, output, update)
+        c = write_rows(results, make_writer, stream, output, update, resume)
     n, failed, blank, secs = c.rows, c.failed, c.blank, c.seconds
     ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
     if not quiet:

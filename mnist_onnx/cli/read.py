@@ -69,7 +69,7 @@ def read(
         stack.callback(clf.close)  # decoding processes stop with the command, however it ends
         done = None
         if resume:
-            done, stream, fresh = resume_into(stack, output, fmt.value, READ_COLUMNS, "read", 0)
+            done, stream, fresh = resume_into(stack, output, fmt.value, READ_COLUMNS, "read", 0, clf.model_path)
         update = progress(stack, quiet, "read", file_count(paths, pattern, recursive, done))
         ray_run = None
         if ray_engine:
@@ -100,7 +100,7 @@ def read(
         def make_writer() -> Any:
             return parquet if parquet is not None else ReadingWriter(stream, fmt.value, header=fresh)
 
-        c = write_rows(results, make_writer, stream, output, update)
+        c = write_rows(results, make_writer, stream, output, update, resume)
     ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
     if not quiet:
         n, secs = c.rows, c.seconds
