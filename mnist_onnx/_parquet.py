@@ -80,6 +80,8 @@ class ParquetRows:
         self.schema = pa.schema(fields)
         self._rows: list[dict[str, Any]] = []
         self._writer: Any = None
+        self._file: Any = None  # pyarrow is handed open files, never path strings: a string is read as a URI
+                                # (`s3://`, `file:`, `mock://`), and one that is not UTF-8 cannot be passed (#29)
         self._tmp = self.path.with_name(beside(self.path, f".{os.urandom(4).hex()}.part"))
         self.resume = resume
         self.journal = self.path.with_name(beside(self.path, ".parts"))
@@ -92,7 +94,8 @@ class ParquetRows:
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.resume:
-            self._writer = pq.ParquetWriter(str(self._tmp), self.schema)
+            self._file = open(self._tmp, "wb")
+            self._writer = pq.ParquetWriter(self._file, self.schema)
         return self
 
     # --- --resume: the journal ------------------------------------------------------------------------
@@ -122,10 +125,14 @@ class ParquetRows:
         return Done(keys, name=_text)
 
     def _read_keys(self, f: Path, keys: list[int], outer: bool = False) -> int:
+        with open(f, "rb") as fh:
+            return self._keys_of(fh, f, keys, outer)
+
+    def _keys_of(self, fh: Any, f: Path, keys: list[int], outer: bool) -> int:
         import pyarrow.parquet as pq
 
         try:
-            pf = pq.ParquetFile(str(f))
+            pf = pq.ParquetFile(fh)
         except Exception as e:  # noqa: BLE001 -- ArrowInvalid, OSError: not a Parquet file we can read
             raise OutputError(f"{f}: not a Parquet file of ours ({str(e).splitlines()[0][:200]}); cannot resume "
                               "into it") from None
@@ -148,8 +155,9 @@ class ParquetRows:
         self.journal.mkdir(parents=True, exist_ok=True)
         final = self.journal / f"part-{self._next:09d}.parquet"
         tmp = final.with_name(final.name + ".tmp")
-        pq.write_table(table, str(tmp))
-        with open(tmp, "rb") as fh:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh)
+            fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
         self._next += 1
@@ -168,11 +176,15 @@ class ParquetRows:
         merging = self.journal / "merging.tmp"
         self.journal.mkdir(parents=True, exist_ok=True)
         schema = self.schema.with_metadata({_MERGED: str(last).encode()})
-        with pq.ParquetWriter(str(merging), schema) as writer:
-            for f in ([self.path] if self.path.exists() else []) + parts:
-                pf = pq.ParquetFile(str(f))
-                for g in range(pf.num_row_groups):
-                    writer.write_table(pf.read_row_group(g).replace_schema_metadata(schema.metadata))
+        with open(merging, "wb") as fh:
+            with pq.ParquetWriter(fh, schema) as writer:
+                for f in ([self.path] if self.path.exists() else []) + parts:
+                    with open(f, "rb") as source:
+                        pf = pq.ParquetFile(source)
+                        for g in range(pf.num_row_groups):
+                            writer.write_table(pf.read_row_group(g).replace_schema_metadata(schema.metadata))
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(merging, self.path)
         shutil.rmtree(self.journal, ignore_errors=True)
 
@@ -222,9 +234,15 @@ class ParquetRows:
             if error is None:
                 self.flush()
             self._writer.close()
+            self._file.close()
             if error is None:
                 os.replace(self._tmp, self.path)
         finally:
+            if not self._file.closed:
+                try:
+                    self._file.close()
+                except OSError:
+                    pass
             if self._tmp.exists():
                 self._tmp.unlink()
 

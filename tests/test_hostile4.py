@@ -325,3 +325,27 @@ def test_parquet_resume_keeps_a_bad_name_and_its_literal_escape_apart(tmp_path, 
         assert r.returncode == 0, r.stderr
     paths = pq.read_table(out).column("path").to_pylist()
     assert len(paths) == len(set(paths)) == 2
+
+
+# --- 5. Parquet paths are local files; URIs refused in one line, nothing left behind ------------------------
+
+@pytest.mark.parametrize("uri", ["s3://bucket/x.parquet", "hdfs://host/x.parquet", "file:/tmp/x.parquet",
+                                 "mock://x.parquet", "gs://b/rows.csv"])
+def test_an_output_uri_is_refused_and_nothing_is_left(digits, tmp_path, uri):
+    r = run_cli("classify", str(digits), "-o", uri, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: {uri}: looks like a URI; rows are written to local files only (write them here, then copy the file)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_non_utf8_parquet_name_is_written_as_those_bytes(digits, tmp_path, resume):
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    name = os.fsencode(tmp_path) + b"/rows\xff.parquet"
+    r = subprocess.run([CLI, "classify", str(digits), "-o", name] + (["--resume"] if resume else []),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    with open(name, "rb") as f:
+        assert pq.read_table(f).num_rows == 3

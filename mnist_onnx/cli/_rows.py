@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import signal
 import sys
 import time
@@ -40,6 +41,10 @@ def check_inputs(paths: list[str], ray_engine: bool, workers: int, batch_size: i
         if workers != 1:
             raise fail("--workers is for the local engine; with --engine ray use --actors")
     if output is not None:
+        if _URI.match(str(output)):  # typer made it a Path: `s3://b/x` reads `s3:/b/x` by now
+            given = next((a for a in sys.argv if a != str(output) and str(Path(a)) == str(output)), str(output))
+            raise fail(f"{given}: looks like a URI; rows are written to local files only (write them here, then "
+                       "copy the file)")
         _not_an_input(output, paths, pattern, recursive)
         from .._paths import check_writable
 
@@ -47,6 +52,9 @@ def check_inputs(paths: list[str], ray_engine: bool, workers: int, batch_size: i
             check_writable(output)
         except OutputError as e:
             raise fail(str(e)) from None
+
+
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")  # s3:/, gs:/, hdfs:/, file:/, mock:/ -- not a drive letter (C:/)
 
 
 def _not_an_input(output: Path, paths: list[str], pattern: Optional[str], recursive: bool) -> None:
