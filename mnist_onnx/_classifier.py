@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -129,9 +130,7 @@ class Classifier:
     def _threshold(self, min_confidence: float | None) -> float:
         if min_confidence is None:
             return self.min_confidence
-        if not (isinstance(min_confidence, (int, float)) and 0.0 <= min_confidence <= 1.0):
-            raise UsageError(f"min_confidence {min_confidence!r}: must be a probability from 0 to 1")
-        return float(min_confidence)
+        return check_probability(min_confidence)
 
     def __repr__(self) -> str:
         return f"Classifier(model={str(self.model_path)!r}, provider={self.provider!r})"
@@ -177,39 +176,45 @@ class Classifier:
         than *min_confidence* (default: the model's own, `min_confidence`) has status `unsure`."""
         _check_batch_size(batch_size)
         threshold = self._threshold(min_confidence)
-        files = iter_files([paths] if isinstance(paths, (str, Path)) else paths, pattern, recursive)
+        files = iter_files(path_list(paths), pattern, recursive)
         pool, private = self._pool(workers)
         rows = classify_chunks(files, self.config, self.predict_pixels, batch_size, pool, keep_probabilities,
                                keep_pixels, threshold)
         return _closing(rows, pool) if private and pool is not None else rows
 
     def read(self, inputs: ImageLike | bytes | Sequence[ImageLike | bytes], *,
-             min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Reading | list[Reading]:
+             min_confidence: float | None = DEFAULT_MIN_CONFIDENCE) -> Reading | list[Reading]:
         """Read the whole number in an image -- a path, a PIL image or an image file's bytes: one Reading
         (`number`, `confidence`, `status`, `digits` with their boxes), or a list of them for a list.
 
         The digits of all the images share the model's calls. An image of one digit reads as exactly
         `classify`'s digit. Never raises for a bad image: its Reading has the error."""
-        single = isinstance(inputs, (str, Path, Image.Image, bytes, bytearray))
+        threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else check_probability(min_confidence)
+        if isinstance(inputs, np.ndarray) or not isinstance(inputs, (str, Path, Image.Image, bytes, bytearray,
+                                                                      memoryview, Sequence)):
+            raise UsageError(f"inputs: a {type(inputs).__name__}; read takes a path, a PIL image or an image "
+                             "file's bytes, or a list of them (an array: PIL.Image.fromarray(a))")
+        single = isinstance(inputs, (str, Path, Image.Image, bytes, bytearray, memoryview))
         items = [inputs] if single else list(inputs)  # type: ignore[arg-type]
-        work = [("<bytes>", bytes(i)) if isinstance(i, (bytes, bytearray)) else
+        work = [("<bytes>", bytes(i)) if isinstance(i, (bytes, bytearray, memoryview)) else
                 i if isinstance(i, Image.Image) else str(i) for i in items]
         from ._read import read_items  # numbers only: a classify run never loads the segmentation
 
-        out = read_items(work, self.config, self.predict_pixels, min_confidence)
+        out = read_items(work, self.config, self.predict_pixels, threshold)
         return out[0] if single else out
 
     def read_files(self, paths: Iterable[str | Path] | str | Path, *, recursive: bool = False,
                    pattern: str | None = None, batch_size: int = READ_CHUNK, workers: int = 1,
-                   min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Iterator[Reading]:
+                   min_confidence: float | None = DEFAULT_MIN_CONFIDENCE) -> Iterator[Reading]:
         """Yield a Reading for every matching file under *paths*, in order, like `classify_files`: memory
         bounded whatever the number of files; a bad file gets an error, never an exception."""
         _check_batch_size(batch_size)
-        files = iter_files([paths] if isinstance(paths, (str, Path)) else paths, pattern, recursive)
+        threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else check_probability(min_confidence)
+        files = iter_files(path_list(paths), pattern, recursive)
         pool, private = self._pool(workers)
         from ._read import read_chunks
 
-        rows = read_chunks(files, self.config, self.predict_pixels, batch_size, pool, min_confidence)
+        rows = read_chunks(files, self.config, self.predict_pixels, batch_size, pool, threshold)
         return _closing(rows, pool) if private and pool is not None else rows
 
     def _pool(self, workers: int) -> tuple[DecoderPool | None, bool]:
@@ -351,6 +356,24 @@ def _closing(rows: Iterator[T], pool: DecoderPool) -> Iterator[T]:
 def _item(item: object) -> Item:
     """A path (str or Path) or PIL image as the engine takes it."""
     return item if isinstance(item, Image.Image) else str(item)
+
+
+def check_probability(value: object, name: str = "min_confidence") -> float:
+    """A threshold given by the caller: a number from 0 to 1 (NaN, -1, 2, None, 'abc' are a UsageError)."""
+    if isinstance(value, bool) or not (isinstance(value, (int, float, np.floating, np.integer))
+                                       and 0.0 <= float(value) <= 1.0):
+        raise UsageError(f"{name} {value!r}: must be a probability from 0 to 1")
+    return float(value)
+
+
+def path_list(paths: object) -> Iterable[str | Path]:
+    """*paths* as `classify_files`/`read_files` take it: one path (str, bytes, os.PathLike) or an iterable of
+    them. A memoryview, a bytearray or an array is refused: iterated, it would be one "file" per byte or row."""
+    if isinstance(paths, (str, Path, bytes)) or hasattr(paths, "__fspath__"):
+        return [os.fsdecode(paths) if isinstance(paths, bytes) else paths]  # type: ignore[list-item]
+    if isinstance(paths, (memoryview, bytearray, np.ndarray)) or not hasattr(paths, "__iter__"):
+        raise UsageError(f"paths: a {type(paths).__name__} is not a path or a list of paths")
+    return paths
 
 
 def _check_batch_size(batch_size: int) -> None:

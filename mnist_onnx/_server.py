@@ -28,7 +28,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.middleware.trustedhost import TrustedHostMiddleware
+from fastapi.exceptions import RequestValidationError
 from starlette.requests import ClientDisconnect
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -245,7 +245,18 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
     app = FastAPI(title="mnist-onnx", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Read handwritten digits and numbers with an ONNX model: draw on `/`, or post images.")
     if allowed_hosts is not None:  # a DNS-rebinding page asks with its own Host: refused (400)
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+        app.add_middleware(_HostCheck, allowed_hosts=list(allowed_hosts))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """A query parameter that does not parse (`?min_confidence=abc`): the documented 400 {"error": ...},
+        not FastAPI's 422 {"detail": ...} (#29)."""
+        problem = exc.errors()[0] if exc.errors() else {}
+        name = str((problem.get("loc") or ("parameter",))[-1])
+        given = problem.get("input")
+        if name == "min_confidence":
+            return _error(400, f"min_confidence {given!r}: must be a probability from 0 to 1")
+        return _error(400, f"{name} {given!r}: {problem.get('msg', 'invalid')}")
     in_flight = 0  # requests to /v1/* admitted and not yet answered (one event loop: a plain counter)
 
     @app.middleware("http")
@@ -370,6 +381,27 @@ def _classify(classifier, batcher: _Batcher | None, items: list[tuple[str, bytes
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+class _HostCheck:
+    """Answer only requests whose Host header names one of *allowed_hosts* (port aside; `[::1]:8000` too);
+    any other gets 400 with a JSON error like every other refusal."""
+
+    def __init__(self, app: Any, allowed_hosts: Sequence[str]) -> None:
+        self.app, self.allowed = app, set(allowed_hosts)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        raw = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        host = raw[: raw.index("]") + 1] if raw.startswith("[") and "]" in raw else raw.split(":")[0]
+        if host in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        response = _error(400, f"Host {raw!r} is not served here: this server answers "
+                               f"{', '.join(sorted(self.allowed))} (serve --host to listen elsewhere)")
+        await response(scope, receive, send)
 
 
 def allowed_hosts_for(host: str) -> list[str] | None:

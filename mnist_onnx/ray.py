@@ -28,7 +28,7 @@ import numpy as np
 
 from ._batch import classify_items
 from ._chunk import FileResult
-from ._classifier import Classifier, Options
+from ._classifier import Classifier, Options, check_probability, path_list
 from ._files import is_uri, iter_files
 from ._model import resolve_model
 from ._formats import EXTENSIONS
@@ -107,9 +107,9 @@ class Reader(Predictor):
     nested records); a row without a number has number "" and confidence NaN."""
 
     def __init__(self, model: str | dict[str, Any], options: Options | dict[str, Any],
-                 min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> None:
+                 min_confidence: float | None = DEFAULT_MIN_CONFIDENCE) -> None:
         super().__init__(model, options)
-        self.min_confidence = min_confidence
+        self.min_confidence = DEFAULT_MIN_CONFIDENCE if min_confidence is None else check_probability(min_confidence)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         clf = self.classifier
@@ -170,12 +170,14 @@ def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, options: 
 
 
 def read(ds: ray.data.Dataset, model: str | Path | None = None, *, options: Options | None = None,
-         min_confidence: float = DEFAULT_MIN_CONFIDENCE, batch_size: int = READ_CHUNK, concurrency: int | None = None,
+         min_confidence: float | None = DEFAULT_MIN_CONFIDENCE, batch_size: int = READ_CHUNK, concurrency: int | None = None,
          num_cpus: float = 1.0, ship_model: bool = True, check_model: bool = True,
          **option_values: Any) -> ray.data.Dataset:
     """Read the whole number in each image file of a Dataset (rows with `path`, and `bytes` where Ray read
     the files) -> rows with `READ_COLUMNS`: the same readings as `mnist-onnx read`. Options, checks, actors,
     model shipping and order as for `classify`."""
+    if min_confidence is not None:
+        check_probability(min_confidence)  # here, on the driver: not once per actor
     return _map(ds, Reader, {"min_confidence": min_confidence}, model, _options(options, option_values),
                 batch_size, concurrency, num_cpus, ship_model, check_model)
 
@@ -379,7 +381,7 @@ def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None 
     (Ray Data starts a local one otherwise); changes no global Ray setting. *checked*: the caller has
     checked the model (see `classify`'s *check_model*)."""
     options = options or Options()
-    ds, uris = _dataset(paths, recursive, pattern, batch_size, skip)
+    ds, uris = _dataset(path_list(paths), recursive, pattern, batch_size, skip)
     concurrency = _concurrency(ds, concurrency, options.provider, num_cpus)
     if ds is not None:
         ds = classify(ds, model, options=options, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
@@ -391,11 +393,11 @@ def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None 
 def read_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, options: Options | None = None,
                recursive: bool = False, pattern: str | None = None, batch_size: int = READ_CHUNK,
                concurrency: int | None = None, num_cpus: float = 1.0,
-               min_confidence: float = DEFAULT_MIN_CONFIDENCE, skip: Done | None = None,
+               min_confidence: float | None = DEFAULT_MIN_CONFIDENCE, skip: Done | None = None,
                checked: bool = False) -> RayRun:
     """What `mnist-onnx read --engine ray` runs: Readings in the local engine's order."""
     options = options or Options()
-    ds, uris = _dataset(paths, recursive, pattern, batch_size, skip)
+    ds, uris = _dataset(path_list(paths), recursive, pattern, batch_size, skip)
     concurrency = _concurrency(ds, concurrency, options.provider, num_cpus)
     if ds is not None:
         ds = read(ds, model, options=options, min_confidence=min_confidence, batch_size=batch_size,

@@ -349,3 +349,72 @@ def test_a_non_utf8_parquet_name_is_written_as_those_bytes(digits, tmp_path, res
     assert r.returncode == 0, r.stderr
     with open(name, "rb") as f:
         assert pq.read_table(f).num_rows == 3
+
+
+# --- 10. the library checks its thresholds and its paths -------------------------------------------------
+
+@pytest.mark.parametrize("value", [float("nan"), -1, 2, "abc", float("inf")])
+def test_read_refuses_a_threshold_that_is_not_a_probability(value):
+    from mnist_onnx import Classifier
+    from mnist_onnx.errors import UsageError
+
+    with Classifier(provider="cpu") as clf:
+        with pytest.raises(UsageError, match="min_confidence .*: must be a probability from 0 to 1"):
+            clf.read(str(ROOT / "samples" / "1_paper.png"), min_confidence=value)
+        with pytest.raises(UsageError, match="min_confidence"):
+            list(clf.read_files(str(ROOT / "samples"), min_confidence=value))
+        assert clf.read(str(ROOT / "samples" / "1_paper.png"), min_confidence=None).status == "ok"
+
+
+@pytest.mark.parametrize("paths", [memoryview(b"abc"), bytearray(b"ab"), np.array(["a", "b"])])
+def test_a_buffer_or_array_is_not_a_list_of_paths(paths):
+    from mnist_onnx import Classifier
+    from mnist_onnx.errors import UsageError
+
+    with Classifier(provider="cpu") as clf:
+        for call in (clf.read_files, clf.classify_files):
+            with pytest.raises(UsageError, match="is not a path or a list of paths"):
+                list(call(paths))
+
+
+# --- 11 and 2 on the server --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def api():
+    from test_serve import start_server
+
+    proc, url = start_server("--max-upload-mb", "8")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("value", ["abc", "", "0x10", "true", "2", "nan"])
+@pytest.mark.parametrize("endpoint", ["read", "classify"])
+def test_a_bad_min_confidence_is_a_400_json_error(api, value, endpoint):
+    import requests
+
+    data = (ROOT / "samples" / "1_paper.png").read_bytes()
+    r = requests.post(f"{api}v1/{endpoint}", params={"min_confidence": value},
+                      files=[("files", ("a.png", data, "image/png"))], timeout=30)
+    assert r.status_code == 400, r.text
+    assert list(r.json()) == ["error"] and "min_confidence" in r.json()["error"]
+
+
+def test_the_host_check_answers_in_json(api):
+    import requests
+
+    r = requests.get(api + "healthz", headers={"Host": "evil.example"}, timeout=5)
+    assert r.status_code == 400 and r.headers["content-type"] == "application/json"
+    assert r.json()["error"].startswith("Host 'evil.example' is not served here")
+
+
+def test_three_hostile_images_in_one_read_request_are_error_rows(api, tmp_path):
+    import requests
+
+    files = [many_marks(tmp_path / "a.png"), dithered_page(tmp_path / "b.png"), many_marks(tmp_path / "c.png")]
+    r = requests.post(api + "v1/read", files=[("files", (p.name, p.read_bytes(), "image/png")) for p in files],
+                      timeout=60)
+    assert r.status_code == 200
+    assert [row["status"] for row in r.json()["results"]] == ["error"] * 3
+    assert all(row["error"].startswith("too many marks") for row in r.json()["results"])
