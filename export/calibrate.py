@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from mnist_onnx._contract import KEY_MODEL_CARD, OUTPUT_NAME
-from mnist_onnx.errors import DataError, ModelError
+from mnist_onnx.errors import DataError, MnistOnnxError, ModelError
 
 from .data import is_mnist, load_mnist, stratified_split
 from .onnx_export import rewrite
@@ -51,7 +52,12 @@ def calibrate_model(model: str | Path, data_dir: str | Path, out: str | Path | N
     from .train import calibrate, calibration_set
 
     model, out = Path(model), Path(out) if out is not None else Path(model)
-    proto = onnx.load(str(model))
+    if not model.is_file():
+        raise ModelError(f"{model}: {'is a folder, not a' if model.is_dir() else 'no such'} model file")
+    try:
+        proto = onnx.load(str(model))
+    except Exception as e:  # noqa: BLE001 -- DecodeError, OSError, ...: not an ONNX model we can read
+        raise ModelError(f"{model}: not a loadable ONNX model ({type(e).__name__})") from None
     meta = {p.key: p.value for p in proto.metadata_props}
     card = json.loads(meta.get(KEY_MODEL_CARD, "null") or "null")
     if not card:
@@ -89,7 +95,11 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True, help="the IDX folder the model was trained on")
     ap.add_argument("--output", "-o", type=Path, default=None, help="default: the model itself")
     args = ap.parse_args()
-    card = calibrate_model(args.model, args.data, args.output)
+    try:
+        card = calibrate_model(args.model, args.data, args.output)
+    except (MnistOnnxError, OSError, ValueError) as e:  # one line, exit 2, as the command line does (#29)
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(f"wrote {args.output or args.model}: temperature {card['calibration']['temperature']}")
 
 

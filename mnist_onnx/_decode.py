@@ -48,7 +48,9 @@ def _to_gray(im: Image.Image) -> np.ndarray:
             a = np.where(finite, a, np.median(a[finite]) if finite.any() else 0.0).astype(np.float32)
         unit = a.size and float(a.max()) <= 1.5  # 0..1 (a resampled one overshoots a little); 0..255 is brighter
         return np.clip(a * 255.0 if unit else a, 0, 255)
-    if "A" in mode or mode in ("RGBa", "La"):
+    if mode == "LAB":  # Pillow converts LAB to nothing else (and its "A" is a colour axis, not alpha); its L
+        return np.asarray(im.getchannel(0))  # band is the lightness, 0..255
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         if mode in ("RGBa", "La"):  # premultiplied: undo first
             im = im.convert("RGBA" if mode == "RGBa" else "LA")
         alpha = np.asarray(im.getchannel("A"), dtype=np.float32) / 255.0
@@ -61,7 +63,14 @@ def _to_gray(im: Image.Image) -> np.ndarray:
         ink_level = (lum * alpha).sum() / weight if weight > 0 else 0.0
         background = 255.0 if ink_level < 128 else 0.0
         return lum * alpha + background * (1.0 - alpha)
-    return np.asarray(im.convert("L"))  # RGB, CMYK, YCbCr, LAB, HSV
+    try:
+        return np.asarray(im.convert("L"))  # RGB, CMYK, YCbCr, HSV
+    except ValueError as e:  # "conversion from X to L not supported": a mode, not a damaged file (#29)
+        raise _Unsupported(f"unsupported image mode {mode}") from e
+
+
+class _Unsupported(ValueError):
+    """A decoded image whose mode has no grayscale conversion: said as such, never as "corrupt"."""
 
 
 def decode(source: str | Path | Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -285,7 +294,11 @@ def _describe(e: Exception) -> str:
         return "unreadable (too many levels of symbolic links)"
     if isinstance(e, OSError) and e.errno == errno.ENAMETOOLONG:
         return "unreadable (path too long)"
+    if isinstance(e, _Unsupported):
+        return str(e)
     detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "conversion from" in detail and "not supported" in detail:  # Pillow's own words for a mode it cannot convert
+        return f"unsupported image mode ({detail})"
     return f"truncated or corrupt image data ({detail})"
 
 

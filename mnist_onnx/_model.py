@@ -46,20 +46,23 @@ BUNDLED = {"mlp": "default.onnx", "cnn": "cnn.onnx"}  # the models shipped in th
 
 
 def named_model(name: str | Path) -> Path | None:
-    """The bundled model called *name* (`mlp`, `cnn`), unless a file of that name exists here: a path wins."""
-    if str(name) in BUNDLED and not Path(name).exists():
-        return bundled_model_path().with_name(BUNDLED[str(name)])
+    """The bundled model called *name* (`mlp`, `cnn`: a bare name, as typed), unless a *file* of that name
+    is here: a file wins, a folder does not, and `./cnn` or `dir/cnn` are paths, never a bundled name."""
+    if isinstance(name, str) and name in BUNDLED and not Path(name).is_file():
+        return bundled_model_path().with_name(BUNDLED[name])
     return None
 
 
 def resolve_model(model: str | Path | None = None) -> tuple[Path, str]:
-    """Explicit path or bundled name > $MNIST_ONNX_MODEL > the model last exported to the default place >
-    the bundled MLP."""
+    """Explicit path or bundled name > $MNIST_ONNX_MODEL (a path or a bundled name) > the model last exported
+    to the default place > the bundled MLP."""
     if model is not None:
         named = named_model(model)
         return (named, f"bundled {model}") if named is not None else (Path(model), "given")
     if os.environ.get(MODEL_ENV):
-        return Path(os.environ[MODEL_ENV]), f"${MODEL_ENV}"
+        value = os.environ[MODEL_ENV]
+        named = named_model(value)
+        return (named, f"bundled {value} via ${MODEL_ENV}") if named is not None else (Path(value), f"${MODEL_ENV}")
     exported = default_export_path()
     if exported.is_file():
         return exported, "exported"
@@ -98,6 +101,21 @@ class ModelInfo:
         except ValueError:
             return 0.0
         return value if 0.0 <= value <= 1.0 else 0.0
+
+    @property
+    def threshold_note(self) -> str | None:
+        """What is wrong with the model's own threshold, when it names one that is not a probability (NaN, 5,
+        -1, inf): it is then ignored -- no digit is unsure unless a min_confidence is given -- and said (#29)."""
+        raw = self.metadata.get(KEY_MIN_CONFIDENCE)
+        if raw is None:
+            return None
+        try:
+            if 0.0 <= float(raw) <= 1.0:
+                return None
+        except ValueError:
+            pass
+        return (f"{self.path}: its {KEY_MIN_CONFIDENCE} metadata {raw[:40]!r} is not a probability from 0 to 1; "
+                "ignored, so nothing is unsure unless a minimum confidence is given")
 
     @property
     def card(self) -> dict | None:
@@ -206,6 +224,9 @@ def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
         if path.exists():  # /dev/zero, a FIFO: never opened (one would not end, the other would block)
             raise ModelError(f"{path}: not a regular file, not a model file")
         raise ModelError(f"{path}: model file not found")
+    from ._modelsize import check_size
+
+    check_size(path)  # a model and its external data past the limit are refused before they are loaded
     so = _session_options(threads)
     note = None
     want_cuda = provider in ("auto", "cuda")

@@ -418,3 +418,137 @@ def test_three_hostile_images_in_one_read_request_are_error_rows(api, tmp_path):
     assert r.status_code == 200
     assert [row["status"] for row in r.json()["results"]] == ["error"] * 3
     assert all(row["error"].startswith("too many marks") for row in r.json()["results"])
+
+
+# --- 12. a bundled model's name, a folder of that name, ./name, $MNIST_ONNX_MODEL --------------------------
+
+def test_model_names_paths_and_the_environment(tmp_path):
+    png = str(ROOT / "samples" / "1_paper.png")
+    (tmp_path / "cnn").mkdir()
+    r = run_cli("classify", png, "--model", "cnn", "-f", "csv", cwd=tmp_path)
+    assert r.returncode == 0 and "cnn.onnx (bundled cnn)" in r.stderr, r.stderr  # a folder does not win
+    r = run_cli("classify", png, "--model", "./cnn", "-f", "csv", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip() == "error: cnn: is a folder, not a model file"
+    r = run_cli("classify", png, "--model", "./nothing", "-f", "csv", cwd=tmp_path)
+    assert r.returncode == 2 and "model file not found" in r.stderr  # a path, never the bundled model
+    r = run_cli("classify", png, "-f", "csv", env={"MNIST_ONNX_MODEL": "cnn"}, cwd=tmp_path)
+    assert r.returncode == 0 and "cnn.onnx (bundled cnn via $MNIST_ONNX_MODEL)" in r.stderr, r.stderr
+
+
+# --- 13. a model whose own threshold is not a probability -----------------------------------------------
+
+@pytest.mark.parametrize("value", ["nan", "5", "-1", "inf"])
+def test_a_model_threshold_that_is_not_a_probability_is_said(tmp_path, value):
+    onnx = pytest.importorskip("onnx")
+    proto = onnx.load(str(ROOT / "mnist_onnx" / "models" / "default.onnx"))
+    for prop in proto.metadata_props:
+        if prop.key == "min_confidence":
+            prop.value = value
+    path = tmp_path / "model.onnx"
+    onnx.save(proto, str(path))
+    r = run_cli("classify", str(ROOT / "samples"), "--model", str(path), "-f", "csv")
+    assert r.returncode == 0
+    assert f"note: {path}: its min_confidence metadata {value!r} is not a probability from 0 to 1; ignored" in r.stderr
+
+
+# --- 14. a model's size, external data included, is checked before it is loaded ---------------------------
+
+def _external_model(folder: Path, size: int) -> Path:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    folder.mkdir()
+    with open(folder / "w.bin", "wb") as f:
+        f.truncate(size)  # sparse: costs no disk
+    w = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[784, 10], data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", "w.bin"), ("offset", "0")):
+        entry = w.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], [w])
+    path = folder / "model.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("command", ["classify", "info"])
+def test_a_model_with_2_gib_of_external_data_is_refused_before_loading(tmp_path, command):
+    path = _external_model(tmp_path / "m", 2 << 30)
+    args = ["classify", str(ROOT / "samples" / "1_paper.png"), "--model", str(path)] if command == "classify" else ["info", str(path)]
+    r = run_cli(*args, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == (f"error: {path}: its external data (w.bin) make it over the 512 MiB a model may have "
+                                "(set $MNIST_ONNX_MAX_MODEL_MB to allow more)")
+
+
+def test_the_bundled_models_and_small_external_data_pass_the_size_check(tmp_path):
+    from mnist_onnx._modelsize import check_size
+
+    models = ROOT / "mnist_onnx" / "models"
+    assert check_size(models / "default.onnx") == (models / "default.onnx").stat().st_size
+    path = _external_model(tmp_path / "m", 784 * 10 * 4)
+    assert check_size(path) == path.stat().st_size + 784 * 10 * 4
+
+
+# --- 15. calibrate's errors are one line --------------------------------------------------------------------
+
+@pytest.mark.parametrize("model,problem", [("missing.onnx", "no such model file"), ("README.md", "not a loadable ONNX model"),
+                                           ("mnist_onnx/models/default.onnx", "already calibrated")])
+def test_calibrate_says_what_is_wrong_in_one_line(model, problem):
+    pytest.importorskip("onnx")
+    r = subprocess.run([sys.executable, "-m", "mnist_onnx_export.calibrate", model, "--data", "nowhere"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"error: {model}: {problem}") and len(r.stderr.strip().splitlines()) == 1
+
+
+# --- 16. evaluate's report never lands in the evaluated images ---------------------------------------------
+
+def test_evaluate_refuses_a_report_inside_its_digit_folders(tmp_path, test_set):
+    x, y = test_set
+    data = tmp_path / "digits"
+    for i in range(20):
+        (data / str(y[i])).mkdir(parents=True, exist_ok=True)
+        save_png(data / str(y[i]) / f"{i}.png", x[i])
+    r = run_cli("evaluate", str(data), "-o", str(data / "7"))
+    assert r.returncode == 2 and "inside the evaluated images" in r.stderr
+    assert sorted(p.name for p in (data / "7").iterdir()) == sorted(f"{i}.png" for i in range(20) if y[i] == 7)
+    assert run_cli("evaluate", str(data), "-o", str(tmp_path / "report")).returncode == 0
+
+
+# --- 17. a LAB TIFF is read (its lightness), an unconvertible mode is said as such -------------------------
+
+def test_a_lab_tiff_is_read_by_its_lightness(tmp_path):
+    from PIL import ImageDraw
+
+    light = Image.new("L", (60, 60), 255)
+    ImageDraw.Draw(light).line((30, 8, 30, 52), fill=0, width=5)
+    flat = Image.new("L", (60, 60), 128)
+    Image.merge("LAB", [light, flat, flat]).save(tmp_path / "one.tif")
+    r = run_cli("classify", str(tmp_path / "one.tif"), "-f", "csv")
+    assert r.returncode == 0 and csv_rows(r.stdout)[0]["digit"] == "1", r.stdout
+
+
+def test_an_unconvertible_mode_is_not_called_corrupt():
+    from mnist_onnx._decode import _describe
+
+    assert _describe(ValueError("conversion from HSV to L not supported")).startswith("unsupported image mode")
+
+
+# --- 19. rates below one a second; Ray's own error-level line -------------------------------------------------
+
+def test_rates_keep_their_digits():
+    from mnist_onnx.cli._rows import rate
+
+    assert [rate(1, 2.4), rate(40, 3.3), rate(9865, 1.0)] == ["0.417 img/s", "12.1 img/s", "9,865 img/s"]
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_ray_run_prints_only_its_summary(digits):
+    pytest.importorskip("ray")
+    r = run_cli("classify", str(digits), "--engine", "ray", "-f", "csv", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "core_worker.cc" not in r.stderr
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and r.stderr.startswith("3 images: 3 classified")

@@ -100,7 +100,7 @@ def note(message: str) -> None:
 
 # --- shared options -----------------------------------------------------------------------------------
 
-ModelOpt = Annotated[Optional[Path], typer.Option("--model", "-m", help="ONNX model file, or a bundled model by name: mlp (the default) or cnn. Default: $MNIST_ONNX_MODEL, else your last `export`, else the bundled mlp.")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", show_default=False, help="ONNX model file, or a bundled model by name: mlp (the default) or cnn. Default: $MNIST_ONNX_MODEL, else your last `export`, else the bundled mlp.")]
 MinConfidenceOpt = Annotated[Optional[float], typer.Option("--min-confidence", help="Digits read with a lower confidence get status unsure (the digit is still given). Default: the model's own, chosen by measurement (`mnist-onnx info`); 0: never unsure.")]
 ProviderOpt = Annotated[ProviderChoice, typer.Option("--provider", "-p", help="auto: CUDA if it really works, else CPU.")]
 DeviceOpt = Annotated[int, typer.Option("--device-id", help="CUDA device number.")]
@@ -171,6 +171,7 @@ class CheckedModel:
     source: str
     provider: str = "cpu"
     provider_note: Optional[str] = None
+    threshold_note: Optional[str] = None
 
     @property
     def info(self) -> SimpleNamespace:
@@ -194,7 +195,8 @@ def _check_model(model: Any, kwargs: dict[str, Any]) -> tuple[str, Any]:
     except MnistOnnxError as e:
         return "error", str(e)
     try:
-        return "ok", CheckedModel(clf.model_path, clf.options, clf.min_confidence, clf.info.source)
+        return "ok", CheckedModel(clf.model_path, clf.options, clf.min_confidence, clf.info.source,
+                                  threshold_note=clf.info.threshold_note)
     finally:
         clf.close()
 
@@ -222,3 +224,6 @@ def announce(clf, quiet: bool = False) -> None:
     """The provider note (e.g. CUDA fell back to CPU), printed once the job is under way, not before an error."""
     if clf.provider_note and not quiet:
         note(f"note: {clf.provider_note}")
+    threshold_note = getattr(clf, "threshold_note", None) or getattr(getattr(clf, "info", None), "threshold_note", None)
+    if threshold_note and not quiet:
+        note(f"note: {threshold_note}")

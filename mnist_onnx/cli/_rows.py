@@ -190,7 +190,13 @@ def progress(stack: contextlib.ExitStack, quiet: bool, what: str,
 
     if count is not None:
         threading.Thread(target=counted, name="mnist-onnx-count", daemon=True).start()
-    return lambda n, secs: bar.update(task, completed=n, rate=f"{n / secs if secs else 0:,.0f} img/s")
+    return lambda n, secs: bar.update(task, completed=n, rate=rate(n, secs))
+
+
+def rate(n: int, seconds: float) -> str:
+    """Images a second, with the digits that say something: 9,865 / 12.4 / 0.41 (never "0 img/s")."""
+    r = n / seconds if seconds > 0 else 0.0
+    return f"{r:,.0f} img/s" if r >= 100 else f"{r:.3g} img/s"
 
 
 def file_count(paths: list[str], pattern: Optional[str], recursive: bool, done: Any = None) -> Callable[[], int] | None:
@@ -270,6 +276,7 @@ def start_ray(address: Optional[str]) -> None:
         return  # the engine says what to install
     if not ray.is_initialized():
         _reachable(address)
+        _filter_stderr(_RAY_NOISE)
         ours = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
@@ -281,6 +288,53 @@ def start_ray(address: Optional[str]) -> None:
             # like Ctrl-C does: cleanup, no .part file, exit 143, as with the local engine
             if callable(ours):
                 signal.signal(signal.SIGTERM, ours)
+
+
+# Lines Ray's C++ core prints at error level on every successful run, about its own design, not the run:
+# "core_worker.cc:2465: Actor with class name ... has constructor arguments in the object store and
+# max_restarts > 0 ... ray-project/ray/issues/53727". Dropped from a command's stderr (#29).
+_RAY_NOISE = re.compile(rb"core_worker\.cc:\d+: Actor with class name: .* has constructor arguments in the object store")
+
+
+def _filter_stderr(drop: re.Pattern) -> None:
+    """Pass the process's stderr (file descriptor 2: Python's and C++'s writes alike) through a thread that
+    drops the lines matching *drop*. At exit, everything written before is passed on first."""
+    import atexit
+    import threading
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+    except OSError:
+        return  # no filter: the line stays, nothing else changes
+    marker = b"\0mnist-onnx: stderr drained\0\n"
+    drained = threading.Event()
+
+    def forward() -> None:
+        with os.fdopen(read_end, "rb", buffering=0) as lines, contextlib.suppress(OSError):
+            pending = b""
+            while chunk := lines.read(65536):
+                pending += chunk
+                *whole, pending = pending.split(b"\n")
+                for line in whole:
+                    if line + b"\n" == marker:
+                        drained.set()
+                    elif not drop.search(line):
+                        os.write(saved, line + b"\n")
+            if pending:
+                os.write(saved, pending)
+
+    def drain() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+            os.write(2, marker)
+            drained.wait(5)
+
+    threading.Thread(target=forward, name="mnist-onnx-stderr", daemon=True).start()
+    atexit.register(drain)
 
 
 def _reachable(address: Optional[str]) -> None:

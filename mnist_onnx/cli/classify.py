@@ -17,7 +17,7 @@ from ._app import (ActorCpusOpt, ActorsOpt, CenterOpt, DeviceOpt, EngineChoice, 
                    ProviderChoice, ProviderOpt, QuietOpt, RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt,
                    StdOpt, announce, app, check_model_elsewhere, check_range, fail, make_classifier, note)
 from ._rows import (check_inputs, file_count, no_files, open_stream, output_path, parquet_rows, progress,
-                    resume_into, start_ray, write_rows)
+                    rate, resume_into, start_ray, write_rows)
 
 
 @app.command()
@@ -115,7 +115,7 @@ def classify(
         note(f"{n:,} image{'' if n == 1 else 's'}: {n - failed:,} classified"
              + (f" ({c.unsure:,} unsure, below {threshold:g})" if c.unsure else "") + ", "
              + (f"{blank:,} without a digit, " if blank else "") + f"{failed - blank:,} failed in {secs:.2f} s "
-             f"({n / secs if secs else 0:,.0f} img/s) on {ran_on}, model {clf.model_path} ({clf.info.source})"
+             f"({rate(n, secs)}) on {ran_on}, model {clf.model_path} ({clf.info.source})"
              + (f"; rows in {output}" if output else "")
              + (f" ({len(done):,} rows were there already)" if done is not None and len(done) else ""))
     if n == 0 and not (done is not None and len(done)):  # resuming a finished run: nothing left is fine

@@ -39,6 +39,8 @@ def evaluate(
 
     check_range("--workers", workers, 1, max(4, 4 * (os.cpu_count() or 1)), "a process count")
     check_range("--min-confidence", min_confidence, 0, 1, "a probability")
+    if report is not None:
+        _not_inside(report, path)
     clf = make_classifier(model, provider, 0, invert, center, mean, std, model_ink)
     try:
         ev = evaluate_labelled(clf, path, keep_pixels=report is not None, workers=workers,
@@ -94,3 +96,14 @@ def evaluate(
     console.print(cm_table)
     for picture in written:
         console.print(f"wrote {picture}")
+
+
+def _not_inside(report: Path, data: Path) -> None:
+    """The report's pictures must not land in a folder of labelled images: the next evaluation would count
+    them as digits (`classify` has the same guard for -o). An IDX folder is only read through its IDX files."""
+    if not data.is_dir() or any(data.glob("*idx3-ubyte*")):
+        return
+    folder, top = os.path.realpath(report), os.path.realpath(data)
+    if folder == top or folder.startswith(top.rstrip(os.sep) + os.sep):
+        raise fail(f"{report}: inside the evaluated images {data}; its pictures would be counted by the next "
+                   "evaluation (write the report elsewhere)")

@@ -14,7 +14,7 @@ from ._app import (_console, app, fail)
 
 @app.command()
 def info(
-    model: Annotated[Optional[Path], typer.Argument(help="ONNX model (default: the one classify would use).", show_default=False, metavar="MODEL")] = None,
+    model: Annotated[Optional[str], typer.Argument(help="ONNX model (default: the one classify would use).", show_default=False, metavar="MODEL")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """The model card: inputs/outputs, preprocessing contract, metrics, training config, data, versions."""

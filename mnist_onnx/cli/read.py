@@ -17,7 +17,7 @@ from ._app import (ActorCpusOpt, ActorsOpt, DeviceOpt, EngineChoice, EngineOpt, 
                    RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt, announce, app, check_model_elsewhere,
                    check_range, fail, make_classifier, note)
 from ._rows import (check_inputs, file_count, no_files, open_stream, output_path, parquet_rows, progress,
-                    resume_into, start_ray, write_rows)
+                    rate, resume_into, start_ray, write_rows)
 
 
 @app.command()
@@ -107,7 +107,7 @@ def read(
         note(f"{n:,} image{'' if n == 1 else 's'}: {n - c.failed:,} read"
              + (f" ({c.unsure:,} unsure)" if c.unsure else "") + ", "
              + (f"{c.blank:,} without a digit, " if c.blank else "") + f"{c.failed - c.blank:,} failed in {secs:.2f} s "
-             f"({n / secs if secs else 0:,.0f} img/s) on {ran_on}, model {clf.model_path} ({clf.info.source})"
+             f"({rate(n, secs)}) on {ran_on}, model {clf.model_path} ({clf.info.source})"
              + (f"; rows in {output}" if output else "")
              + (f" ({len(done):,} rows were there already)" if done is not None and len(done) else ""))
     if c.rows == 0 and not (done is not None and len(done)):  # resuming a finished run: nothing left is fine
