@@ -129,13 +129,21 @@ class ModelInfo:
 
 _preloaded = False
 _preload_lock = threading.Lock()
-_CUDA_HINT = "pip install 'mnist-onnx[cuda]' brings CUDA and cuDNN as wheels, or install CUDA {major} and cuDNN 9"
+_CUDA_HINT = 'pip install "mnist-onnx[cuda]" brings CUDA and cuDNN as wheels, or install CUDA {major} and cuDNN 9'
 
 
 def _cuda_hint(problem: str | None) -> str:
     """Name the CUDA major version the installed onnxruntime-gpu wants (from the missing library's soname)."""
     found = re.search(r"\.so\.(\d+)", problem or "")
     return _CUDA_HINT.format(major=found.group(1) if found else "12 or later")
+
+
+def _no_cuda(problem: str | None) -> str:
+    """Why `cuda` cannot run, the first thing first: whether this machine has an NVIDIA GPU and driver at all.
+    Without one no download can help (CPU is the answer); with one, what is missing and what brings it."""
+    if not gpu_present():
+        return "no NVIDIA GPU or driver was found on this machine; use the CPU (provider cpu or auto)"
+    return f"an NVIDIA GPU is here, but {problem} ({_cuda_hint(problem)})"
 
 
 def gpu_present() -> bool:
@@ -236,7 +244,7 @@ def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
     else:
         providers = ["CPUExecutionProvider"]
         if provider == "cuda":
-            raise ProviderError(f"--provider cuda cannot run here: {problem} ({_cuda_hint(problem)})")
+            raise ProviderError(f"provider cuda cannot run here: {_no_cuda(problem)}")
     try:
         session = _ort().InferenceSession(str(path), so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for corrupt models
@@ -246,7 +254,7 @@ def open_session(path: Path, provider: Provider = "auto", device_id: int = 0,
     if want_cuda and used != "CUDAExecutionProvider":
         reason = problem or f"onnxruntime could not start CUDA on device {device_id} (no usable GPU?)"
         if provider == "cuda":
-            raise ProviderError(f"--provider cuda cannot run here: {reason}")
+            raise ProviderError(f"provider cuda cannot run here: {_no_cuda(reason)}")
         if "no CUDA support" not in reason and gpu_present():  # no GPU, or a CPU-only onnxruntime: nothing to say
             note = f"CUDA unavailable ({reason}), using CPU; {_cuda_hint(problem)}"
     return session, ("cuda" if used == "CUDAExecutionProvider" else "cpu"), note
@@ -329,6 +337,15 @@ def model_summary(model: str | Path | None = None) -> dict:
     }
 
 
+def _calibration_text(key: str, value: object, applied: float) -> str:
+    """A calibration record's value; its own threshold (chosen on held-out MNIST-style digits) is said not to
+    be the one in force when the model's `unsure below` (chosen on real handwriting) differs (#31)."""
+    if key == "min_confidence" and isinstance(value, (int, float)) and abs(float(value) - applied) > 1e-9:
+        return (f"{value} (found on held-out training digits; not applied: `unsure below` {applied:g} applies, "
+                "chosen where the model meets real handwriting)")
+    return str(value)
+
+
 def card_sections(summary: dict) -> list[tuple[str, list[tuple[str, str]]]]:
     """`model_summary` as (section, [(key, text)]) for people: what `mnist-onnx info` lays out as a table."""
     model = [(f"{io['role']} {io['name']}", f"{io['type']} {io['shape']}") for io in summary["inputs"] + summary["outputs"]]
@@ -349,10 +366,11 @@ def card_sections(summary: dict) -> list[tuple[str, list[tuple[str, str]]]]:
     sections += [
         ("model card", [("name", card.get("name", "")), ("architecture", card.get("architecture", ""))]),
         ("metrics", [(k, metric(v)) for k, v in card.get("metrics", {}).items()]),
-        ("confidence", [("unsure below", f"{summary.get('min_confidence', 0):g}"
+        ("confidence", [("unsure below (applies)", f"{summary.get('min_confidence', 0):g}"
                          + (f" ({card['min_confidence'].get('chosen_on')})" if isinstance(card.get("min_confidence"), dict)
                             and card["min_confidence"].get("chosen_on") else "")),
-                        *[(f"calibration {k}", str(v)) for k, v in (card.get("calibration") or {}).items()]]),
+                        *[(f"calibration {k}", _calibration_text(k, v, summary.get("min_confidence", 0)))
+                          for k, v in (card.get("calibration") or {}).items()]]),
         *([("teacher", [(k, str(v)) for k, v in card["teacher"].items()])] if card.get("teacher") else []),
         ("training config", [(k, str(v)) for k, v in card.get("config", {}).items()]),
         ("data", [("source", str(data.get("source"))),

@@ -29,7 +29,7 @@ from ._chunk import FileResult
 from ._paths import beside
 from ._read import Reading
 from ._resume import Done, path_key
-from .errors import EngineError, OutputError
+from .errors import EngineError, OutputError, needs_extra
 
 ROW_GROUP = 4096
 PART_SECONDS = 30.0  # with --resume, rows are also written out at least this often: a kill loses no more
@@ -41,7 +41,7 @@ def _pyarrow() -> Any:
         import pyarrow
         import pyarrow.parquet  # noqa: F401
     except ImportError:
-        raise EngineError("Parquet output needs pyarrow: pip install \"mnist-onnx[parquet]\"") from None
+        raise EngineError(needs_extra("Parquet output", "parquet", "pyarrow")) from None
     return pyarrow
 
 

@@ -52,3 +52,9 @@ class UsageError(MnistOnnxError, ValueError):
 
 class EngineError(MnistOnnxError):
     """The Ray engine is not installed, cannot be reached, or its run failed."""
+
+
+def needs_extra(what: str, extra: str, missing: str | None = None) -> str:
+    """The one way a missing extra is named (#31): `WHAT needs the EXTRA extra (MISSING is missing): pip install
+    "mnist-onnx[EXTRA]"`."""
+    return f'{what} needs the {extra} extra{f" ({missing} is missing)" if missing else ""}: pip install "mnist-onnx[{extra}]"'

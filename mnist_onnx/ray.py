@@ -35,7 +35,7 @@ from ._formats import EXTENSIONS
 from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE, READ_CHUNK
 from ._read import DigitBox, Reading, read_items
 from ._resume import Done
-from .errors import EngineError, ProviderError, UsageError
+from .errors import EngineError, ProviderError, UsageError, needs_extra
 
 if TYPE_CHECKING:
     import ray.data
@@ -52,7 +52,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise EngineError('the Ray engine needs Ray: pip install "mnist-onnx[ray]"') from None
+        raise EngineError(needs_extra("the Ray engine", "ray", "ray")) from None
     return ray
 
 

@@ -154,9 +154,12 @@ def test_cuda_is_honest():
     if problem is None:  # a real GPU machine: CUDA must really be used
         assert Classifier(provider="cuda").provider == "cuda"
         return
+    from mnist_onnx._model import gpu_present
+
     with pytest.raises(ProviderError, match="cannot run here") as e:
         Classifier(provider="cuda")
-    assert problem in str(e.value)
+    # first whether there is a GPU at all (#31); the missing library only where one is
+    assert (problem in str(e.value)) if gpu_present() else ("no NVIDIA GPU or driver was found" in str(e.value))
     auto = Classifier(provider="auto")
     assert auto.provider == "cpu" and auto.session.get_providers() == ["CPUExecutionProvider"]
     if "CUDAExecutionProvider" in ort.get_available_providers():  # onnxruntime-gpu without working CUDA

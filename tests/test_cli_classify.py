@@ -122,7 +122,13 @@ def test_provider_cuda_without_gpu_is_one_honest_line():
         pytest.skip("CUDA works on this machine")
     r = run_cli("classify", "samples/", "--provider", "cuda")
     assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: --provider cuda cannot run here:")
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: provider cuda cannot run here:")
+    from mnist_onnx._model import gpu_present
+
+    if not gpu_present():  # #31: no GPU, so no advice to download CUDA wheels that cannot help
+        assert "no NVIDIA GPU or driver was found" in r.stderr and "mnist-onnx[cuda]" not in r.stderr
+    else:
+        assert "an NVIDIA GPU is here" in r.stderr and "mnist-onnx[cuda]" in r.stderr
     auto = run_cli("classify", "samples/")
     assert "[E:onnxruntime" not in auto.stderr and "Failed to load" not in auto.stderr
 

@@ -140,11 +140,13 @@ def test_folder_past_path_max_gets_a_row(digits):
 def test_empty_folder_and_wrong_pattern_say_so(tmp_path, test_set):
     empty = tmp_path / "empty"
     empty.mkdir()
-    r = run_cli("classify", str(empty))
-    assert r.returncode == 1 and "no files with an image extension" in r.stderr
+    for command in ("classify", "read"):  # one line, exit 2: no CSV header, no "0 images" summary (#31)
+        r = run_cli(command, str(empty), "-f", "csv")
+        assert r.returncode == 2 and r.stdout == ""
+        assert r.stderr == f"error: no files with an image extension in {empty} (add -r for sub-folders)\n"
     Image.fromarray(255 - test_set[0][0]).save(tmp_path / "photo.jpg")
     r = run_cli("classify", str(tmp_path), "--pattern", "*.png")
-    assert r.returncode == 1 and "no files matching '*.png'" in r.stderr
+    assert r.returncode == 2 and r.stderr.strip() == f"error: no files matching '*.png' in {tmp_path} (add -r for sub-folders)"
     r = run_cli("classify", str(tmp_path), "-f", "csv")  # photos arrive as JPEG: taken by default
     assert r.returncode == 0 and csv_rows(r.stdout)[0]["digit"] == str(test_set[1][0])
 

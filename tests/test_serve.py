@@ -279,6 +279,27 @@ def test_browser_draw_a_seven(server):
         assert drawn > 300  # the boxes are drawn over the pad
         page.click("#numclear")
         assert page.locator("#number").text_content() == ""
+
+        # #31: a single tap is a dot, not a digit; Clear drops an answer still on its way
+        page.click("#clear")
+        page.mouse.click(box["x"] + 140, box["y"] + 140)
+        assert page.locator("#prediction").text_content() == "–"
+        assert page.locator("#status").text_content().startswith("no-digit: a dot is not a digit")
+        page.click("#clear")
+        held: list = []
+        page.route("**/v1/classify*", lambda route: held.append(route))  # the answer is held back ...
+        stroke([(140, 40), (140, 240)])
+        for _ in range(100):
+            if held:
+                break
+            page.wait_for_timeout(50)
+        page.click("#clear")  # ... and the pad cleared while it is on its way
+        page.unroute_all()
+        for route in held:
+            with contextlib.suppress(Exception):  # the page aborted it: nothing to continue
+                route.continue_()
+        page.wait_for_timeout(1500)
+        assert page.locator("#prediction").text_content() == "" and page.locator("#status").text_content() == ""
         browser.close()
 
 

@@ -259,9 +259,20 @@ def write_rows(results: Iterable[Any], make_writer: Callable[[], Any], stream: T
 
 
 def no_files(paths: list[str], pattern: Optional[str], recursive: bool) -> None:
-    """Exit 1 with one line when nothing matched."""
+    """Exit 2 with one line when nothing matched: a usage error, like a path that does not exist."""
     what = f"matching {pattern!r}" if pattern else "with an image extension"
-    raise fail(f"no files {what} in {', '.join(map(str, paths))}" + ("" if recursive else " (add -r for sub-folders)"), 1)
+    raise fail(f"no files {what} in {', '.join(map(str, paths))}" + ("" if recursive else " (add -r for sub-folders)"))
+
+
+def check_some_files(paths: list[str], pattern: Optional[str], recursive: bool, resume: bool) -> None:
+    """Before the model loads and before any output is opened (no CSV header, no "0 images" summary): local
+    inputs that list no file at all are one line, exit 2. The walk stops at the first file found."""
+    from .._files import is_uri, iter_files
+
+    if resume or any(is_uri(p) for p in paths):
+        return  # resuming a finished run lists nothing and is fine; Ray lists URIs itself
+    if next(iter(iter_files(paths, pattern, recursive)), None) is None:
+        no_files(paths, pattern, recursive)
 
 
 def start_ray(address: Optional[str]) -> None:
@@ -281,8 +292,12 @@ def start_ray(address: Optional[str]) -> None:
         try:
             ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         except Exception as e:  # noqa: BLE001 -- ConnectionError, ValueError, RuntimeError...: all one line
-            first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
-            raise fail(f"cannot start or join Ray{f' at {address}' if address else ''}: {first.strip()[:300]}") from None
+            first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__).strip()
+            if "Could not find any running Ray instance" in first:  # Ray's words name Ray's own flag (#31)
+                first = ("no running Ray cluster was found on this machine (start one with `ray start --head`, "
+                         "or leave --ray-address out to run a local Ray for this command)")
+            first = first.replace("`--address` flag", "--ray-address").replace("--address flag", "--ray-address")
+            raise fail(f"cannot start or join Ray{f' at {address}' if address else ''}: {first[:300]}") from None
         finally:
             # Ray installs its own SIGTERM handler (a C stack dump and exit 15); the command's own ends the run
             # like Ctrl-C does: cleanup, no .part file, exit 143, as with the local engine

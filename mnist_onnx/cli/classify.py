@@ -16,7 +16,7 @@ from ._app import (ActorCpusOpt, ActorsOpt, CenterOpt, DeviceOpt, EngineChoice, 
                    InkOpt, InvertChoice, InvertOpt, MaxPixelsOpt, MeanOpt, MinConfidenceOpt, ModelOpt, PathsArg, PatternOpt,
                    ProviderChoice, ProviderOpt, QuietOpt, RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt,
                    StdOpt, announce, app, check_model_elsewhere, check_range, fail, make_classifier, note)
-from ._rows import (check_inputs, file_count, no_files, open_stream, output_path, parquet_rows, progress,
+from ._rows import (check_inputs, check_some_files, file_count, no_files, open_stream, output_path, parquet_rows, progress,
                     rate, resume_into, start_ray, write_rows)
 
 
@@ -51,6 +51,7 @@ def classify(
     ray_engine = engine is EngineChoice.ray
     output = output_path(output)
     check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output, pattern, recursive)
+    check_some_files(paths, pattern, recursive, resume)
     check_range("--top-k", top_k, 0, 10, "a count")
     check_range("--min-confidence", min_confidence, 0, 1, "a probability")  # None: the model's own
     from .._batch import inference_threads

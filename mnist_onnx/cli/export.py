@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import MnistOnnxError
+from ..errors import MnistOnnxError, needs_extra
 from ._app import (PresetChoice, app, fail)
 
 
@@ -38,7 +38,7 @@ def export(
     try:
         from mnist_onnx_export import make_config, resolve_teacher, validate
     except ImportError as e:
-        raise fail(f"`mnist-onnx export` needs the export extra (missing {e.name}): pip install 'mnist-onnx[export]'") from None
+        raise fail(needs_extra("`mnist-onnx export`", "export", e.name)) from None
     widths = None
     if hidden is not None:
         try:
@@ -69,7 +69,7 @@ def export(
     try:
         from mnist_onnx_export import export_model
     except ImportError as e:
-        raise fail(f"`mnist-onnx export` needs the export extra (missing {e.name}): pip install 'mnist-onnx[export]'") from None
+        raise fail(needs_extra("`mnist-onnx export`", "export", e.name)) from None
     try:
         result = export_model(data, out, preset=preset.value, opset=opset, **options)
     except (MnistOnnxError, ValueError) as e:

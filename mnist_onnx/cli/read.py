@@ -16,7 +16,7 @@ from ._app import (ActorCpusOpt, ActorsOpt, DeviceOpt, EngineChoice, EngineOpt, 
                    InvertOpt, MaxPixelsOpt, ModelOpt, PathsArg, PatternOpt, ProviderChoice, ProviderOpt, QuietOpt,
                    RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt, announce, app, check_model_elsewhere,
                    check_range, fail, make_classifier, note)
-from ._rows import (check_inputs, file_count, no_files, open_stream, output_path, parquet_rows, progress,
+from ._rows import (check_inputs, check_some_files, file_count, no_files, open_stream, output_path, parquet_rows, progress,
                     rate, resume_into, start_ray, write_rows)
 
 
@@ -48,6 +48,7 @@ def read(
     ray_engine = engine is EngineChoice.ray
     output = output_path(output)
     check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output, pattern, recursive)
+    check_some_files(paths, pattern, recursive, resume)
     check_range("--min-confidence", min_confidence, 0, 1, "a probability")
     from .._batch import inference_threads
     from .._model import small_job
@@ -105,7 +106,7 @@ def read(
     if not quiet:
         n, secs = c.rows, c.seconds
         note(f"{n:,} image{'' if n == 1 else 's'}: {n - c.failed:,} read"
-             + (f" ({c.unsure:,} unsure)" if c.unsure else "") + ", "
+             + (f" ({c.unsure:,} unsure, below {min_confidence:g})" if c.unsure else "") + ", "
              + (f"{c.blank:,} without a digit, " if c.blank else "") + f"{c.failed - c.blank:,} failed in {secs:.2f} s "
              f"({rate(n, secs)}) on {ran_on}, model {clf.model_path} ({clf.info.source})"
              + (f"; rows in {output}" if output else "")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import needs_extra
 from ._app import (CenterOpt, DeviceOpt, InkOpt, InvertChoice, InvertOpt, MeanOpt, MinConfidenceOpt, ModelOpt,
                    ProviderChoice, ProviderOpt, StdOpt, announce, app, check_range, fail,
                    make_classifier, note)
@@ -46,7 +47,7 @@ def serve(
     try:
         from .._server import run
     except ImportError as e:
-        raise fail(f"serve needs the server extra ({e.name} is missing): pip install \"mnist-onnx[serve]\"") from None
+        raise fail(needs_extra("`mnist-onnx serve`", "serve", e.name)) from None
     import socket
 
     try:  # one clear line for a port in use, before the model loads
