@@ -34,6 +34,7 @@ _EXPORTS = {
     "model_summary": "._model",
     "iter_files": "._files",
     "load_idx": "._idx",
+    "parse_digits": "._output",
     "MnistOnnxError": ".errors",
     "DataError": ".errors",
     "ModelError": ".errors",
@@ -63,6 +64,7 @@ __all__ = [  # static, so tools and readers see the public API without running a
     "model_summary",
     "iter_files",
     "load_idx",
+    "parse_digits",
     "MnistOnnxError",
     "DataError",
     "ModelError",
@@ -82,6 +84,7 @@ if TYPE_CHECKING:
     from ._files import iter_files
     from ._idx import load_split as load_idx
     from ._model import ModelInfo, Preprocessing, model_summary, resolve_model
+    from ._output import parse_digits
     from ._read import DigitBox, Reading
     from ._preprocess import PreprocessConfig, load_image
     from .errors import (DataError, EngineError, ImageError, MnistOnnxError, ModelError, OutputError, ProviderError,

@@ -43,6 +43,11 @@ class Prediction:
     probabilities: np.ndarray  # (10,)
     unsure: bool = False  # below the minimum confidence: the digit is the model's best guess, check it
 
+    @property
+    def status(self) -> str:
+        """As rows and Readings say it: `ok`, `unsure` (read, below the minimum confidence) or `no-digit`."""
+        return "no-digit" if self.digit is None else ("unsure" if self.unsure else "ok")
+
     def top_k(self, k: int) -> list[tuple[int, float]]:
         order = np.argsort(-self.probabilities, kind="stable")[:k]
         return [(int(d), float(self.probabilities[d])) for d in order]

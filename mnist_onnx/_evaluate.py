@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, overload
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from ._calibration import COVERAGES, accuracy_at_coverage, expected_calibration_
 from ._chunk import FileResult
 from ._files import iter_files
 from ._idx import find_split, load_split
-from .errors import DataError
+from .errors import DataError, UsageError
 
 
 _LABEL = re.compile("[0-9]")  # ASCII only
@@ -77,8 +77,19 @@ class Evaluation:
         """Expected calibration error: how far confidence is from accuracy (0: it means what it says)."""
         return expected_calibration_error(self.confidences, self.labels == self.predictions)
 
-    def accuracy_at(self, coverages: tuple[float, ...] = COVERAGES) -> dict[float, float]:
-        """Accuracy of the most confident share of answers, for each share: what rejecting the rest buys."""
+    @overload
+    def accuracy_at(self, coverages: float) -> float: ...
+
+    @overload
+    def accuracy_at(self, coverages: tuple[float, ...] = COVERAGES) -> dict[float, float]: ...
+
+    def accuracy_at(self, coverages: float | tuple[float, ...] = COVERAGES) -> float | dict[float, float]:
+        """Accuracy of the most confident share of answers, for each share: what rejecting the rest buys.
+        One share (`accuracy_at(0.95)`) gives its accuracy; several (a tuple) give {share: accuracy}."""
+        if isinstance(coverages, (int, float)):
+            if not 0 < coverages <= 1:
+                raise UsageError(f"coverage {coverages!r}: must be a share above 0 and at most 1")
+            return accuracy_at_coverage(self.confidences, self.labels == self.predictions, (float(coverages),))[float(coverages)]
         return accuracy_at_coverage(self.confidences, self.labels == self.predictions, coverages)
 
     @property

@@ -104,6 +104,19 @@ def digits_field(r: Reading) -> str:
     return ";".join(f"{d.digit}:{d.confidence:.6f}:{','.join(map(str, d.box))}" for d in r.digits)
 
 
+def parse_digits(field: object) -> list[dict]:
+    """A CSV `digits` field back as JSON Lines and Parquet give it: a list of {"digit", "confidence", "box"}
+    (an empty or missing field -- NaN in pandas, None in polars -- is []). For pandas:
+    `df["digits"] = df["digits"].map(mnist_onnx.parse_digits)`."""
+    if not isinstance(field, str) or not field:
+        return []
+    out = []
+    for part in field.split(";"):
+        digit, confidence, box = part.split(":")
+        out.append({"digit": int(digit), "confidence": float(confidence), "box": [int(v) for v in box.split(",")]})
+    return out
+
+
 class ReadingWriter:
     """`read`'s rows, in the same three formats as classify's and with the same quoting rules."""
 

@@ -62,9 +62,21 @@ def _closed_streams() -> None:
         _app.closed_streams.add(name)
 
 
+def _unwrapped_help() -> None:
+    """Docstrings are wrapped for the source; --help wraps for the terminal. Each paragraph becomes one line
+    first, so the command list and each command's help are not wrapped twice (ragged) at any width."""
+    import inspect
+    import re
+
+    for c in app.registered_commands:
+        doc = c.help or inspect.getdoc(c.callback) or ""
+        c.help = "\n\n".join(re.sub(r"\s*\n\s*", " ", p).strip() for p in doc.split("\n\n"))
+
+
 def main() -> None:
     _closed_streams()
     _only_the_command_run(sys.argv)
+    _unwrapped_help()
     signal.signal(signal.SIGTERM, _terminate)  # the command line owns this process; the library never does this
     if hasattr(signal, "SIGXFSZ"):  # past `ulimit -f`, a write should fail with EFBIG, not kill us mid-file
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -32,8 +32,30 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _plain_usage() -> None:
+    """Typer writes a required argument as `{PATH...}` in usage lines; the usual `PATH...` reads better (#31).
+    The command line owns its process, so its Typer may be adjusted here; the library never does this."""
+    from typer.core import TyperArgument
+
+    made = TyperArgument.make_metavar
+    if getattr(made, "_mnist_onnx", False):
+        return
+
+    def make_metavar(self: Any, *args: Any, **kwargs: Any) -> str:
+        var = made(self, *args, **kwargs)
+        return var[1:-1] if var.startswith("{") and var.endswith("}") else var
+
+    make_metavar._mnist_onnx = True  # type: ignore[attr-defined]
+    TyperArgument.make_metavar = make_metavar  # type: ignore[method-assign]
+
+
+_plain_usage()
+
+_ABOUT = ("Read handwritten digits (classify) and whole numbers (read) with ONNX Runtime on CUDA or CPU, from the "
+          "command line or a page and HTTP API (serve); train the MNIST MLP in TensorFlow and export it to ONNX.")
+
 app = typer.Typer(
-    help="Train the MNIST MLP and export it to ONNX; classify digit images with ONNX Runtime (CUDA or CPU).",
+    help=_ABOUT,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -44,7 +66,8 @@ app = typer.Typer(
 def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    """Train the MNIST MLP and export it to ONNX; classify digit images with ONNX Runtime (CUDA or CPU)."""
+    """Read handwritten digits (classify) and whole numbers (read) with ONNX Runtime on CUDA or CPU, from the
+    command line or a page and HTTP API (serve); train the MNIST MLP in TensorFlow and export it to ONNX."""
 
 
 class ProviderChoice(str, Enum):
@@ -112,7 +135,7 @@ InkOpt = Annotated[Optional[InkChoice], typer.Option("--model-ink", help="Overri
 
 # --- what classify and read share -------------------------------------------------------------------
 
-PathsArg = Annotated[list[str], typer.Argument(help="Image files and/or folders (with --engine ray also s3://, gs://, ... URIs).", show_default=False, metavar="PATH")]
+PathsArg = Annotated[list[str], typer.Argument(help="Image files and/or folders (with --engine ray also s3://, gs://, ... URIs).", show_default=False, metavar="PATH...")]
 RecursiveOpt = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
 PatternOpt = Annotated[Optional[str], typer.Option(help="File-name pattern inside folders, case-insensitive. Default: any image (png, jpg, jpeg, gif, bmp, tif, tiff, webp, ppm, pgm, pbm).", show_default=False)]
 FormatOpt = Annotated[Optional[FormatChoice], typer.Option("--format", "-f", help="Default: table on a terminal, else csv (or from --output's suffix: .csv, .jsonl, .parquet). parquet needs the parquet extra and -o.")]

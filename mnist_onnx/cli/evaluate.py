@@ -24,7 +24,7 @@ def evaluate(
     model: ModelOpt = None,
     provider: ProviderOpt = ProviderChoice.auto,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON (accuracy at the top level).")] = False,
-    report: Annotated[Optional[Path], typer.Option("--output", "-o", "--report", help="Folder for the confusion-matrix and misclassified-images PNGs.")] = None,
+    report: Annotated[Optional[Path], typer.Option("--output", "-o", "--report", help="Folder for the pictures: confusion.png, misclassified.png and risk-coverage.png.")] = None,
     workers: Annotated[int, typer.Option(help="Processes decoding PNGs in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
     center: CenterOpt = True,

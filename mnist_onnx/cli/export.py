@@ -15,7 +15,7 @@ from ._app import (PresetChoice, app, fail)
 def export(
     data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Folder with MNIST IDX files (gz or raw). Default: download the official files into the user cache.")] = None,
     out: Annotated[Optional[Path], typer.Option("--output", "-o", "--out", help="Model file to write. Default: the user data folder, where `classify` finds it.")] = None,
-    preset: Annotated[PresetChoice, typer.Option(help="Network and optimiser of a tutorial.")] = PresetChoice.tutorial,
+    preset: Annotated[PresetChoice, typer.Option(show_choices=False, help="Network and optimiser of a tutorial: tutorial, softmax, mlp300, mlp200, sigmoid5 or cnn.")] = PresetChoice.tutorial,
     hidden: Annotated[Optional[str], typer.Option(help="Hidden layer widths, e.g. 512,256,128 ('' for none).")] = None,
     activation: Annotated[Optional[str], typer.Option(help="relu, sigmoid or tanh.")] = None,
     dropout: Annotated[Optional[float], typer.Option(help="Dropout before the output layer.")] = None,

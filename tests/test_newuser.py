@@ -1,0 +1,132 @@
+"""What a new user trips on (#31): outputs that load right in pandas and polars, library conveniences, a
+machine without a GPU, a CPU-only install."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_cli, save_png
+
+
+@pytest.fixture(scope="module")
+def numbers(tmp_path_factory, test_set):
+    """Numbers with leading zeros, written as a user would: three MNIST digits side by side."""
+    x, y = test_set
+    d = tmp_path_factory.mktemp("numbers")
+    by_digit = {k: [i for i in range(200) if y[i] == k] for k in range(10)}
+    for n, label in enumerate(["0042", "2024", "007"]):
+        strip = np.concatenate([x[by_digit[int(c)][n]] for c in label], axis=1)
+        Image.fromarray(255 - strip).resize((strip.shape[1] * 3, 84)).save(d / f"{n}.png")
+    out = tmp_path_factory.mktemp("rows")
+    for fmt in ("csv", "jsonl", "parquet"):
+        r = run_cli("read", str(d), "-o", str(out / f"numbers.{fmt}"), "-p", "cpu")
+        assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_pandas_recipes_keep_numbers_as_text_and_digits_as_lists(numbers):
+    pd = pytest.importorskip("pandas")
+    import mnist_onnx
+
+    csv_df = pd.read_csv(numbers / "numbers.csv", dtype={"number": "string"})
+    csv_df["digits"] = csv_df["digits"].map(mnist_onnx.parse_digits)
+    jsonl_df = pd.read_json(numbers / "numbers.jsonl", lines=True, dtype={"number": "string"})
+    parquet_df = pd.read_parquet(numbers / "numbers.parquet")
+    for df in (csv_df, jsonl_df, parquet_df):
+        assert list(df["number"]) == ["0042", "2024", "007"]
+    for csv_digits, json_digits in zip(csv_df["digits"], jsonl_df["digits"]):
+        assert [set(d) for d in csv_digits] == [{"digit", "confidence", "box"}] * len(csv_digits)
+        assert [(d["digit"], d["box"]) for d in csv_digits] == [(d["digit"], d["box"]) for d in json_digits]
+        assert [d["confidence"] for d in csv_digits] == pytest.approx([d["confidence"] for d in json_digits])
+    assert [d["digit"] for d in parquet_df["digits"][0]] == [0, 0, 4, 2]
+
+
+def test_polars_recipes_keep_numbers_as_text(numbers):
+    pl = pytest.importorskip("polars")
+    frames = [pl.read_csv(numbers / "numbers.csv", schema_overrides={"number": pl.String}),
+              pl.read_ndjson(numbers / "numbers.jsonl"), pl.read_parquet(numbers / "numbers.parquet")]
+    for df in frames:
+        assert df["number"].to_list() == ["0042", "2024", "007"]
+    assert [d["digit"] for d in frames[1]["digits"][0]] == [0, 0, 4, 2]
+
+
+def test_parse_digits_reads_back_what_the_csv_wrote():
+    import mnist_onnx
+
+    assert mnist_onnx.parse_digits("4:0.990000:1,2,30,40;2:0.500000:31,2,60,40") == [
+        {"digit": 4, "confidence": 0.99, "box": [1, 2, 30, 40]}, {"digit": 2, "confidence": 0.5, "box": [31, 2, 60, 40]}]
+    assert mnist_onnx.parse_digits("") == mnist_onnx.parse_digits(float("nan")) == mnist_onnx.parse_digits(None) == []
+
+
+# --- the library -------------------------------------------------------------------------------------------
+
+def test_a_prediction_has_a_status_and_accuracy_at_takes_one_share(test_set):
+    import mnist_onnx
+
+    x, y = test_set
+    with mnist_onnx.Classifier(provider="cpu") as clf:
+        assert clf.classify(str(ROOT / "samples" / "1_paper.png")).status == "ok"
+        assert clf.classify(np.zeros((28, 28), np.uint8)).status in ("no-digit", "ok", "unsure")
+        assert clf.classify(x[0], min_confidence=1.0).status == "unsure"
+        ev = clf.evaluate(x[:300], y[:300])
+    assert ev.accuracy_at(0.95) == ev.accuracy_at((0.95,))[0.95]
+    with pytest.raises(mnist_onnx.UsageError):
+        ev.accuracy_at(1.5)
+
+
+# --- messages ---------------------------------------------------------------------------------------------
+
+def test_info_says_which_threshold_applies():
+    r = run_cli("info")
+    assert r.returncode == 0
+    assert "unsure below (applies)" in r.stdout and "not applied: `unsure below` 0.9658 applies" in " ".join(r.stdout.split())
+
+
+def test_read_summary_names_its_threshold(tmp_path, test_set):
+    x, _ = test_set
+    save_png(tmp_path / "a.png", x[0])
+    r = run_cli("read", str(tmp_path), "--min-confidence", "1", "-f", "csv")
+    assert r.returncode == 0 and "(1 unsure, below 1)" in r.stderr
+
+
+def test_help_names_every_command_in_whole_lines():
+    env = {"COLUMNS": "80"}
+    top = run_cli("--help", env=env).stdout
+    assert "classify" in top and "read" in top and "serve" in top
+    assert "whole numbers (read)" in " ".join(top.split()) and "(serve)" in top
+    assert "{PATH" not in run_cli("classify", "--help", env=env).stdout
+    assert "PATH..." in run_cli("read", "--help", env=env).stdout
+    assert "risk-coverage.png" in " ".join(run_cli("evaluate", "--help", env={"COLUMNS": "200"}).stdout.split())
+    wide = run_cli("export", "--help", env={"COLUMNS": "120"}).stdout
+    assert "sigmoid5" in wide  # a preset name is never split across lines
+    for line in top.splitlines():  # the command list: no line ends early, as a docstring's line breaks made it
+        text = line.strip("│ ")
+        if text and not text.startswith(("╭", "╰", "Usage", "--")):
+            assert len(line.rstrip()) > 40 or text.endswith((".", ")")), line
+
+
+def test_extras_are_named_one_way():
+    from mnist_onnx.errors import needs_extra
+
+    assert needs_extra("Parquet output", "parquet", "pyarrow") == (
+        'Parquet output needs the parquet extra (pyarrow is missing): pip install "mnist-onnx[parquet]"')
+    for path in (ROOT / "mnist_onnx").rglob("*.py"):
+        text = path.read_text()
+        assert "pip install 'mnist-onnx[" not in text and "the server extra" not in text, path
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_address_auto_without_a_cluster_names_our_flag():
+    pytest.importorskip("ray")
+    r = run_cli("classify", str(ROOT / "samples"), "--engine", "ray", "--ray-address", "auto", timeout=120)
+    assert r.returncode == 2 and "--address" not in r.stderr.replace("--ray-address", "")
+    assert "no running Ray cluster was found" in r.stderr
