@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import csv
-import re
 import subprocess
 import sys
 import tempfile
@@ -28,10 +27,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import ROOT, cli, make_png_folder, peak_rss_mib, run_timed  # noqa: E402
+from benchmarks.docs_block import write_block  # noqa: E402
 from benchmarks.serve import start  # noqa: E402
-
-BEGIN, END = "<!-- benchmarks/hostile.py: begin -->", "<!-- benchmarks/hostile.py: end -->"
-
 
 def many_marks(path: Path) -> Path:
     a = np.full((1024, 1024), 255, np.uint8)
@@ -126,12 +123,8 @@ def main() -> None:
     table = "| case | measured |\n| --- | --- |\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
     print(table)
     if args.write_docs:
-        doc = ROOT / "docs" / "reliability.md"
-        text = doc.read_text()
-        block = f"{BEGIN}\n{table}\n{END}"
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-        doc.write_text(text)
-        print(f"wrote {doc}")
+        write_block(ROOT / "docs" / "reliability.md", "hostile.py", table)
+        print("wrote docs/reliability.md")
 
 
 if __name__ == "__main__":

@@ -130,3 +130,42 @@ def test_ray_address_auto_without_a_cluster_names_our_flag():
     r = run_cli("classify", str(ROOT / "samples"), "--engine", "ray", "--ray-address", "auto", timeout=120)
     assert r.returncode == 2 and "--address" not in r.stderr.replace("--ray-address", "")
     assert "no running Ray cluster was found" in r.stderr
+
+
+# --- a CPU-only install -------------------------------------------------------------------------------------
+
+def _requirements(lines: list[str]) -> set[str]:
+    return {line.split(";")[0].strip() for line in lines if line.strip() and not line.strip().startswith("#")}
+
+
+def test_the_cpu_requirements_are_the_runtime_dependencies_with_plain_onnxruntime():
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    cpu = (ROOT / "requirements-cpu.txt").read_text().splitlines()
+    assert _requirements(cpu) == _requirements([d for d in deps if not d.startswith(("onnxruntime-gpu", "onnxruntime>="))]
+                                               ) | {"onnxruntime>=1.20"}
+
+
+@pytest.mark.slow
+def test_classify_works_with_plain_onnxruntime(tmp_path):
+    """The README's CPU-only install, in a fresh virtual environment: the same rows as this install."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    r = subprocess.run(pip + ["-r", str(ROOT / "requirements-cpu.txt")], capture_output=True, text=True, timeout=900)
+    if r.returncode != 0 and ("Could not find a version" in r.stderr or "Network" in r.stderr or "connection" in r.stderr.lower()):
+        pytest.skip(f"no package index reachable to install onnxruntime: {r.stderr.strip().splitlines()[-1]}")
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(pip + ["--no-deps", str(ROOT)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    listed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list", "--format", "freeze"],
+                            capture_output=True, text=True, timeout=120).stdout
+    assert "onnxruntime==" in listed and "onnxruntime-gpu" not in listed
+    here = run_cli("classify", str(ROOT / "samples"), "-f", "csv", "-p", "cpu", cwd=tmp_path)
+    there = subprocess.run([str(venv / "bin" / "mnist-onnx"), "classify", str(ROOT / "samples"), "-f", "csv"],
+                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert there.returncode == 0, there.stderr
+    digits = lambda text: [(r["path"], r["digit"], r["status"]) for r in csv.DictReader(text.splitlines())]  # noqa: E731
+    assert digits(there.stdout) == digits(here.stdout) and len(digits(here.stdout)) == 12
+    assert "on CPU" in there.stderr
