@@ -72,14 +72,14 @@ def test_pil_images_and_mixed_lists(clf, test_set, tmp_path):
 
 
 @pytest.mark.slow
-def test_third_party_cnn_with_its_normalisation(test_set):
+def test_third_party_cnn_with_its_normalisation(test_set, third_party):
     """A PyTorch CNN nobody here wrote: [N,1,28,28] input, logits out, (x - 0.1307) / 0.3081."""
     x, y = test_set
-    c = Classifier(THIRD_PARTY, provider="cpu", mean=0.1307, std=0.3081)
+    c = Classifier(third_party, provider="cpu", mean=0.1307, std=0.3081)
     assert c.info.input_shape[1:] == [1, 28, 28]
     probs = c.predict(x)
     assert np.allclose(probs.sum(1), 1, atol=1e-5)  # logits were turned into probabilities
-    ref = plain_ort(THIRD_PARTY, ((x.astype(np.float32) / 255 - 0.1307) / 0.3081)[:, None])
+    ref = plain_ort(third_party, ((x.astype(np.float32) / 255 - 0.1307) / 0.3081)[:, None])
     assert (probs.argmax(1) == ref.argmax(1)).all()  # to the image, what plain onnxruntime says
     assert (probs.argmax(1) == y).mean() > 0.97
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import ROOT, THIRD_PARTY, run_cli, save_png
+from conftest import ROOT, run_cli, save_png
 
 
 def rows(text):
@@ -25,8 +25,8 @@ def test_samples_all_right():
     assert "12 images: 12 classified, 0 failed" in r.stderr and "on CPU" in r.stderr
 
 
-def test_third_party_model_reads_the_samples():
-    r = run_cli("classify", "samples/", "--model", str(THIRD_PARTY), "--mean", "0.1307", "--std", "0.3081", "-p", "cpu")
+def test_third_party_model_reads_the_samples(third_party):
+    r = run_cli("classify", "samples/", "--model", str(third_party), "--mean", "0.1307", "--std", "0.3081", "-p", "cpu")
     assert r.returncode == 0, r.stderr
     assert all(row["path"].split("/")[-1][0] == row["digit"] for row in rows(r.stdout))
 

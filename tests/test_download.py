@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DATA, ROOT
+from conftest import DATA
 from mnist_onnx.errors import DataError
 from mnist_onnx_export.data import MNIST_FILES, download_mnist, load_mnist
 
-FULL = Path(os.environ.get("MNIST_ONNX_FULL_DATA", ROOT.parent / "shared" / "mnist-full"))
 
 
 def sha(path):
@@ -33,10 +32,9 @@ def server(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def full_mirror(monkeypatch):
+def full_mirror(monkeypatch, mnist_full):
     """Serve ../shared/mnist-full as it is: the training files re-compressed, the test files canonical."""
-    assert (FULL / "train-images-idx3-ubyte.gz").is_file(), f"the full MNIST is expected in {FULL}"
-    yield from _serve(FULL, monkeypatch)
+    yield from _serve(mnist_full, monkeypatch)
 
 
 def _serve(served, monkeypatch):

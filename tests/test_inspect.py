@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from conftest import DATA, THIRD_PARTY, run_cli, save_png
+from conftest import DATA, run_cli, save_png
 from mnist_onnx._model import bundled_model_path
 
 
@@ -44,10 +44,10 @@ def test_evaluate_idx_matches_plain_onnxruntime(test_set, tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_third_party_with_its_normalisation(test_set):
+def test_evaluate_third_party_with_its_normalisation(test_set, third_party):
     x, y = test_set
-    r = run_cli("evaluate", str(DATA), "--json", "-m", str(THIRD_PARTY), "--mean", "0.1307", "--std", "0.3081")
-    ref = plain_predictions(THIRD_PARTY, x, 0.1307, 0.3081)
+    r = run_cli("evaluate", str(DATA), "--json", "-m", str(third_party), "--mean", "0.1307", "--std", "0.3081")
+    ref = plain_predictions(third_party, x, 0.1307, 0.3081)
     assert json.loads(r.stdout)["accuracy"] == float((ref == y).mean())
 
 
@@ -106,9 +106,6 @@ def test_info_json_and_table():
     t = run_cli("info")
     shown = f"{out['card']['metrics']['test_accuracy']:.2%}"  # the card's own figure, as a person reads it
     assert "test_accuracy" in t.stdout and shown in t.stdout and "tensorflow" in t.stdout
-    third = json.loads(run_cli("info", str(THIRD_PARTY), "--json").stdout)
-    assert third["card"] is None and third["inputs"][0]["shape"] == ["batch_size", 1, 28, 28]
-    assert "none: not exported by mnist-onnx" in run_cli("info", str(THIRD_PARTY)).stdout
     missing = run_cli("info", "nope.onnx")
     assert missing.returncode == 2 and "model file not found" in missing.stderr
 
@@ -122,3 +119,9 @@ def test_evaluate_with_nothing_readable_exits_1_with_one_summary(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 12 and "490 more files" in lines[10] and "nothing to evaluate" in lines[11], lines
     assert "accuracy" not in r.stdout
+
+
+def test_info_of_a_model_made_elsewhere(third_party):
+    third = json.loads(run_cli("info", str(third_party), "--json").stdout)
+    assert third["card"] is None and third["inputs"][0]["shape"] == ["batch_size", 1, 28, 28]
+    assert "none: not exported by mnist-onnx" in run_cli("info", str(third_party)).stdout

@@ -199,7 +199,7 @@ def test_cli_reads_a_uri_through_ray(tmp_path):
 def test_read_through_ray_gives_the_local_readings(local_ray, tmp_path):
     """`read --engine ray` writes the local engine's rows; `mnist_onnx.ray.read` on a Dataset read by Ray
     gives `read_items`' readings for the same bytes."""
-    numbers = ROOT.parent / "shared" / "numbers-dev"
+    from conftest import NUMBERS as numbers
     folder = tmp_path / "numbers"
     folder.mkdir()
     for f in sorted(numbers.glob("*.png"))[:40]:

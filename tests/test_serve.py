@@ -127,7 +127,7 @@ def test_same_results_as_classify(folder, server, hostile):
 
 def test_read_gives_the_command_lines_readings(server, hostile):
     """`POST /v1/read`: the rows `mnist-onnx read` writes for the same files, in upload order."""
-    numbers = ROOT.parent / "shared" / "numbers-dev"
+    from conftest import NUMBERS as numbers
     paths = sorted(numbers.glob("000*.png")) + sorted(p for p in hostile.iterdir() if p.suffix == ".png")
     cli = run_cli("read", *map(str, paths), "-f", "jsonl", "-p", "cpu")
     expected = [json.loads(line) for line in cli.stdout.splitlines()]
@@ -140,9 +140,9 @@ def test_read_gives_the_command_lines_readings(server, hostile):
         if r["confidence"] is not None:
             assert abs(r["confidence"] - e["confidence"]) < 1e-6
     assert {r["status"] for r in got} >= {"ok", "error", "no-digit"}
-    r = requests.post(server + "v1/read", data=(numbers / "0000.png").read_bytes(), timeout=30,
+    r = requests.post(server + "v1/read", data=(numbers / "0002.png").read_bytes(), timeout=30,
                       headers={"Content-Type": "image/png"}, params={"min_confidence": "1"})
-    assert r.json()["results"][0]["status"] == "unsure" and r.json()["results"][0]["number"] == "53046"
+    assert r.json()["results"][0]["status"] == "unsure" and r.json()["results"][0]["number"] == "9733"
     r = requests.post(server + "v1/read", data=b"x", headers={"Content-Type": "image/png"},
                       params={"min_confidence": "2"}, timeout=30)
     assert r.status_code == 400 and "min_confidence" in r.json()["error"]
@@ -229,7 +229,10 @@ CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
 @pytest.mark.browser
 def test_browser_draw_a_seven(server):
     """Headless Chromium opens the page, draws a 7 with the mouse, and reads #prediction."""
-    assert CHROMIUM, "install Debian's chromium-headless-shell (apt-get install chromium-headless-shell)"
+    if not CHROMIUM:  # a contributor's machine may lack it; CI installs it and must run this
+        from conftest import CI
+
+        (pytest.fail if CI else pytest.skip)("needs Chromium: apt-get install chromium-headless-shell")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

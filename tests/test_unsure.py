@@ -136,6 +136,6 @@ def test_digit_styles_only_for_mnist_by_checksum():
     from mnist_onnx_export.data import is_mnist
 
     assert not is_mnist(DATA)  # the 5k subset: MNIST's digits, but not MNIST's file
-    full = ROOT.parent / "shared" / "mnist-full"
+    from conftest import FULL as full
     if (full / "train-images-idx3-ubyte.gz").is_file():
         assert is_mnist(full)  # re-compressed: the same content, another .gz checksum
