@@ -14,10 +14,13 @@ Needs the `ray` extra: `pip install "mnist-onnx[ray]"`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -29,9 +32,8 @@ import numpy as np
 from ._batch import classify_items
 from ._chunk import FileResult
 from ._classifier import Classifier, Options, check_probability, path_list
-from ._files import is_uri, iter_files
+from ._files import is_uri, iter_files, matches
 from ._model import resolve_model
-from ._formats import EXTENSIONS
 from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE, READ_CHUNK
 from ._read import DigitBox, Reading, read_items
 from ._resume import Done
@@ -45,7 +47,7 @@ __all__ = ["classify", "classify_paths", "read", "read_paths", "Predictor", "Rea
 
 # Columns of the Dataset `classify` returns (plus `probabilities` when asked for). A row without a digit
 # (status `error` or `no-digit`) has digit -1 and confidence NaN: Ray's numpy batches have no nulls.
-COLUMNS = ("path", "digit", "confidence", "status", "error", "provider")
+COLUMNS = ("path", "digit", "confidence", "status", "error", "provider", "node")
 
 
 def _import_ray() -> Any:
@@ -79,6 +81,7 @@ class Predictor:
                 self.classifier = Classifier(path, **dataclasses.asdict(options))
         self.keep_probabilities = keep_probabilities
         self.min_confidence = self.classifier._threshold(min_confidence)
+        self.node = _import_ray().get_runtime_context().get_node_id()  # which node did the work: rows say
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         clf = self.classifier
@@ -91,6 +94,7 @@ class Predictor:
             "status": np.asarray([r.status for r in rows], dtype=object),
             "error": np.asarray([r.error or "" for r in rows], dtype=object),
             "provider": np.asarray([self.classifier.provider] * len(rows), dtype=object),
+            "node": np.asarray([self.node] * len(rows), dtype=object),
         }
         if self.keep_probabilities:
             out["probabilities"] = np.stack([r.probabilities if r.probabilities is not None
@@ -98,7 +102,7 @@ class Predictor:
         return out
 
 
-READ_COLUMNS = ("path", "number", "confidence", "status", "error", "digits", "provider")
+READ_COLUMNS = ("path", "number", "confidence", "status", "error", "digits", "provider", "node")
 
 
 class Reader(Predictor):
@@ -123,6 +127,7 @@ class Reader(Predictor):
             "digits": np.asarray([json.dumps([{"digit": d.digit, "confidence": d.confidence, "box": list(d.box)}
                                               for d in r.digits]) for r in rows], dtype=object),
             "provider": np.asarray([clf.provider] * len(rows), dtype=object),
+            "node": np.asarray([self.node] * len(rows), dtype=object),
         }
 
 
@@ -210,7 +215,8 @@ def _map(ds: ray.data.Dataset, actor: type, actor_kwargs: dict[str, Any], model:
     shipped: str | dict[str, Any] = {"ref": ray.put(path.read_bytes())} if ship_model else str(path.resolve())
     return ds.map_batches(
         actor, fn_constructor_kwargs={"model": shipped, "options": options, **actor_kwargs},
-        batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=concurrency),
+        batch_size=batch_size, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=concurrency, max_tasks_in_flight_per_actor=_IN_FLIGHT_PER_ACTOR),
         num_cpus=num_cpus, num_gpus=1 if options.provider == "cuda" else 0)
 
 
@@ -221,6 +227,7 @@ class RayRun:
     def __init__(self, ds: ray.data.Dataset | None, actors: int, keep_probabilities: bool,
                  provider: str = "auto", readings: bool = False) -> None:
         self.providers: set[str] = set()
+        self.nodes: dict[str, int] = {}  # rows per node that made them
         self.actors = actors
         self._asked = provider
         self._batches = ds.iter_batches(batch_size=None, batch_format="numpy") if ds is not None else iter(())
@@ -231,7 +238,12 @@ class RayRun:
     def ran_on(self) -> str:
         """For the summary line, e.g. `CPU (Ray, 2 actors)`: the providers the actors reported."""
         used = "/".join(sorted(p.upper() for p in self.providers)) or self._asked.upper()
-        return f"{used} (Ray, {self.actors} actor{'' if self.actors == 1 else 's'})"
+        spread = ""
+        if len(self.nodes) > 1:  # the work per node, largest first: did every node take its share?
+            total = sum(self.nodes.values())
+            spread = f" on {len(self.nodes)} nodes: " + " / ".join(
+                f"{n / total:.0%}" for n in sorted(self.nodes.values(), reverse=True))
+        return f"{used} (Ray, {self.actors} actor{'' if self.actors == 1 else 's'}{spread})"
 
     def __iter__(self) -> Iterator[Any]:
         try:
@@ -240,12 +252,17 @@ class RayRun:
             ray = _import_ray()
             if not isinstance(e, ray.exceptions.RayError):
                 raise
-            first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
-            raise EngineError(f"the Ray run failed: {type(e).__name__}: {first.strip()[:300]}") from None
+            cause = _task_cause(e) if isinstance(e, ray.exceptions.RayTaskError) else ""
+            if not cause:
+                cause = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+            raise EngineError(f"the Ray run failed: {type(e).__name__}: {cause[:300]}") from None
 
     def _results(self) -> Iterator[Any]:
         for batch in self._batches:  # whole numpy batches: per-row dicts cost more than classifying
             self.providers.update(str(p) for p in set(batch["provider"].tolist()))
+            if "node" in batch:
+                for node in batch["node"].tolist():
+                    self.nodes[node] = self.nodes.get(node, 0) + 1
             if self._readings:
                 yield from _readings(batch)
                 continue
@@ -260,6 +277,22 @@ class RayRun:
                     yield FileResult(str(path), error=str(error))
 
 
+_RAISED = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$")
+
+
+def _task_cause(e: Exception) -> str:
+    """What made a Ray task fail, from its remote traceback: an object store's words (`AWS Error ...`) or the
+    last `SomeError: message` line that is not Ray's own wrapping -- not the first line (`ray::ReadBinary()`)
+    nor Ray's closing advice on retries (#32)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    storage = [line for line in lines if "AWS Error" in line]
+    if storage:
+        return _storage_problem("a read task", Exception(storage[-1]))
+    raised = [m for m in map(_RAISED.match, lines)
+              if m and not m.group(1).startswith(("RayTaskError", "RayError")) and "ray::" not in m.group(2)]
+    return f"{raised[-1].group(1)}: {raised[-1].group(2)}" if raised else ""
+
+
 def _readings(batch: dict[str, np.ndarray]) -> Iterator[Reading]:
     for path, number, conf, status, error, digits in zip(
             batch["path"].tolist(), batch["number"].tolist(), batch["confidence"].tolist(),
@@ -272,6 +305,25 @@ def _readings(batch: dict[str, np.ndarray]) -> Iterator[Reading]:
 
 
 _LISTED_BLOCK = 8192  # paths per block of the listing: ~1 MB of Arrow, a few batches of work each
+_BLOCKS_PER_ACTOR = 16  # a listing is cut into at least this many blocks per actor: each actor, on
+                        # whichever node, pulls its share as it frees up (two nodes: 35-65 % each)
+_READ_AHEAD = 1 << 17  # paths listed ahead to size the blocks (~15 MB at most); a longer listing has blocks enough
+_MIN_BLOCK = 16  # paths: smaller blocks cost more in Ray's scheduling than they spread
+_ACTORS_START_S = 600  # seconds the actors may take to start (a cold node pulls the model, imports ONNX Runtime)
+_IN_FLIGHT_PER_ACTOR = 2  # blocks queued at one actor: more would let one actor hoard a small run's blocks
+
+
+def _block_size(files: Iterable[str], actors: int, batch_size: int) -> tuple[int, Iterator[str]]:
+    """Paths per listing block, and the files (the first ones read ahead to size it). A listing short enough
+    to read ahead (`_READ_AHEAD`) is cut into `_BLOCKS_PER_ACTOR` blocks an actor (blocks of 16 to 8,192
+    paths); a longer one keeps `_LISTED_BLOCK` (plenty of blocks for every actor)."""
+    it = iter(files)
+    room = min(_READ_AHEAD, max(1, actors) * _BLOCKS_PER_ACTOR * _LISTED_BLOCK)
+    ahead = list(itertools.islice(it, room + 1))
+    if len(ahead) > room:
+        return max(batch_size, _LISTED_BLOCK), itertools.chain(ahead, it)
+    share = -(-len(ahead) // (max(1, actors) * _BLOCKS_PER_ACTOR))
+    return max(_MIN_BLOCK, min(share, _LISTED_BLOCK)), iter(ahead)
 _PUT_BLOCKS = 4  # blocks the driver puts itself; later ones are built by an actor from compressed paths
 _IN_FLIGHT = 16  # blocks sent to that actor and not yet built
 
@@ -328,6 +380,95 @@ class _BlockBuilder:
         return _block(zlib.decompress(packed).split(b"\0"))
 
 
+class _Named:
+    """Rows of files read from a URI named with its scheme again (`s3://bucket/key`: Ray reports `bucket/key`)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        batch["path"] = np.asarray([self.prefix + (os.fsdecode(p) if isinstance(p, bytes) else str(p))
+                                    for p in batch["path"]], dtype=object)
+        return batch
+
+
+_S3_TIMEOUTS = {"connect_timeout": 5.0, "request_timeout": 15.0}  # an endpoint where nothing listens: seconds
+_S3_ATTEMPTS = 2
+
+
+def _filesystem(uri: str) -> tuple[Any, str, str]:
+    """(pyarrow filesystem, path in it, prefix that names its files as URIs) for *uri*. S3 gets short timeouts
+    and two attempts (pyarrow's default retries for minutes), its endpoint from $AWS_ENDPOINT_URL_S3 or
+    $AWS_ENDPOINT_URL and its region from $AWS_REGION/$AWS_DEFAULT_REGION; `local://` (Ray's node-local
+    files) names its rows by their local paths; anything else is pyarrow's `FileSystem.from_uri`."""
+    import pyarrow.fs as pfs
+
+    scheme, _, rest = uri.partition("://")
+    scheme = scheme.lower()
+    if scheme == "local":
+        return pfs.LocalFileSystem(), rest, ""
+    if scheme in ("s3", "s3a") and "?" not in rest:
+        options: dict[str, Any] = dict(_S3_TIMEOUTS, retry_strategy=pfs.AwsStandardS3RetryStrategy(max_attempts=_S3_ATTEMPTS))
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if endpoint:
+            options["endpoint_override"] = endpoint
+        if region:
+            options["region"] = region
+        elif not endpoint:
+            with contextlib.suppress(Exception):  # AWS itself: the bucket's own region
+                options["region"] = pfs.resolve_s3_region(rest.split("/", 1)[0])
+        return pfs.S3FileSystem(**options), rest.rstrip("/"), f"{scheme}://"
+    fs, path = pfs.FileSystem.from_uri(uri)
+    return fs, path.rstrip("/") or path, f"{scheme}://"
+
+
+def _storage_problem(uri: str, e: Exception) -> str:
+    """One line for an object store's failure: what happened, in words, with the store's own code."""
+    text = " ".join(str(e).split())
+    found = re.search(r"AWS Error (\w+) during (\w+) operation: ?(.*?)(?: \(Request ID.*)?$", text)
+    if found:
+        code, detail = found.group(1), found.group(3).strip() or "no details"
+        if code == "NETWORK_CONNECTION":
+            return f"{uri}: cannot reach the object store ({detail[:200]})"
+        if code in ("ACCESS_DENIED", "INVALID_ACCESS_KEY_ID", "SIGNATURE_DOES_NOT_MATCH", "UNRECOGNIZED_CLIENT",
+                    "EXPIRED_TOKEN", "INVALID_CLIENT_TOKEN_ID"):
+            return f"{uri}: the object store refused the credentials ({code}: {detail[:160]})"
+        if code in ("NO_SUCH_BUCKET", "RESOURCE_NOT_FOUND"):
+            return f"{uri}: no such bucket ({code})"
+        return f"{uri}: the object store answered {code} ({detail[:200]})"
+    return f"{uri}: {text[:300]}"
+
+
+def _uri_files(uris: list[str], recursive: bool, pattern: str | None) -> Iterator[tuple[Any, list[str], str]]:
+    """For each URI: its filesystem, the files to read (a file as given; a folder's matching files, its
+    sub-folders' only with *recursive*, in name order) and the prefix naming them. A missing bucket or
+    prefix, refused credentials, an endpoint that does not answer: an EngineError of one line, in seconds."""
+    if not uris:
+        return
+    import pyarrow.fs as pfs
+
+    for uri in uris:
+        try:
+            fs, path, prefix = _filesystem(uri)
+            info = fs.get_file_info(path)
+            if info.type == pfs.FileType.NotFound:
+                bucket = path.split("/", 1)[0]
+                if prefix.startswith("s3") and "/" in path and fs.get_file_info(bucket).type == pfs.FileType.NotFound:
+                    raise EngineError(f"{uri}: no such bucket ({bucket})")
+                raise EngineError(f"{uri}: nothing there (no such file or prefix)")
+            if info.type == pfs.FileType.File:
+                yield fs, [info.path], prefix
+                continue
+            listed = fs.get_file_info(pfs.FileSelector(path, recursive=recursive))
+        except EngineError:
+            raise
+        except Exception as e:  # noqa: BLE001 -- OSError, ArrowInvalid, ValueError (an unknown scheme): one line
+            raise EngineError(_storage_problem(uri, e)) from None
+        found = sorted(f.path for f in listed if f.type == pfs.FileType.File and matches(f.base_name, pattern))
+        yield fs, found, prefix
+
+
 class _Unseen:
     """A Ray Data batch filter for `--resume` over URIs: drops the rows of files the output already holds
     (Ray lists and reads those files itself; the model never sees them again). A Done is 8 bytes a file."""
@@ -342,13 +483,15 @@ class _Unseen:
 
 
 def _dataset(paths: Iterable[str | os.PathLike], recursive: bool, pattern: str | None,
-             batch_size: int, skip: Done | None = None) -> tuple[ray.data.Dataset | None, bool]:
+             batch_size: int, skip: Done | None = None, actors: int = 1) -> tuple[ray.data.Dataset | None, bool]:
     """The Dataset of files to process, and whether any came from URIs. Local paths (a shared filesystem on
     a cluster) are listed here with the local rules -- the same files, the same order, the same rows for
-    folders that cannot be read -- and each actor reads its files from the same paths. URIs are read by Ray
-    Data (`read_binary_files`, files with an image extension; *pattern* and *recursive* apply to local paths
-    only), and their rows follow Ray's listing order, after the local ones. *skip* (`--resume`): files the
-output already holds, left out of the local listing here and dropped from the URIs' rows before the model."""
+    folders that cannot be read -- and each actor reads its files from the same paths. URIs are listed here
+    too, with the same rules (`-r` descends, *pattern* or the image extensions choose; `_uri_files`), and
+    read by Ray Data; their rows keep the scheme (`s3://bucket/key`) and follow the local ones. *skip*
+    (`--resume`): files the output already holds, left out of the local listing here and dropped from the
+    URIs' rows before the model. The work is cut into blocks for *actors*: a small folder is spread over
+    every actor of the cluster, not left to the one that got its only block (#32)."""
     ray = _import_ray()
     paths = list(paths)
     uris = [str(p) for p in paths if is_uri(p)]
@@ -356,11 +499,18 @@ output already holds, left out of the local listing here and dropped from the UR
     parts = []
     if local:
         files = iter_files(local, recursive=recursive, pattern=pattern)
-        refs = _listed(skip.skip(files) if skip is not None else files, max(batch_size, _LISTED_BLOCK))
+        files = skip.skip(files) if skip is not None else files
+        block, files = _block_size(files, actors, batch_size)
+        refs = _listed(files, block)
         if refs:
             parts.append(ray.data.from_arrow_refs(refs))
-    if uris:
-        read = ray.data.read_binary_files(uris, include_paths=True, file_extensions=list(EXTENSIONS))
+    for fs, found, prefix in _uri_files(uris, recursive, pattern):
+        if not found:
+            continue
+        blocks = min(len(found), max(1, actors) * _BLOCKS_PER_ACTOR)
+        read = ray.data.read_binary_files(found, filesystem=fs, include_paths=True, override_num_blocks=blocks)
+        if prefix:
+            read = read.map_batches(_Named(prefix), batch_format="numpy", batch_size=None)
         if skip is not None and len(skip):
             read = read.map_batches(_Unseen(skip), batch_format="numpy", batch_size=None)
         parts.append(read)
@@ -368,6 +518,9 @@ output already holds, left out of the local listing here and dropped from the UR
         return None, False
     ds = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
     ds.context.execution_options.preserve_order = True  # this Dataset's own copy: Ray's global stays as it is
+    # every actor up before the first block goes out: else the first actor ready (the driver's node, where
+    # the model is warm) takes a small run's blocks while the others still start (#32: 2,000 files, 100/0 %)
+    ds.context.wait_for_min_actors_s = _ACTORS_START_S
     return ds, bool(uris)
 
 
@@ -381,8 +534,8 @@ def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None 
     (Ray Data starts a local one otherwise); changes no global Ray setting. *checked*: the caller has
     checked the model (see `classify`'s *check_model*)."""
     options = options or Options()
-    ds, uris = _dataset(path_list(paths), recursive, pattern, batch_size, skip)
-    concurrency = _concurrency(ds, concurrency, options.provider, num_cpus)
+    concurrency = _concurrency(concurrency, options.provider, num_cpus)
+    ds, uris = _dataset(path_list(paths), recursive, pattern, batch_size, skip, concurrency)
     if ds is not None:
         ds = classify(ds, model, options=options, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
                       keep_probabilities=keep_probabilities, ship_model=uris, min_confidence=min_confidence,
@@ -397,19 +550,21 @@ def read_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = No
                checked: bool = False) -> RayRun:
     """What `mnist-onnx read --engine ray` runs: Readings in the local engine's order."""
     options = options or Options()
-    ds, uris = _dataset(path_list(paths), recursive, pattern, batch_size, skip)
-    concurrency = _concurrency(ds, concurrency, options.provider, num_cpus)
+    concurrency = _concurrency(concurrency, options.provider, num_cpus)
+    ds, uris = _dataset(path_list(paths), recursive, pattern, batch_size, skip, concurrency)
     if ds is not None:
         ds = read(ds, model, options=options, min_confidence=min_confidence, batch_size=batch_size,
                   concurrency=concurrency, num_cpus=num_cpus, ship_model=uris, check_model=not checked)
     return RayRun(ds, concurrency, False, options.provider, readings=True)
 
 
-def _concurrency(ds: ray.data.Dataset | None, asked: int | None, provider: str, num_cpus: float) -> int:
+def _concurrency(asked: int | None, provider: str, num_cpus: float) -> int:
     """The actors to start: *asked*, if the cluster can hold them (else a UsageError: a pool that can never
-    fill would wait forever, and the summary would claim actors that never ran), or the default."""
-    if ds is None:
-        return asked or 1  # no files: no cluster to ask
+    fill would wait forever, and the summary would claim actors that never ran), or the default. Starts a
+    local Ray if none was started or joined, as Ray Data would on first use."""
+    ray = _import_ray()
+    if not ray.is_initialized():
+        ray.init()
     if asked is None:
         return default_concurrency(provider, num_cpus)
     resources = _import_ray().cluster_resources()

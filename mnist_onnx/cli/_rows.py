@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -110,10 +111,30 @@ def open_stream(stack: contextlib.ExitStack, output: Optional[Path]) -> TextIO:
 
     if "stdout" in closed_streams:
         raise fail("standard output is closed (>&-): write the rows to a file with -o FILE")
-    if isinstance(sys.stdout, io.TextIOWrapper):
+    stream = _rows_stdout or sys.stdout
+    if isinstance(stream, io.TextIOWrapper):
         with contextlib.suppress(ValueError):
-            sys.stdout.reconfigure(errors="surrogateescape")
-    return sys.stdout
+            stream.reconfigure(errors="surrogateescape")
+    return stream
+
+
+_rows_stdout: TextIO | None = None  # stdout kept for the rows alone (`keep_stdout_for_rows`)
+
+
+def keep_stdout_for_rows() -> None:
+    """Rows to stdout with Ray: stdout is kept for the rows alone. Ray prints cluster messages (`(raylet)
+    Raylet is terminated`, `The node ... has been marked dead`) to the process's stdout whatever
+    `log_to_driver` says; they go to stderr from here on -- Python's `print` and C's writes to descriptor 1
+    alike -- while the rows go to the original stdout through a descriptor of their own (#32)."""
+    global _rows_stdout
+    if _rows_stdout is not None:
+        return
+    sys.stdout.flush()
+    rows = os.dup(1)
+    os.dup2(2, 1)
+    _rows_stdout = io.TextIOWrapper(os.fdopen(rows, "wb"), encoding=sys.stdout.encoding or "utf-8",
+                                    errors="surrogateescape", newline="", write_through=False)
+    sys.stdout = sys.stderr
 
 
 def resume_into(stack: contextlib.ExitStack, output: Optional[Path], fmt: str, header: list[str],
@@ -297,6 +318,10 @@ def start_ray(address: Optional[str]) -> None:
                 first = ("no running Ray cluster was found on this machine (start one with `ray start --head`, "
                          "or leave --ray-address out to run a local Ray for this command)")
             first = first.replace("`--address` flag", "--ray-address").replace("--address flag", "--ray-address")
+            if _seen_auth_refusal.wait(0.5):  # Ray's own words were 20 lines of retries, now dropped (#32)
+                first = ("the cluster requires token authentication: set RAY_AUTH_MODE=token, with the cluster's "
+                         "token in $RAY_AUTH_TOKEN or ~/.ray/auth_token (`ray get-auth-token` on the head node); an "
+                         "explicit address never turns token mode on by itself, `auto` does where a token is at hand")
             raise fail(f"cannot start or join Ray{f' at {address}' if address else ''}: {first[:300]}") from None
         finally:
             # Ray installs its own SIGTERM handler (a C stack dump and exit 15); the command's own ends the run
@@ -308,14 +333,16 @@ def start_ray(address: Optional[str]) -> None:
 # Lines Ray's C++ core prints at error level on every successful run, about its own design, not the run:
 # "core_worker.cc:2465: Actor with class name ... has constructor arguments in the object store and
 # max_restarts > 0 ... ray-project/ray/issues/53727". Dropped from a command's stderr (#29).
-_RAY_NOISE = re.compile(rb"core_worker\.cc:\d+: Actor with class name: .* has constructor arguments in the object store")
+_RAY_NOISE = re.compile(rb"core_worker\.cc:\d+: Actor with class name: .* has constructor arguments in the object store"
+                        rb"|gcs_client\.cc:\d+: Failed to get cluster ID from GCS server: Unauthenticated")
+_AUTH_REFUSED = re.compile(rb"Unauthenticated|InvalidAuthToken")
+_seen_auth_refusal = threading.Event()  # the stderr filter saw the cluster refuse us for want of a token
 
 
 def _filter_stderr(drop: re.Pattern) -> None:
     """Pass the process's stderr (file descriptor 2: Python's and C++'s writes alike) through a thread that
     drops the lines matching *drop*. At exit, everything written before is passed on first."""
     import atexit
-    import threading
 
     try:
         sys.stderr.flush()
@@ -337,7 +364,10 @@ def _filter_stderr(drop: re.Pattern) -> None:
                 for line in whole:
                     if line + b"\n" == marker:
                         drained.set()
-                    elif not drop.search(line):
+                        continue
+                    if _AUTH_REFUSED.search(line):
+                        _seen_auth_refusal.set()
+                    if not drop.search(line):
                         os.write(saved, line + b"\n")
             if pending:
                 os.write(saved, pending)

@@ -16,8 +16,8 @@ from ._app import (ActorCpusOpt, ActorsOpt, CenterOpt, DeviceOpt, EngineChoice, 
                    InkOpt, InvertChoice, InvertOpt, MaxPixelsOpt, MeanOpt, MinConfidenceOpt, ModelOpt, PathsArg, PatternOpt,
                    ProviderChoice, ProviderOpt, QuietOpt, RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt,
                    StdOpt, announce, app, check_model_elsewhere, check_range, fail, make_classifier, note)
-from ._rows import (check_inputs, check_some_files, file_count, no_files, open_stream, output_path, parquet_rows, progress,
-                    rate, resume_into, start_ray, write_rows)
+from ._rows import (check_inputs, check_some_files, file_count, keep_stdout_for_rows, no_files, open_stream,
+                    output_path, parquet_rows, progress, rate, resume_into, start_ray, write_rows)
 
 
 @app.command()
@@ -82,6 +82,8 @@ def classify(
         update = progress(stack, quiet, "classify", file_count(paths, pattern, recursive, done))
         ray_run = None
         if ray_engine:
+            if output is None:
+                keep_stdout_for_rows()
             start_ray(ray_address)
             from ..ray import classify_paths
 

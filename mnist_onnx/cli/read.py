@@ -16,8 +16,8 @@ from ._app import (ActorCpusOpt, ActorsOpt, DeviceOpt, EngineChoice, EngineOpt, 
                    InvertOpt, MaxPixelsOpt, ModelOpt, PathsArg, PatternOpt, ProviderChoice, ProviderOpt, QuietOpt,
                    RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt, announce, app, check_model_elsewhere,
                    check_range, fail, make_classifier, note)
-from ._rows import (check_inputs, check_some_files, file_count, no_files, open_stream, output_path, parquet_rows, progress,
-                    rate, resume_into, start_ray, write_rows)
+from ._rows import (check_inputs, check_some_files, file_count, keep_stdout_for_rows, no_files, open_stream,
+                    output_path, parquet_rows, progress, rate, resume_into, start_ray, write_rows)
 
 
 @app.command()
@@ -74,6 +74,8 @@ def read(
         update = progress(stack, quiet, "read", file_count(paths, pattern, recursive, done))
         ray_run = None
         if ray_engine:
+            if output is None:
+                keep_stdout_for_rows()
             start_ray(ray_address)
             from ..ray import read_paths
 
