@@ -166,3 +166,29 @@ def save_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
     im = Image.fromarray(array)
     (im.convert(mode) if mode else im).save(path)
     return path
+
+
+def digit_folder(folder: Path, images: np.ndarray, n: int) -> Path:
+    """*folder* with *n* PNGs of MNIST digits (cycling through *images*), named 00000.png, 00001.png, ..."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        save_png(folder / f"{i:05d}.png", images[i % len(images)])
+    return folder
+
+
+def csv_rows(text: str) -> list[dict]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+@pytest.fixture
+def digits(tmp_path, test_set):
+    """Three MNIST digits as PNGs, 0.png to 2.png."""
+    x, _ = test_set
+    d = tmp_path / "digits"
+    d.mkdir()
+    for i in range(3):
+        save_png(d / f"{i}.png", x[i])
+    return d

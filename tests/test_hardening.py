@@ -17,23 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, run_cli, save_png
+from conftest import ROOT, csv_rows, run_cli, save_png
 
 CLI = str(Path(sys.executable).with_name("mnist-onnx"))
-
-
-@pytest.fixture
-def digits(tmp_path, test_set):
-    x, _ = test_set
-    d = tmp_path / "digits"
-    d.mkdir()
-    for i in range(3):
-        save_png(d / f"{i}.png", x[i])
-    return d
-
-
-def csv_rows(text: str) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
 # --- outputs --------------------------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import subprocess
@@ -15,39 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, run_cli, save_png
+from conftest import ROOT, csv_rows, digit_folder, run_cli, save_png
 
 CLI = str(Path(sys.executable).with_name("mnist-onnx"))
 
 
-@pytest.fixture
-def digits(tmp_path, test_set):
-    x, _ = test_set
-    d = tmp_path / "digits"
-    d.mkdir()
-    for i in range(3):
-        save_png(d / f"{i}.png", x[i])
-    return d
-
-
-def csv_rows(text: str) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(text, newline="")))
-
-
-def many_marks(path: Path) -> Path:
-    """A 1024x1024 PNG of 65,536 one-pixel marks (3 KB): 0.7.0's `read` made 195,840 candidates, 1.5 GB, 40 s."""
-    a = np.full((1024, 1024), 255, np.uint8)
-    a[::4, ::4] = 0
-    Image.fromarray(a).save(path)
-    return path
-
-
-def dithered_page(path: Path) -> Path:
-    """A blank light-grey page scanned bilevel with dithering: ~40,000 specks of one size."""
-    rng = np.random.default_rng(0)
-    g = np.clip(240 + rng.normal(0, 8, (1400, 1000)), 0, 255).astype(np.uint8)
-    Image.fromarray(g).convert("1").save(path)
-    return path
+from benchmarks.hostile import dithered_page, many_marks  # noqa: E402 -- the benchmark's own hostile images
 
 
 # --- 2. read has a bound on one image's cost ------------------------------------------------------------
@@ -109,11 +80,7 @@ def test_a_socket_is_refused_and_stays_a_socket(digits, tmp_path):
 
 @pytest.mark.slow
 def test_a_fifo_whose_reader_leaves_is_a_quiet_stop(tmp_path, test_set):
-    x, _ = test_set
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(3000):
-        save_png(folder / f"{i:05d}.png", x[i % len(x)])
+    folder = digit_folder(tmp_path / "many", test_set[0], 3000)
     fifo = tmp_path / "rows.fifo"
     os.mkfifo(fifo)
 
@@ -180,12 +147,7 @@ def test_a_parquet_output_name_of_250_bytes_resumes(digits, tmp_path):
 
 @pytest.fixture
 def many(tmp_path, test_set):
-    x, _ = test_set
-    d = tmp_path / "many"
-    d.mkdir()
-    for i in range(4000):
-        save_png(d / f"{i:05d}.png", x[i % len(x)])
-    return d
+    return digit_folder(tmp_path / "many", test_set[0], 4000)
 
 
 @pytest.mark.slow
