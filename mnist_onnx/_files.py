@@ -6,6 +6,7 @@ import contextlib
 import fnmatch
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -33,6 +34,40 @@ def iter_files(inputs: Iterable[str | Path], pattern: str | None = None, recursi
             yield from _walk(item, match, recursive, seen_dirs, seen_links)
         else:
             yield item
+
+
+def has_files(inputs: Iterable[str | Path], pattern: str | None = None, recursive: bool = False) -> bool:
+    """Whether `iter_files` would yield anything, found cheaply: a file named outright, an unlistable
+    folder (it gets a row) or the first matching name met in a folder -- no sorting, no full listing."""
+    match = _matcher(pattern)
+    seen: set[tuple[int, int]] = set()
+    stack = [os.fspath(item) for item in inputs]
+    while stack:
+        item = stack.pop()
+        try:
+            st = os.stat(item)
+        except OSError:
+            return True  # missing or unreadable: its row says so
+        if not stat.S_ISDIR(st.st_mode):
+            return True
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            with os.scandir(item) as it:
+                for entry in it:
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    if is_dir:
+                        if recursive:
+                            stack.append(entry.path)
+                    elif match(entry.name) and not _OURS.match(entry.name):
+                        return True
+        except OSError:
+            return True
+    return False
 
 
 def matches(name: str, pattern: str | None = None) -> bool:

@@ -169,3 +169,23 @@ def test_classify_works_with_plain_onnxruntime(tmp_path):
     digits = lambda text: [(r["path"], r["digit"], r["status"]) for r in csv.DictReader(text.splitlines())]  # noqa: E731
     assert digits(there.stdout) == digits(here.stdout) and len(digits(here.stdout)) == 12
     assert "on CPU" in there.stderr
+
+
+def test_the_cheap_emptiness_check_agrees_with_the_listing(tmp_path, test_set):
+    """`classify emptydir` says so before any output (#31), from `has_files`: it must agree with `iter_files`."""
+    from mnist_onnx._files import has_files, iter_files
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "deep" / "a" / "b").mkdir(parents=True)
+    save_png(tmp_path / "deep" / "a" / "b" / "x.png", test_set[0][0])
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "loop" / "self").symlink_to(tmp_path / "loop")
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "notes.txt").write_text("x")
+    (tmp_path / "text" / ".rows.csv.0123abcd.part").write_text("ours")
+    cases = [([tmp_path / "empty"], None, False), ([tmp_path / "deep"], None, False), ([tmp_path / "deep"], None, True),
+             ([tmp_path / "loop"], None, True), ([tmp_path / "text"], None, False), ([tmp_path / "text"], "*", False),
+             ([tmp_path / "missing.png"], None, False), ([tmp_path / "deep"], "*.jpg", True)]
+    for paths, pattern, recursive in cases:
+        listed = next(iter(iter_files(paths, pattern, recursive)), None) is not None
+        assert has_files(paths, pattern, recursive) == listed, (paths, pattern, recursive)

@@ -287,12 +287,12 @@ def no_files(paths: list[str], pattern: Optional[str], recursive: bool) -> None:
 
 def check_some_files(paths: list[str], pattern: Optional[str], recursive: bool, resume: bool) -> None:
     """Before the model loads and before any output is opened (no CSV header, no "0 images" summary): local
-    inputs that list no file at all are one line, exit 2. The walk stops at the first file found."""
-    from .._files import is_uri, iter_files
+    inputs that list no file at all are one line, exit 2."""
+    from .._files import has_files, is_uri
 
     if resume or any(is_uri(p) for p in paths):
-        return  # resuming a finished run lists nothing and is fine; Ray lists URIs itself
-    if next(iter(iter_files(paths, pattern, recursive)), None) is None:
+        return  # resuming a finished run lists nothing and is fine; URIs are listed with the run
+    if not has_files(paths, pattern, recursive):  # stops at the first file: a big folder is not listed twice
         no_files(paths, pattern, recursive)
 
 
