@@ -19,8 +19,7 @@ from mnist_onnx.errors import MnistOnnxError
 PARITY_TOLERANCE = 1e-5
 
 
-class ParityError(MnistOnnxError):
-    """The ONNX model does not reproduce the TensorFlow model closely enough."""
+from mnist_onnx.errors import ParityError  # noqa: E402  -- one exception tree (errors.py)
 
 
 def to_onnx(model: tf.keras.Model, opset: int = 17, temperature: float = 1.0) -> onnx.ModelProto:
@@ -38,10 +37,10 @@ def to_onnx(model: tf.keras.Model, opset: int = 17, temperature: float = 1.0) ->
     return proto
 
 
-def add_metadata(proto: onnx.ModelProto, card: dict) -> None:
+def add_metadata(proto: onnx.ModelProto, card: dict, preprocessing: dict | None = None) -> None:
     """Embed the preprocessing contract, labels and the whole model card as metadata_props."""
     props = {
-        KEY_PREPROCESSING: json.dumps(PREPROCESSING),
+        KEY_PREPROCESSING: json.dumps(preprocessing or PREPROCESSING),
         KEY_LABELS: json.dumps(LABELS),
         KEY_OUTPUT: OUTPUT_NAME,
         KEY_TEST_ACCURACY: f"{card['metrics']['test_accuracy']:.4f}",

@@ -16,7 +16,7 @@ from ._batch import classify_chunks, classify_items
 from ._calibration import softmax
 from ._chunk import NAN_SCORES, FileResult, Item, decode_chunk, item_name
 from ._files import iter_files
-from ._model import Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
+from ._model import KIND_SEQUENCE, Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
 from ._clean import Invert
 from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE, MODEL_BATCH, READ_CHUNK
 from ._formats import DEFAULT_MAX_PIXELS
@@ -132,6 +132,39 @@ class Classifier:
         """The default threshold for `unsure`: the model's own (its card says how it was chosen), else 0."""
         return self.info.min_confidence
 
+    @property
+    def reads_lines(self) -> bool:
+        """A sequence reader (`reader`): reads a number's whole line; `read` only."""
+        return self.info.kind == KIND_SEQUENCE
+
+    def _read_threshold(self, min_confidence: float | None) -> float:
+        """`read`'s threshold: a sequence reader's own (chosen when it was made), else 0.9 for the product of
+        a segmentation's digit confidences."""
+        if min_confidence is not None:
+            return check_probability(min_confidence)
+        return self.min_confidence if self.reads_lines else DEFAULT_MIN_CONFIDENCE
+
+    def run_lines(self, lines: np.ndarray) -> np.ndarray:
+        """A sequence reader's (N, frames, 11) probabilities for (N, 32, W) lines (`_line.to_input`)."""
+        out = self.session.run([self.info.output_name], {self.info.input_name: np.ascontiguousarray(lines, np.float32)})[0]
+        out = np.asarray(out, np.float32)
+        if out.ndim != 3 or out.shape[0] != len(lines) or out.shape[2] != 11:
+            raise ModelError(f"{self.model_path}: the reader returned shape {list(out.shape)} for {len(lines)} "
+                             "lines; expected [N, frames, 11]")
+        return softmax(out) if self.info.output_kind == "logits" else out
+
+    def read_items(self, items: Sequence[Item], min_confidence: float | None = None) -> list[Reading]:
+        """Read one chunk of items (paths, (name, bytes) uploads, PIL images) with this model: the sequence
+        reader's lines, or the segmentation over a digit model. The server and the Ray actors call this."""
+        threshold = self._read_threshold(min_confidence)
+        if self.reads_lines:
+            from ._sequence import read_line_items
+
+            return read_line_items(items, self.config, self.run_lines, threshold)
+        from ._read import read_items
+
+        return read_items(items, self.config, self.predict_pixels, threshold)
+
     def _threshold(self, min_confidence: float | None) -> float:
         if min_confidence is None:
             return self.min_confidence
@@ -144,6 +177,9 @@ class Classifier:
 
     def predict_pixels(self, x: np.ndarray, batch_size: int = MODEL_BATCH) -> np.ndarray:
         """Probabilities for images already preprocessed to (N, 28, 28) float32 in [0, 1], white on black."""
+        if self.reads_lines:
+            raise UsageError(f"{self.model_path} is a number reader (a sequence model): it reads whole numbers "
+                             "(read), not single digits; classify with a digit model (mlp, cnn)")
         x = np.asarray(x, dtype=np.float32).reshape(-1, 28, 28)
         out = np.empty((len(x), 10), np.float32)
         for start in range(0, len(x), batch_size):
@@ -188,13 +224,16 @@ class Classifier:
         return _closing(rows, pool) if private and pool is not None else rows
 
     def read(self, inputs: ImageLike | bytes | Sequence[ImageLike | bytes], *,
-             min_confidence: float | None = DEFAULT_MIN_CONFIDENCE) -> Reading | list[Reading]:
+             min_confidence: float | None = None) -> Reading | list[Reading]:
         """Read the whole number in an image -- a path, a PIL image or an image file's bytes: one Reading
         (`number`, `confidence`, `status`, `digits` with their boxes), or a list of them for a list.
 
-        The digits of all the images share the model's calls. An image of one digit reads as exactly
-        `classify`'s digit. Never raises for a bad image: its Reading has the error."""
-        threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else check_probability(min_confidence)
+        With the sequence reader (`Classifier("reader")`) each image's line is read whole; with a digit
+        model the number is cut into candidate digits, the digits of all the images sharing the model's calls
+        (an image of one digit then reads as exactly `classify`'s digit). *min_confidence*: None is the
+        reader's own threshold (0.9 for a digit model's segmentation). Never raises for a bad image: its
+        Reading has the error."""
+        threshold = self._read_threshold(min_confidence)
         if isinstance(inputs, np.ndarray) or not isinstance(inputs, (str, Path, Image.Image, bytes, bytearray,
                                                                       memoryview, Sequence)):
             raise UsageError(f"inputs: a {type(inputs).__name__}; read takes a path, a PIL image or an image "
@@ -203,23 +242,26 @@ class Classifier:
         items = [inputs] if single else list(inputs)  # type: ignore[arg-type]
         work = [("<bytes>", bytes(i)) if isinstance(i, (bytes, bytearray, memoryview)) else
                 i if isinstance(i, Image.Image) else str(i) for i in items]
-        from ._read import read_items  # numbers only: a classify run never loads the segmentation
-
-        out = read_items(work, self.config, self.predict_pixels, threshold)
+        out = self.read_items(work, threshold)
         return out[0] if single else out
 
     def read_files(self, paths: Iterable[str | Path] | str | Path, *, recursive: bool = False,
                    pattern: str | None = None, batch_size: int = READ_CHUNK, workers: int = 1,
-                   min_confidence: float | None = DEFAULT_MIN_CONFIDENCE) -> Iterator[Reading]:
+                   min_confidence: float | None = None) -> Iterator[Reading]:
         """Yield a Reading for every matching file under *paths*, in order, like `classify_files`: memory
         bounded whatever the number of files; a bad file gets an error, never an exception."""
         _check_batch_size(batch_size)
-        threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else check_probability(min_confidence)
+        threshold = self._read_threshold(min_confidence)
         files = iter_files(path_list(paths), pattern, recursive)
         pool, private = self._pool(workers)
         from ._read import read_chunks
 
-        rows = read_chunks(files, self.config, self.predict_pixels, batch_size, pool, threshold)
+        if self.reads_lines:
+            from ._sequence import LINES
+
+            rows = read_chunks(files, self.config, self.run_lines, batch_size, pool, threshold, LINES)
+        else:
+            rows = read_chunks(files, self.config, self.predict_pixels, batch_size, pool, threshold)
         return _closing(rows, pool) if private and pool is not None else rows
 
     def _pool(self, workers: int) -> tuple[DecoderPool | None, bool]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ._contract import INKS, KEY_LABELS, KEY_MIN_CONFIDENCE, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING, LABELS
+from ._contract import INKS, LINE_CLASSES, LINE_HEIGHT, KEY_LABELS, KEY_MIN_CONFIDENCE, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING, LABELS
 from ._paths import MODEL_ENV, default_export_path
 from .errors import ModelError, ProviderError
 
@@ -42,7 +42,8 @@ def bundled_model_path() -> Path:
     return Path(__file__).resolve().parent / "models" / "default.onnx"  # package data is a plain file
 
 
-BUNDLED = {"mlp": "default.onnx", "cnn": "cnn.onnx"}  # the models shipped in the package, by name
+BUNDLED = {"mlp": "default.onnx", "cnn": "cnn.onnx", "reader": "reader.onnx"}  # shipped in the package, by name
+KIND_DIGIT, KIND_SEQUENCE = "digit", "sequence"  # one digit per 28x28 input; a line of digits (CTC) per input
 
 
 def named_model(name: str | Path) -> Path | None:
@@ -51,6 +52,13 @@ def named_model(name: str | Path) -> Path | None:
     if isinstance(name, str) and name in BUNDLED and not Path(name).is_file():
         return bundled_model_path().with_name(BUNDLED[name])
     return None
+
+
+def default_reader() -> str:
+    """What `read` reads with when no model is named: the reader last exported to the default place
+    (`export --preset reader`), else the bundled `reader`."""
+    exported = default_export_path().with_name(BUNDLED["reader"])
+    return str(exported) if exported.is_file() else "reader"
 
 
 def resolve_model(model: str | Path | None = None) -> tuple[Path, str]:
@@ -91,6 +99,7 @@ class ModelInfo:
     preprocessing: Preprocessing
     labels: list[str] = field(default_factory=lambda: [str(d) for d in range(10)])
     metadata: dict[str, str] = field(default_factory=dict)
+    kind: str = KIND_DIGIT  # digit: [N, 784]-like in, [N, 10] out; sequence: [N, 32, W] lines in, [N, W/4, 11] out
 
     @property
     def min_confidence(self) -> float:
@@ -274,6 +283,13 @@ def read_contract(session: ort.InferenceSession, path: Path, source: str, *, mea
         raise ModelError(f"{path}: incompatible model: {len(inputs)} inputs, expected 1 image input")
     inp, out = inputs[0], outputs[0]
     dims = [d if isinstance(d, int) else None for d in inp.shape]
+    if _is_sequence(dims, out.shape, inp.type):
+        meta = dict(session.get_modelmeta().custom_metadata_map)
+        kind = meta.get(KEY_OUTPUT, "probabilities")
+        return ModelInfo(path=path, source=source, input_name=inp.name, input_shape=list(inp.shape),
+                         input_dtype=np.float32, output_name=out.name,
+                         output_kind=kind if kind in ("probabilities", "logits") else "probabilities",
+                         preprocessing=Preprocessing(), metadata=meta, kind=KIND_SEQUENCE)
     if not dims or dims[1:] not in _LAYOUTS:
         raise ModelError(f"{path}: incompatible model: input shape {inp.shape}; expected [N,784], [N,28,28] or [N,1,28,28]")
     if inp.type not in _DTYPES:
@@ -312,6 +328,12 @@ def read_contract(session: ort.InferenceSession, path: Path, source: str, *, mea
                      input_dtype=_DTYPES[inp.type], output_name=out.name,
                      output_kind=kind if kind in ("probabilities", "logits") else "auto",
                      preprocessing=pre, labels=[str(label) for label in labels], metadata=meta)
+
+
+def _is_sequence(dims: list, out_shape: list, dtype: str) -> bool:
+    """A sequence reader: float lines [N, 32, W] in, [N, frames, 11] (0-9 and CTC's blank) out."""
+    return (len(dims) == 3 and dims[1] == LINE_HEIGHT and dims[2] is None and dtype == "tensor(float)"
+            and len(out_shape) == 3 and out_shape[-1] == LINE_CLASSES)
 
 
 def model_summary(model: str | Path | None = None) -> dict:

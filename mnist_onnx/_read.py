@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Union
 
 import numpy as np
 
@@ -131,11 +131,26 @@ def read_items(items: Sequence[Item], config: PreprocessConfig, predict: Predict
     return readings([item_name(i) for i in items], plan_chunk(items, config), predict, min_confidence)
 
 
+class ReadTask(NamedTuple):
+    """How a reader turns a chunk into Readings: `plan` (decoding processes run it, by its `job` name),
+    then `readings` (this process, with the model)."""
+
+    plan: Callable[[Sequence[Item], PreprocessConfig], list]
+    readings: Callable[[Sequence[str], Sequence, Any, float], list[Reading]]
+    job: str
+
+
+SEGMENT = ReadTask(plan_chunk, readings, "plan")  # the digit classifier over candidate cuts
+
+
 def read_chunks(paths: Iterable[str], config: PreprocessConfig, predict: Predict, batch_size: int = READ_CHUNK,
-                pool: Pool | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Iterator[Reading]:
+                pool: Pool | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                task: ReadTask = SEGMENT) -> Iterator[Reading]:
     """Yield a Reading for every path, in order, chunk by chunk (memory bounded by the chunks in flight).
     With a *pool*, its processes decode and plan the chunks -- each chunk split across them, so a small
-    folder keeps every worker busy -- while this thread runs the model."""
+    folder keeps every worker busy -- while this thread runs the model. *task*: the segmentation reader
+    (`SEGMENT`, *predict* classifies digits) or the sequence reader (`_sequence.LINES`, *predict* reads lines)."""
+    plan_chunk, readings, job_name = task
     it = iter(paths)
     window = 2 if pool is not None else 1
     pending: deque[tuple[list[str], list[Future] | list[Planned]]] = deque()
@@ -152,7 +167,7 @@ def read_chunks(paths: Iterable[str], config: PreprocessConfig, predict: Predict
                     pending.append((chunk, plan_chunk(chunk, config)))
                 else:
                     step = -(-len(chunk) // pool.size)
-                    pending.append((chunk, [pool.submit(chunk[i : i + step], config, job="plan")
+                    pending.append((chunk, [pool.submit(chunk[i : i + step], config, job=job_name)
                                             for i in range(0, len(chunk), step)]))
             if not pending:
                 return

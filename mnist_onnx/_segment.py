@@ -58,8 +58,9 @@ class TooManyMarks(Exception):
     """An image with more marks than a written number has (a page of text, dither, noise): reading it would
     cost time and memory in proportion to its marks, so it is refused (#29)."""
 
-    def __init__(self, marks: int, what: str = "marks") -> None:
-        limit = MAX_CANDIDATES if what == "candidate digits" else MAX_PIECES
+    def __init__(self, marks: int, what: str = "marks", limit: int | None = None) -> None:
+        if limit is None:
+            limit = MAX_CANDIDATES if what == "candidate digits" else MAX_PIECES
         super().__init__(f"too many marks to read as one number ({marks:,} {what}; at most {limit:,})")
 
 

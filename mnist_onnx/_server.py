@@ -22,7 +22,7 @@ import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future
 from importlib import resources
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -204,13 +204,16 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, batching: bool = True,
                on_ready: Callable[[], None] | None = None, allowed_hosts: Sequence[str] | None = None,
-               max_queue: int = 64, body_timeout: float = 60.0, min_confidence: float | None = None) -> FastAPI:
+               max_queue: int = 64, body_timeout: float = 60.0, min_confidence: float | None = None,
+               reader=None) -> FastAPI:
     """The FastAPI application: `GET /` (drawing page), `GET /healthz`, `POST /v1/classify`, `POST /v1/read`,
     `/openapi.json`. *on_ready* runs once the server listens. *allowed_hosts*: the Host headers answered
     (None: any); `run` passes the loopback names when it listens on loopback. *max_queue*: requests to
     `/v1/*` being worked on or waiting at once; past it, 503 with `Retry-After` at once instead of a queue that
     makes every client wait (p99 of 16 concurrent 256-photo requests was ~48 s). *min_confidence*: the
-    default threshold for `unsure` on `/v1/classify` (None: the model's own); a request may give its own."""
+    default threshold for `unsure` on `/v1/classify` (None: the model's own); a request may give its own.
+    *reader*: the Classifier `/v1/read` reads with (the sequence reader); None: the segmentation over
+    *classifier*."""
     limit = int(max_upload_mb * MiB)
     default_threshold = classifier._threshold(min_confidence)
     max_parts = max_files + 16  # the files, and a few other form fields a client may add
@@ -227,9 +230,14 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
         with decoding:
             return work(*args)
 
+    def read_with(items: list, config: Any, model: Any, threshold: float | None) -> list[Reading]:
+        if reader is not None:
+            return reader.read_items(items, threshold)
+        return read_items(items, config, model, DEFAULT_MIN_CONFIDENCE if threshold is None else threshold)
+
     def guarded_read(*args: Any) -> Any:
         with reading:
-            return guarded(read_items, *args)
+            return guarded(read_with, *args)
     batcher = _Batcher(classifier.predict_pixels) if batching else None
 
     @contextlib.asynccontextmanager
@@ -348,12 +356,13 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
         return JSONResponse({"results": [_result_json(r, pixels) for r in results]})
 
     @app.post("/v1/read", responses=responses)
-    async def read(request: Request, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> JSONResponse:
+    async def read(request: Request, min_confidence: Optional[float] = None) -> JSONResponse:
         """Read the whole handwritten number in each image, sent as for `/v1/classify`: per image its
         `number` (a digit string, leading zeros kept), `confidence`, `status` (`ok`, `unsure`, `no-digit`,
         `error`), `error`, and `digits`: each digit with its confidence and `box` [left, top, right,
-        bottom] in the image's own pixels. The same readings as `mnist-onnx read`."""
-        if not 0 <= min_confidence <= 1:
+        bottom] in the image's own pixels. The same readings as `mnist-onnx read`. `min_confidence`:
+        default the reader's own."""
+        if min_confidence is not None and not 0 <= min_confidence <= 1:
             return _error(400, f"min_confidence {min_confidence}: must be a probability from 0 to 1")
         items = await uploads(request)
         if isinstance(items, JSONResponse):
@@ -474,13 +483,13 @@ def _timed_protocol(header_timeout: float, max_waiting: int) -> type:
 def run(classifier, host: str, port: int, *, max_upload_mb: float, max_files: int, batching: bool,
         on_ready: Callable[[str], None], allowed_hosts: Sequence[str] | None = None, max_queue: int = 64,
         max_connections: int = 1000, header_timeout: float = 10.0, body_timeout: float = 60.0,
-        min_confidence: float | None = None) -> None:
+        min_confidence: float | None = None, reader=None) -> None:
     """Serve until Ctrl-C or SIGTERM (uvicorn's graceful shutdown, at most a few seconds)."""
     import uvicorn
 
     shown = f"[{host}]" if ":" in host else host
     hosts = allowed_hosts if allowed_hosts is not None else allowed_hosts_for(host)
-    app = create_app(classifier, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching,
+    app = create_app(classifier, reader=reader, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching,
                      on_ready=lambda: on_ready(f"http://{shown}:{port}/"), allowed_hosts=hosts, max_queue=max_queue,
                      body_timeout=body_timeout, min_confidence=min_confidence)
     # limit_concurrency: past this many open connections uvicorn answers 503 at once, so descriptors and

@@ -25,6 +25,7 @@ import numpy as np
 
 from ._chunk import decode_chunk
 from ._read import plan_chunk
+from ._sequence import plan_lines
 
 _WORKER_CODE = "import sys; from mnist_onnx._workers import _serve; _serve(int(sys.argv[1]))"
 
@@ -44,7 +45,7 @@ def _serve(fd: int) -> None:
     classify (`_chunk.decode_chunk`), `plan` for read (`_read.plan_chunk`)."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
-    jobs = {"decode": decode_chunk, "plan": plan_chunk}
+    jobs = {"decode": decode_chunk, "plan": plan_chunk, "lines": plan_lines}
     conn = Connection(fd)
     while True:
         try:
@@ -130,7 +131,7 @@ class DecoderPool:
                     worker.stop()
                 self._workers[slot] = None
                 done.set_result(_failed(args[0], args[1], f"decoding worker died ({reason}); "
-                                        + ("not read" if args[0] == "plan" else "not classified")))
+                                        + ("not read" if args[0] in ("plan", "lines") else "not classified")))
             except BaseException as e:  # noqa: BLE001 -- handed to the waiting caller
                 done.set_exception(e)
 

@@ -50,6 +50,10 @@ class UsageError(MnistOnnxError, ValueError):
     """An argument is out of its range or of the wrong shape (a ValueError too, as Python code expects)."""
 
 
+class ParityError(MnistOnnxError):
+    """An exported ONNX model does not reproduce the TensorFlow model closely enough: nothing is written."""
+
+
 class EngineError(MnistOnnxError):
     """The Ray engine is not installed, cannot be reached, or its run failed."""
 

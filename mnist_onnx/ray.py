@@ -35,8 +35,8 @@ from ._chunk import FileResult
 from ._classifier import Classifier, Options, check_probability, path_list
 from ._files import is_uri, iter_files, matches
 from ._model import resolve_model
-from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE, READ_CHUNK
-from ._read import DigitBox, Reading, read_items
+from ._defaults import CHUNK, READ_CHUNK
+from ._read import DigitBox, Reading
 from ._resume import Done
 from .errors import EngineError, ProviderError, UsageError, needs_extra
 
@@ -112,13 +112,12 @@ class Reader(Predictor):
     nested records); a row without a number has number "" and confidence NaN."""
 
     def __init__(self, model: str | dict[str, Any], options: Options | dict[str, Any],
-                 min_confidence: float | None = DEFAULT_MIN_CONFIDENCE) -> None:
+                 min_confidence: float | None = None) -> None:
         super().__init__(model, options)
-        self.min_confidence = DEFAULT_MIN_CONFIDENCE if min_confidence is None else check_probability(min_confidence)
+        self.min_confidence = self.classifier._read_threshold(min_confidence)  # None: the reader's own
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        clf = self.classifier
-        rows = read_items(_batch_items(batch), clf.config, clf.predict_pixels, self.min_confidence)
+        rows = self.classifier.read_items(_batch_items(batch), self.min_confidence)
         return {
             "path": np.asarray([r.path for r in rows], dtype=object),
             "number": np.asarray([r.number or "" for r in rows], dtype=object),
@@ -176,12 +175,17 @@ def classify(ds: ray.data.Dataset, model: str | Path | None = None, *, options: 
 
 
 def read(ds: ray.data.Dataset, model: str | Path | None = None, *, options: Options | None = None,
-         min_confidence: float | None = DEFAULT_MIN_CONFIDENCE, batch_size: int = READ_CHUNK, concurrency: int | None = None,
+         min_confidence: float | None = None, batch_size: int = READ_CHUNK, concurrency: int | None = None,
          num_cpus: float = 1.0, ship_model: bool = True, check_model: bool = True,
          **option_values: Any) -> ray.data.Dataset:
     """Read the whole number in each image file of a Dataset (rows with `path`, and `bytes` where Ray read
-    the files) -> rows with `READ_COLUMNS`: the same readings as `mnist-onnx read`. Options, checks, actors,
-    model shipping and order as for `classify`."""
+    the files) -> rows with `READ_COLUMNS`: the same readings as `mnist-onnx read`. *model*: None is `read`'s
+    default, the sequence reader; a digit model reads by segmentation. Options, checks, actors, model shipping
+    and order as for `classify`."""
+    if model is None:
+        from ._model import default_reader
+
+        model = default_reader()
     if min_confidence is not None:
         check_probability(min_confidence)  # here, on the driver: not once per actor
     return _map(ds, Reader, {"min_confidence": min_confidence}, model, _options(options, option_values),
@@ -555,7 +559,7 @@ def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None 
 def read_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, options: Options | None = None,
                recursive: bool = False, pattern: str | None = None, batch_size: int = READ_CHUNK,
                concurrency: int | None = None, num_cpus: float = 1.0,
-               min_confidence: float | None = DEFAULT_MIN_CONFIDENCE, skip: Done | None = None,
+               min_confidence: float | None = None, skip: Done | None = None,
                checked: bool = False) -> RayRun:
     """What `mnist-onnx read --engine ray` runs: Readings in the local engine's order."""
     options = options or Options()

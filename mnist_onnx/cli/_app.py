@@ -106,6 +106,7 @@ class PresetChoice(str, Enum):
     mlp200 = "mlp200"
     sigmoid5 = "sigmoid5"
     cnn = "cnn"
+    reader = "reader"
 
 
 closed_streams: set[str] = set()  # standard streams the command was started without (`>&-`), now /dev/null
@@ -161,8 +162,9 @@ def check_range(flag: str, value: float | None, low: float, high: float, what: s
 
 
 def make_classifier(model, provider, device_id=0, invert=InvertChoice.auto, center=True, mean=None, std=None,
-                    model_ink=None, **kwargs):
-    """Open the model, or print one line and exit 2 (missing/corrupt/incompatible model, unusable provider)."""
+                    model_ink=None, task="classify", **kwargs):
+    """Open the model, or print one line and exit 2 (missing/corrupt/incompatible model, unusable provider,
+    a number reader where digits are classified). *task*: `classify` takes digit models; `read` any."""
     from .._classifier import Classifier
 
     check_range("--mean", mean, -1e6, 1e6)
@@ -176,10 +178,18 @@ def make_classifier(model, provider, device_id=0, invert=InvertChoice.auto, cent
             with contextlib.redirect_stdout(io.StringIO()):
                 preload_cuda_dlls()
     try:
-        return Classifier(model, provider=provider.value, device_id=device_id, invert=invert.value, center=center,
-                          mean=mean, std=std, model_ink=model_ink.value if model_ink else None, **kwargs)
+        clf = Classifier(model, provider=provider.value, device_id=device_id, invert=invert.value, center=center,
+                         mean=mean, std=std, model_ink=model_ink.value if model_ink else None, **kwargs)
     except MnistOnnxError as e:
         raise fail(str(e)) from None
+    if task == "classify" and clf.reads_lines:
+        raise fail(reader_refused(clf.model_path))
+    return clf
+
+
+def reader_refused(path: Any) -> str:
+    return (f"{path} is a number reader (a sequence model): it reads whole numbers with `mnist-onnx read`; "
+            "single digits take a digit model (mlp, cnn)")
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,7 @@ class CheckedModel:
     provider: str = "cpu"
     provider_note: Optional[str] = None
     threshold_note: Optional[str] = None
+    reads_lines: bool = False
 
     @property
     def info(self) -> SimpleNamespace:
@@ -209,7 +220,7 @@ class CheckedModel:
         pass
 
 
-def _check_model(model: Any, kwargs: dict[str, Any]) -> tuple[str, Any]:
+def _check_model(model: Any, kwargs: dict[str, Any], task: str = "classify") -> tuple[str, Any]:
     """In the checking process: ("ok", CheckedModel) or ("error", the one line)."""
     from .._classifier import Classifier
 
@@ -218,14 +229,16 @@ def _check_model(model: Any, kwargs: dict[str, Any]) -> tuple[str, Any]:
     except MnistOnnxError as e:
         return "error", str(e)
     try:
+        if task == "classify" and clf.reads_lines:
+            return "error", reader_refused(clf.model_path)
         return "ok", CheckedModel(clf.model_path, clf.options, clf.min_confidence, clf.info.source,
-                                  threshold_note=clf.info.threshold_note)
+                                  threshold_note=clf.info.threshold_note, reads_lines=clf.reads_lines)
     finally:
         clf.close()
 
 
 def check_model_elsewhere(model, invert=InvertChoice.auto, center=True, mean=None, std=None, model_ink=None,
-                          **kwargs) -> CheckedModel:
+                          task="classify", **kwargs) -> CheckedModel:
     """`make_classifier` for a Ray run (CPU, in a spawned process): one line and exit 2 if the model or an
     option is wrong, before Ray starts."""
     import concurrent.futures
@@ -237,7 +250,7 @@ def check_model_elsewhere(model, invert=InvertChoice.auto, center=True, mean=Non
     options = dict(provider="cpu", invert=invert.value, center=center, mean=mean, std=std,
                    model_ink=model_ink.value if model_ink else None, **kwargs)
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        status, value = pool.submit(_check_model, model, options).result()
+        status, value = pool.submit(_check_model, model, options, task).result()
     if status == "error":
         raise fail(value)
     return value

@@ -8,14 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import MnistOnnxError, needs_extra
-from ._app import (PresetChoice, app, fail)
+from ._app import PresetChoice, app, fail
 
 
 @app.command()
 def export(
     data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Folder with MNIST IDX files (gz or raw). Default: download the official files into the user cache.")] = None,
     out: Annotated[Optional[Path], typer.Option("--output", "-o", "--out", help="Model file to write. Default: the user data folder, where `classify` finds it.")] = None,
-    preset: Annotated[PresetChoice, typer.Option(show_choices=False, help="Network and optimiser of a tutorial: tutorial, softmax, mlp300, mlp200, sigmoid5 or cnn.")] = PresetChoice.tutorial,
+    preset: Annotated[PresetChoice, typer.Option(show_choices=False, help="Network and optimiser of a tutorial: tutorial, softmax, mlp300, mlp200, sigmoid5 or cnn; or reader, the sequence reader `read` uses.")] = PresetChoice.tutorial,
     hidden: Annotated[Optional[str], typer.Option(help="Hidden layer widths, e.g. 512,256,128 ('' for none).")] = None,
     activation: Annotated[Optional[str], typer.Option(help="relu, sigmoid or tanh.")] = None,
     dropout: Annotated[Optional[float], typer.Option(help="Dropout before the output layer.")] = None,
@@ -32,6 +32,7 @@ def export(
     calibrate: Annotated[Optional[bool], typer.Option("--calibrate/--no-calibrate", help="Fit a softmax temperature on held-out digits so confidences mean what they say.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same model on CPU).")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
+    steps: Annotated[Optional[int], typer.Option(help="--preset reader: training steps (batches of fresh synthetic strings).")] = None,
 ) -> None:
     """Train the MLP (or, --preset cnn, its convolutional teacher) in TensorFlow, export it to ONNX, verify it
     against TensorFlow, write model + card + plots."""
@@ -45,6 +46,15 @@ def export(
             widths = tuple(int(w) for w in hidden.replace(" ", "").split(",") if w)
         except ValueError:
             raise fail(f"--hidden {hidden!r}: expected comma-separated integers like 512,256,128") from None
+    if preset is PresetChoice.reader:
+        _export_reader(data, out, opset, seed=seed, batch_size=batch_size, lr=lr, steps=steps,
+                       others=dict(hidden=hidden, activation=activation, dropout=dropout, optimizer=optimizer,
+                                   epochs=epochs, patience=patience, augment=augment, digit_styles=digit_styles,
+                                   teacher=teacher, distill_temperature=distill_temperature,
+                                   distill_weight=distill_weight, calibrate=calibrate))
+        return
+    if steps is not None:
+        raise fail("--steps: an option of --preset reader (the MLP and CNN train by --epochs)")
     options = dict(hidden=widths, activation=activation, dropout=dropout, optimizer=optimizer, learning_rate=lr,
                    batch_size=batch_size, epochs=epochs, patience=patience, augment=augment, seed=seed,
                    digit_styles=digit_styles, teacher=teacher, distill_temperature=distill_temperature,
@@ -76,3 +86,42 @@ def export(
         raise fail(str(e)) from None
     m = result.card["metrics"]
     typer.echo(f"model: {result.model_path}  test accuracy {m['test_accuracy']:.2%}  validation {m['validation_accuracy']:.2%}")
+
+
+def _export_reader(data, out, opset, *, seed, batch_size, lr, steps, others) -> None:
+    """`export --preset reader`: the sequence reader, its own few options checked before TensorFlow loads."""
+    given = [name for name, value in others.items() if value is not None]
+    if given:
+        raise fail(f"--{given[0].replace('_', '-')}: not an option of --preset reader (it takes --steps, "
+                   "--batch-size, --lr, --seed, --data, --output, --opset)")
+    for flag, value, low, high in (("--steps", steps, 1, 10**7), ("--batch-size", batch_size, 1, 4096),
+                                   ("--lr", lr, 1e-6, 1.0), ("--seed", seed, 0, 2**31 - 1)):
+        if value is not None and not low <= value <= high:
+            raise fail(f"{flag} {value}: must be from {low:g} to {high:g}")
+    if opset not in range(13, 19):
+        raise fail(f"--opset {opset}: must be from 13 to 18")
+    from .._idx import find_split, load_split
+    from .._paths import check_writable, default_export_path
+
+    try:
+        check_writable(out if out is not None else default_export_path().with_name("reader.onnx"))
+        if data is not None:
+            load_split(data, "test")
+            find_split(data, "train", "images")
+            find_split(data, "train", "labels")
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
+    try:
+        import dataclasses
+
+        from mnist_onnx_export import ReaderConfig, export_reader
+    except ImportError as e:
+        raise fail(needs_extra("`mnist-onnx export`", "export", e.name)) from None
+    cfg = ReaderConfig()
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in dict(seed=seed, batch_size=batch_size, learning_rate=lr,
+                                                             steps=steps).items() if v is not None})
+    try:
+        path, card = export_reader(data, out, opset=opset, cfg=cfg)
+    except (MnistOnnxError, ValueError) as e:
+        raise fail(str(e)) from None
+    typer.echo(f"model: {path}  held-out exact {card['metrics']['held_out_exact']:.2%}")

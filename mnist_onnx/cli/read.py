@@ -30,7 +30,7 @@ def read(
     pattern: PatternOpt = None,
     fmt: FormatOpt = None,
     output: RowsOutputOpt = None,
-    min_confidence: Annotated[float, typer.Option(help="Numbers read with a lower confidence (the product of their digits') get status unsure. 0: never unsure.")] = DEFAULT_MIN_CONFIDENCE,
+    min_confidence: Annotated[Optional[float], typer.Option(show_default=False, help="Numbers read with a lower confidence get status unsure. Default: the reader's own, chosen on held-out strings (`mnist-onnx info --model reader`); 0.9 with --model mlp|cnn; 0: never unsure.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per chunk: their digits share model calls (memory: up to ~1.6 MB an image).")] = READ_CHUNK,
     workers: Annotated[int, typer.Option(help="Processes decoding and segmenting images in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
@@ -44,7 +44,8 @@ def read(
 ) -> None:
     """Read the handwritten number in every image under PATHS (a date, a postcode, a meter reading): one row
     per file with the digit string (leading zeros kept), its confidence, and each digit with its box.
-    Exit 1 if any file failed."""
+    Read by the sequence reader (the bundled `reader`, or your last `export --preset reader`); --model mlp|cnn
+    cuts the number into digits for a digit model instead. Exit 1 if any file failed."""
     ray_engine = engine is EngineChoice.ray
     output = output_path(output)
     check_inputs(paths, ray_engine, workers, batch_size, ray_address, actors, actor_cpus, output, pattern, recursive)
@@ -53,14 +54,20 @@ def read(
     from .._batch import inference_threads
     from .._model import small_job
     from .._files import iter_files
+    from .._model import default_reader
     from .._output import READ_COLUMNS, ReadingWriter, choose_format
+
+    model = model if model is not None else default_reader()
 
     clf: Any  # a Classifier, or for Ray what the driver needs of one
     if ray_engine:  # the actors run the model; it is checked up front in a process of its own
-        clf = check_model_elsewhere(model, invert, device_id=device_id, max_pixels=max_pixels, threads=1)
+        clf = check_model_elsewhere(model, invert, device_id=device_id, max_pixels=max_pixels, threads=1, task="read")
     else:
         here = ProviderChoice.cpu if provider is ProviderChoice.auto and small_job(paths) else provider
-        clf = make_classifier(model, here, device_id, invert, max_pixels=max_pixels, threads=inference_threads(workers))
+        clf = make_classifier(model, here, device_id, invert, max_pixels=max_pixels, threads=inference_threads(workers),
+                              task="read")
+    if min_confidence is None:  # the reader's own threshold; the segmentation's product of digits: 0.9
+        min_confidence = clf.min_confidence if clf.reads_lines else DEFAULT_MIN_CONFIDENCE
     fmt = FormatChoice(choose_format(fmt.value if fmt else None, output, sys.stdout.isatty()))
     if fmt is FormatChoice.parquet and output is None:
         raise fail("Parquet goes to a file: add -o rows.parquet")

@@ -33,6 +33,7 @@ def serve(
     header_timeout: Annotated[float, typer.Option(help="Seconds a connection has to send a request's headers before it is closed.")] = 10.0,
     body_timeout: Annotated[float, typer.Option(help="Seconds a request body may take to arrive (408 beyond).")] = 60.0,
     min_confidence: MinConfidenceOpt = None,
+    read_model: Annotated[str, typer.Option(help="What POST /v1/read reads numbers with: `reader` (the bundled sequence reader), a reader's path, or `segment` (cut into digits for --model).")] = "reader",
 ) -> None:
     """Serve a drawing page and an HTTP API (POST /v1/classify, POST /v1/read) until Ctrl-C or SIGTERM.
     Listening on loopback (the default), only loopback Host names are answered."""
@@ -65,10 +66,16 @@ def serve(
     # this command's stderr stays for the server's own news (a command owns its process's logging)
     logging.getLogger("python_multipart").setLevel(logging.ERROR)
     clf = make_classifier(model, provider, device_id, invert, center, mean, std, model_ink, max_pixels=max_pixels)
+    reader = None
+    if read_model != "segment":
+        reader = make_classifier(read_model, provider, device_id, invert, max_pixels=max_pixels, task="read")
+        if not reader.reads_lines:
+            raise fail(f"--read-model {read_model}: not a sequence reader (for the digit model's segmentation: "
+                       "--read-model segment)")
     announce(clf)
     run(clf, host, port, max_upload_mb=max_upload_mb, max_files=max_files, batching=batching, max_queue=max_queue,
         max_connections=max_connections, header_timeout=header_timeout, body_timeout=body_timeout,
-        min_confidence=min_confidence, on_ready=lambda url: note(f"serving {url} (model {clf.model_path}, {clf.provider.upper()}); Ctrl-C to stop"))
+        min_confidence=min_confidence, reader=reader, on_ready=lambda url: note(f"serving {url} (model {clf.model_path}, {clf.provider.upper()}); Ctrl-C to stop"))
 
 
 def _return_freed_memory() -> None:

@@ -1,0 +1,176 @@
+"""Handwritten number strings, synthesised on the fly for the sequence reader (NumPy and Pillow only).
+
+Each string is 1-12 digits drawn from a pool of single digits (MNIST's, with 1s and 7s in the world's other
+styles: flags, crossbars, hooked tops), each cropped to its ink and set on a line as people write: varied
+height, aspect, slant, baseline and gaps (overlapping and touching, apart, a phone number's space), then the
+line's look varied (pen width, blur, a low-resolution scan's blocks, a bilevel scan, faint ink), with
+underlines, a line above, dots and specks near it and stray marks far off. The canvas then goes through the
+runtime's own `find_line` and `to_input` -- what the reader will see of a real image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from mnist_onnx._line import find_line, to_input
+
+LENGTHS = np.arange(1, 13)
+LENGTH_WEIGHTS = np.array([8, 10, 10, 10, 10, 10, 8, 8, 7, 7, 6, 6], float)
+
+
+@dataclass
+class Pool:
+    """Single digits cropped to their ink: float32 [0, 1] white on black, by label."""
+
+    glyphs: list[np.ndarray]
+    by_label: list[np.ndarray]  # indices into glyphs for each digit 0-9
+
+    @classmethod
+    def from_images(cls, images: np.ndarray, labels: np.ndarray) -> "Pool":
+        glyphs = []
+        for img in images:
+            a = np.asarray(img, np.float32).reshape(28, 28)
+            a = a / 255.0 if a.max() > 1.0 else a
+            rows, cols = np.flatnonzero((a > 0.1).any(1)), np.flatnonzero((a > 0.1).any(0))
+            if len(rows) == 0:
+                a, rows, cols = np.ones((4, 2), np.float32), np.arange(4), np.arange(2)
+            glyphs.append(np.ascontiguousarray(a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]))
+        labels = np.asarray(labels)
+        return cls(glyphs, [np.flatnonzero(labels == d) for d in range(10)])
+
+
+def hooked_sevens(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """7s with a hook down from the left end of their top bar (the continental 7 read as 1 most often)."""
+    out = []
+    for img in images:
+        a = np.asarray(img, np.float32).reshape(28, 28)
+        a = a / 255.0 if a.max() > 1.0 else a
+        rows = np.flatnonzero((a > 0.3).any(1))
+        if len(rows) == 0:
+            out.append(a)
+            continue
+        top = int(rows[0])
+        cols = np.flatnonzero(a[top : top + 3].max(0) > 0.3)
+        im = Image.fromarray((a * 255).astype(np.uint8), "L")
+        x0, y0 = int(cols[0]), top + 1
+        drop = rng.uniform(0.15, 0.35) * (rows[-1] - top + 1)
+        ImageDraw.Draw(im).line([(x0, y0), (x0 - rng.uniform(0, 2), y0 + drop)], fill=255,
+                                width=int(rng.integers(1, 3)))
+        out.append(np.asarray(im, np.float32) / 255.0)
+    return np.stack(out)
+
+
+def _glyph(g: np.ndarray, height: int, rng: np.random.Generator) -> np.ndarray:
+    """One digit at *height* rows (+-10 %), aspect varied, slanted."""
+    h0, w0 = g.shape
+    th = max(4, round(height * rng.uniform(0.9, 1.1)))
+    tw = max(1, round(w0 * th / h0 * rng.uniform(0.8, 1.2)))
+    img = Image.fromarray(g, "F").resize((tw, th), Image.BILINEAR)
+    shear = float(rng.normal(0.0, 0.12))
+    if abs(shear) > 0.02:
+        extra = int(np.ceil(abs(shear) * th))
+        # output (x, y) samples input (x + shear * y + c, y): shear > 0 leans the top to the right
+        c = -shear * th if shear > 0 else 0.0
+        img = img.transform((tw + extra, th), Image.AFFINE, (1, shear, c, 0, 1, 0), Image.BILINEAR)
+    return np.clip(np.asarray(img, np.float32), 0.0, 1.0)
+
+
+def _gap(height: int, rng: np.random.Generator) -> int:
+    u = rng.random()
+    if u < 0.15:
+        g = rng.uniform(-0.22, 0.0)  # overlapping or touching
+    elif u < 0.8:
+        g = rng.uniform(0.03, 0.45)
+    elif u < 0.95:
+        g = rng.uniform(0.45, 1.0)
+    else:
+        g = rng.uniform(1.0, 2.2)  # a phone number's space
+    return round(g * height)
+
+
+def compose(digits: list[int], pool: Pool, rng: np.random.Generator) -> np.ndarray:
+    """The canvas of one number: ink in [0, 1], white on black."""
+    height = int(rng.integers(18, 64))
+    glyphs = [_glyph(pool.glyphs[int(rng.choice(pool.by_label[d]))], height, rng) for d in digits]
+    gaps = [_gap(height, rng) for _ in digits[1:]]
+    pad = height
+    width = sum(g.shape[1] for g in glyphs) + sum(max(0, g) for g in gaps) + 2 * pad
+    canvas = np.zeros((int(height * 1.8) + 2 * pad, width), np.float32)
+    base = pad + int(height * 0.4)  # top of the line
+    wave_amp, wave_len = rng.uniform(0, 0.08) * height, rng.uniform(3, 12) * height
+    phase = rng.uniform(0, 2 * np.pi)
+    x = pad
+    for i, g in enumerate(glyphs):
+        if i:
+            x = max(pad // 2, x + gaps[i - 1])
+        dy = round(rng.normal(0, 0.04) * height + wave_amp * np.sin(phase + 2 * np.pi * x / wave_len))
+        y = base + dy + (height - g.shape[0]) // 2
+        region = canvas[y : y + g.shape[0], x : x + g.shape[1]]
+        np.maximum(region, g[: region.shape[0], : region.shape[1]], out=region)
+        x += g.shape[1]
+    canvas = canvas[:, : x + pad]
+    _marks(canvas, base, height, pad, x, rng)
+    return _look(canvas, height, rng)
+
+
+def _marks(canvas: np.ndarray, top: int, height: int, left: int, right: int, rng: np.random.Generator) -> None:
+    """Underlines, a line above, dots and specks near the number, marks far off (in place)."""
+    im = Image.fromarray(canvas, "F")
+    draw = ImageDraw.Draw(im)
+    width = max(1, round(height * rng.uniform(0.04, 0.1)))
+    if rng.random() < 0.12:  # an underline, touching the digits or just below
+        y = top + height + rng.uniform(-0.05, 0.25) * height
+        draw.line([(left - rng.uniform(0, 0.5) * height, y), (right + rng.uniform(0, 0.5) * height, y + rng.normal(0, 2))],
+                  fill=float(rng.uniform(0.5, 1)), width=width)
+    if rng.random() < 0.04:  # a line above
+        y = top - rng.uniform(0.1, 0.3) * height
+        draw.line([(left - 5, y), (right + 5, y)], fill=float(rng.uniform(0.5, 1)), width=width)
+    for _ in range(int(rng.poisson(1.0)) if rng.random() < 0.4 else 0):  # dots and specks near the line
+        r = rng.uniform(0.5, max(1.0, 0.06 * height))
+        cx = rng.uniform(0, canvas.shape[1])
+        cy = rng.choice([rng.uniform(0, top), rng.uniform(top + height, canvas.shape[0])])
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=float(rng.uniform(0.4, 1)))
+    canvas[:] = np.asarray(im)
+
+
+def _look(canvas: np.ndarray, height: int, rng: np.random.Generator) -> np.ndarray:
+    """The pen, the scan and the ink: width, blur, low resolution, bilevel, faint."""
+    im = Image.fromarray(np.rint(canvas * 255).astype(np.uint8), "L")  # Pillow's filters work on 8 bits
+    u = rng.random()
+    if u < 0.2 and height >= 30:
+        im = im.filter(ImageFilter.MaxFilter(3))  # a broad pen
+    elif u < 0.3 and height >= 40:
+        im = im.filter(ImageFilter.MinFilter(3))  # a fine pen
+    if rng.random() < 0.15:  # a low-resolution source scaled up (16x16 scans, thumbnails)
+        f = rng.uniform(12, 20) / height
+        small = im.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.BILINEAR)
+        im = small.resize(im.size, Image.NEAREST if rng.random() < 0.5 else Image.BILINEAR)
+    if rng.random() < 0.25:
+        im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.2) * height / 28))
+    x = np.asarray(im, np.float32) / 255.0
+    if rng.random() < 0.12:
+        x = (x > rng.uniform(0.3, 0.6)).astype(np.float32)  # a bilevel scan
+    peak = x.max()
+    if peak > 0:
+        x = x / peak * rng.uniform(0.7, 1.0)
+    if rng.random() < 0.2:
+        x = x + rng.normal(0, 0.03, x.shape).astype(np.float32)
+    return np.clip(x, 0.0, 1.0)
+
+
+def sample(pool: Pool, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """One training string: the reader's input (HEIGHT, W) and its digits."""
+    while True:
+        n = int(rng.choice(LENGTHS, p=LENGTH_WEIGHTS / LENGTH_WEIGHTS.sum()))
+        digits = [int(d) for d in rng.integers(0, 10, n)]
+        line = find_line(compose(digits, pool, rng))
+        if line is not None:
+            return to_input(line.ink)[0], "".join(map(str, digits))
+
+
+def batch(pool: Pool, n: int, rng: np.random.Generator) -> tuple[list[np.ndarray], list[str]]:
+    out = [sample(pool, rng) for _ in range(n)]
+    return [o[0] for o in out], [o[1] for o in out]

@@ -1,0 +1,147 @@
+"""The line of a number: find the main row of ink in an image and bring it to the sequence reader's input.
+
+`find_line` takes the cleaned ink (the `_levels` image: polarity, paper, shadows and noise handled as for a
+single digit; ruling along the rows, frame edges and underlines erased as the segmentation reader does) and
+keeps the row of similar-sized marks that carries the most ink: specks, page borders and marks far off the
+row are left out. `to_input` scales that row to the reader's height. The export side synthesises its training
+strings and sends them through these same two functions, so the network sees what the runtime will show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from ._clean import _remove_lines
+from ._contract import LINE_HEIGHT, LINE_STRIDE
+from ._morphology import components
+from ._segment import TooManyMarks, _remove_side_edges, _remove_underline
+
+HEIGHT = LINE_HEIGHT  # the reader's input height
+MARGIN = 2  # rows of background above and below the ink: the ink's box is HEIGHT - 2 * MARGIN rows high
+SIDE = 4  # columns of background left and right
+MAX_WIDTH = 1536  # input columns at most (~60 digits); a longer line is squeezed to this
+STRIDE = LINE_STRIDE  # input columns per output frame of our reader
+_MASK = 0.25  # ink level that counts for components
+_SPECK = 0.3  # a component lower than this share of the line's height, and light, is a stray mark
+_FAR = 3.0  # marks further than this many line heights from the row's others are not part of the number
+_LINE_OVERLAP = 0.4  # a mark belongs to a row when it shares this much of its own height with the row's band
+# Marks (not specks) one image may have: a written number of 60 digits has ~180; a page of text or dither has
+# thousands, and sorting them into rows costs in proportion. Past this: TooManyMarks, an error row (#29).
+MAX_MARKS = 384
+
+
+@dataclass
+class Line:
+    """The number's row of ink: `ink` cropped to `box` (left, top, right, bottom, exclusive, in the ink
+    image's pixels), other marks erased; `marks` components kept, `rows` rows of marks found."""
+
+    ink: np.ndarray
+    box: tuple[int, int, int, int]
+    marks: int
+    rows: int
+
+
+def find_line(x: np.ndarray, clean: bool = True) -> Line | None:
+    """The main row of ink in *x* ((h, w) float32 in [0, 1], white ink on black), or None when there is no
+    ink. *clean*: erase ruling, frame edges and underlines first (as the segmentation reader does); *x* is
+    changed in place then. More than MAX_MARKS marks: TooManyMarks."""
+    inked = x > _MASK
+    if not inked.any():
+        return None
+    if clean:
+        rows, cols = np.flatnonzero(inked.any(1)), np.flatnonzero(inked.any(0))
+        t, b, l, r = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        crop = x[t:b, l:r]
+        if min(x.shape) >= 40:
+            _remove_lines(crop, x.shape, (t, l), axes=(0,))
+            _remove_side_edges(crop, x.shape, l)
+        _remove_underline(crop)
+        inked = x > _MASK
+        if not inked.any():
+            return None
+    labels, n, boxes, _ = components(inked)  # boxes: top, left, bottom, right (exclusive)
+    mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
+    heights = boxes[:, 2] - boxes[:, 0]
+    heavy = mass >= 0.1 * mass.max()
+    tall = np.sort(heights[heavy])
+    height = float(np.median(tall[len(tall) // 2 :]))
+    keep = (heights >= _SPECK * height) | (mass >= 0.25 * float(np.median(mass[heavy])))
+    if int(keep.sum()) > MAX_MARKS:
+        raise TooManyMarks(int(keep.sum()), limit=MAX_MARKS)
+    order = [int(c) for c in np.argsort(-mass, kind="stable") if keep[c]]
+    # rows of marks: the heaviest mark opens a row; a mark joins the first row whose band it shares enough of
+    bands: list[list[int]] = []  # top, bottom, members...
+    for c in order:
+        t, b = int(boxes[c, 0]), int(boxes[c, 2])
+        for band in bands:
+            shared = min(b, band[1]) - max(t, band[0])
+            if shared >= _LINE_OVERLAP * min(b - t, band[1] - band[0]):
+                band.append(c)
+                break
+        else:
+            bands.append([t, b, c])
+    best = max(bands, key=lambda band: float(mass[band[2:]].sum()))
+    members = best[2:]
+    # along the row: groups split by gaps wider than _FAR line heights; the heaviest group is the number
+    members.sort(key=lambda c: int(boxes[c, 1]))
+    groups: list[list[int]] = [[members[0]]]
+    right = int(boxes[members[0], 3])
+    for c in members[1:]:
+        if boxes[c, 1] - right > _FAR * height:
+            groups.append([])
+        groups[-1].append(c)
+        right = max(right, int(boxes[c, 3]))
+    chosen = max(groups, key=lambda g: float(mass[g].sum()))
+    sel = boxes[chosen]
+    t, l, b, r = int(sel[:, 0].min()), int(sel[:, 1].min()), int(sel[:, 2].max()), int(sel[:, 3].max())
+    near = labels[t:b, l:r]
+    own = np.isin(near, np.asarray(chosen) + 1) | (near == 0)
+    ink = np.where(own, x[t:b, l:r], 0.0).astype(np.float32)
+    return Line(ink, (l, t, r, b), len(chosen), len(bands))
+
+
+def to_input(ink: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """A line's ink (cropped to its box) -> the reader's input (HEIGHT, W) float32, and the x and y scale
+    from input columns/rows back to the ink's pixels (input column c covers ink columns
+    (c - SIDE) * sx ... ). Height fitted to HEIGHT - 2 * MARGIN rows, width by the same factor."""
+    h, w = ink.shape
+    inner = HEIGHT - 2 * MARGIN
+    f = inner / h
+    nw = max(1, round(w * f))
+    if nw + 2 * SIDE > MAX_WIDTH:
+        nw = MAX_WIDTH - 2 * SIDE
+    img = Image.fromarray(np.ascontiguousarray(ink, np.float32), "F").resize((nw, inner), Image.BILINEAR)
+    out = np.zeros((HEIGHT, nw + 2 * SIDE), np.float32)
+    out[MARGIN : MARGIN + inner, SIDE : SIDE + nw] = np.clip(np.asarray(img), 0.0, 1.0)
+    return out, w / nw, h / inner
+
+
+def pad_batch(lines: list[np.ndarray]) -> np.ndarray:
+    """Lines of different widths -> (N, HEIGHT, W) with W the widest rounded up to a multiple of STRIDE;
+    background (0) on the right."""
+    width = max(line.shape[1] for line in lines)
+    width = -(-width // STRIDE) * STRIDE
+    out = np.zeros((len(lines), HEIGHT, width), np.float32)
+    for i, line in enumerate(lines):
+        out[i, :, : line.shape[1]] = line
+    return out
+
+
+def ctc_greedy(probs: np.ndarray, blank: int = 10) -> list[tuple[int, int, int, float]]:
+    """Best path decoding of one line's (T, classes) probabilities: (digit, first frame, end frame, peak
+    probability) for each digit, repeats collapsed and blanks dropped."""
+    best = probs.argmax(1)
+    out: list[tuple[int, int, int, float]] = []
+    t = 0
+    while t < len(best):
+        k = int(best[t])
+        end = t + 1
+        while end < len(best) and best[end] == k:
+            end += 1
+        if k != blank:
+            out.append((k, t, end, float(probs[t:end, k].max())))
+        t = end
+    return out

@@ -1,0 +1,156 @@
+"""Read whole numbers with the sequence reader: the number's line in, the digit string out, nothing cut.
+
+The reader task beside `_read`'s segmentation one, run by the same engine loop (`_read.read_chunks`): decode
+and clean each image as for a single digit (`_levels`), find the number's row of ink (`_line.find_line`:
+specks, page edges and far marks left out), scale it to the reader's height, run the network on every line of
+a chunk at once (lines of similar width together), and decode its output along the line with CTC's best path
+(NumPy). Each digit's confidence is its peak probability, its box the ink between its neighbours' peaks; the
+number's confidence is the product of its digits', which the model's `min_confidence` (chosen on held-out
+synthetic strings) turns into `unsure`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+
+from ._chunk import NAN_SCORES, Item
+from ._clean import _levels
+from ._decode import decode_sized
+from ._line import SIDE, STRIDE, ctc_greedy, find_line, to_input
+from ._preprocess import NO_DIGIT, PreprocessConfig
+from ._segment import TooManyMarks
+from ._read import DigitBox, Reading, ReadTask
+from .errors import ImageError
+
+BLANK = 10
+_BATCH_COLUMNS = 64 * 512  # input columns per model call
+_BUCKET = 32  # a line is padded to a multiple of this many columns (a multiple of STRIDE)
+
+RunLines = Callable[[np.ndarray], np.ndarray]  # (N, 32, W) lines -> (N, W / 4, 11) probabilities
+
+
+@dataclass
+class LinePlan:
+    """One image's line: the reader's input, and how its columns map back to the image's own pixels."""
+
+    pixels: np.ndarray  # (32, W) float32
+    ink: np.ndarray  # the line's ink, cropped to its box (for the digits' boxes)
+    box: tuple[int, int, int, int]  # the line's left, top, right, bottom in the decoded image
+    sx: float  # ink columns per input column
+    scale: tuple[float, float]  # decoded image -> the file's own pixels (x, y)
+
+
+Planned = Union[LinePlan, str, None]  # a line, an error's words, or None: no ink at all
+
+
+def plan_lines(items: Sequence[Item], config: PreprocessConfig) -> list[Planned]:
+    """Decode every item and find its line: what decoding processes do (numpy and Pillow only). Never raises
+    for a bad file: its entry is the error words."""
+    out: list[Planned] = []
+    for item in items:
+        try:
+            if isinstance(item, tuple):
+                gray, size = decode_sized(item[1], config.max_pixels, name=item[0])
+            else:
+                gray, size = decode_sized(item, config.max_pixels)
+            line = find_line(_levels(gray, config.invert))
+            if line is None:
+                out.append(None)
+                continue
+            pixels, sx, _ = to_input(line.ink)
+            out.append(LinePlan(pixels, line.ink, line.box, sx, (size[0] / gray.shape[1], size[1] / gray.shape[0])))
+        except ImageError as e:
+            out.append(e.problem)
+        except TooManyMarks as e:
+            out.append(str(e))
+        except Exception as e:  # noqa: BLE001 -- a batch never dies on one file
+            out.append(f"cannot preprocess ({type(e).__name__}: {e})")
+    return out
+
+
+def _run_all(lines: list[np.ndarray], run: RunLines) -> list[np.ndarray]:
+    """Every line's (frames, 11) probabilities. Each line is padded to its own width rounded up to _BUCKET
+    columns, and only lines of one padded width share a model call: a line's reading never depends on which
+    other lines were in its chunk (the LSTM reads the padding too), so `--workers` and `--batch-size` give
+    the same rows."""
+    out: list[np.ndarray] = [np.zeros((0, 11), np.float32)] * len(lines)
+    groups: dict[int, list[int]] = {}
+    for i, line in enumerate(lines):
+        groups.setdefault(-(-line.shape[1] // _BUCKET) * _BUCKET, []).append(i)
+    for width, members in sorted(groups.items()):
+        step = max(1, _BATCH_COLUMNS // width)
+        for start in range(0, len(members), step):
+            group = members[start : start + step]
+            batch = np.zeros((len(group), lines[group[0]].shape[0], width), np.float32)
+            for k, i in enumerate(group):
+                batch[k, :, : lines[i].shape[1]] = lines[i]
+            probs = run(batch)
+            for k, i in enumerate(group):
+                out[i] = probs[k, : -(-lines[i].shape[1] // STRIDE)]
+    return out
+
+
+def _digits(plan: LinePlan, found: list[tuple[int, int, int, float]]) -> list[DigitBox]:
+    """Each decoded digit with its box: the line's ink between the midpoints to its neighbours' peaks."""
+    l, t = plan.box[0], plan.box[1]
+    w = plan.ink.shape[1]
+    centres = [((a + b) / 2 * STRIDE - SIDE) * plan.sx for _, a, b, _ in found]
+    bounds = [0.0] + [(p + q) / 2 for p, q in zip(centres, centres[1:])] + [float(w)]
+    sx, sy = plan.scale
+    out = []
+    for (digit, *_, confidence), a, b in zip(found, bounds, bounds[1:]):
+        c0, c1 = max(0, int(math.floor(a))), min(w, max(int(math.ceil(b)), int(math.floor(a)) + 1))
+        part = plan.ink[:, c0:c1] > 0.25
+        cols, rows = np.flatnonzero(part.any(0)), np.flatnonzero(part.any(1))
+        if len(cols):
+            c0, c1 = c0 + int(cols[0]), c0 + int(cols[-1]) + 1
+            r0, r1 = int(rows[0]), int(rows[-1]) + 1
+        else:
+            r0, r1 = 0, plan.ink.shape[0]
+        out.append(DigitBox(digit, confidence, (math.floor((l + c0) * sx), math.floor((t + r0) * sy),
+                                                math.ceil((l + c1) * sx), math.ceil((t + r1) * sy))))
+    return out
+
+
+def line_readings(names: Sequence[str], planned: Sequence[Planned], run: RunLines,
+                  min_confidence: float) -> list[Reading]:
+    """One model pass over every planned line, then each image's reading."""
+    lines = [p.pixels for p in planned if isinstance(p, LinePlan)]
+    probs = iter(_run_all(lines, run) if lines else [])
+    out = []
+    for name, entry in zip(names, planned):
+        if entry is None:
+            out.append(Reading(name, error=NO_DIGIT))
+            continue
+        if isinstance(entry, str):
+            out.append(Reading(name, error=entry))
+            continue
+        p = next(probs)
+        if not np.isfinite(p).all():
+            out.append(Reading(name, error=NAN_SCORES))
+            continue
+        found = ctc_greedy(p, BLANK)
+        if not found:
+            out.append(Reading(name, error=NO_DIGIT))
+            continue
+        confidence = float(np.prod([peak for *_, peak in found]))  # as export/reader.py calibrated it
+        digits = _digits(entry, found)
+        out.append(Reading(name, "".join(str(d.digit) for d in digits), confidence, digits,
+                           unsure=confidence < min_confidence))
+    return out
+
+
+def read_line_items(items: Sequence[Item], config: PreprocessConfig, run: RunLines,
+                    min_confidence: float) -> list[Reading]:
+    """Read one chunk -- paths, uploads (name, bytes) or PIL images -- in one go."""
+    from ._chunk import item_name
+
+    return line_readings([item_name(i) for i in items], plan_lines(items, config), run, min_confidence)
+
+
+LINES = ReadTask(plan_lines, line_readings, "lines")  # the sequence reader: whole lines, nothing cut

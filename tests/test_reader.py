@@ -1,0 +1,231 @@
+"""The sequence reader (#26): finding a number's line, CTC decoding, the bundled `reader` through every front
+end, and `export --preset reader` end to end. Accuracy on real numbers: tests/test_read.py and
+benchmarks/read_numbers.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import NUMBERS, run_cli, save_png
+from mnist_onnx._line import HEIGHT, MARGIN, SIDE, ctc_greedy, find_line, to_input
+
+
+def _number(x: np.ndarray, y: np.ndarray, label: str, rng: np.random.Generator, gap: int = 4) -> np.ndarray:
+    """MNIST test digits side by side, white on black (0..1)."""
+    parts = []
+    for ch in label:
+        pick = rng.choice(np.flatnonzero(y == int(ch)))
+        d = x[pick].astype(np.float32) / 255.0
+        cols = np.flatnonzero(d.max(0) > 0.1)
+        parts += [d[:, cols[0] : cols[-1] + 1], np.zeros((28, gap), np.float32)]
+    return np.concatenate(parts[:-1], axis=1)
+
+
+def _page(ink: np.ndarray, shape: tuple[int, int], at: tuple[int, int]) -> np.ndarray:
+    page = np.zeros(shape, np.float32)
+    page[at[0] : at[0] + ink.shape[0], at[1] : at[1] + ink.shape[1]] = ink
+    return page
+
+
+def test_find_line_keeps_the_row_of_digits_and_leaves_specks_and_far_marks(test_set):
+    x, y = test_set
+    rng = np.random.default_rng(0)
+    ink = _number(x, y, "40719", rng)
+    page = _page(ink, (400, 600), (200, 150))
+    page[20:23, 20:23] = 1.0  # specks far away
+    page[380:382, 580:583] = 1.0
+    page[190:192, 100:102] = 1.0  # a dot near the row
+    far = _number(x, y, "3", rng)
+    page[205:233, 560:560 + far.shape[1]] = far  # a mark on the row, but far off it
+    line = find_line(page.copy())
+    assert line is not None
+    left, top, right, bottom = line.box
+    assert (left, right) == (150, 150 + ink.shape[1])
+    assert 200 <= top and bottom <= 228
+    assert line.marks >= 5 and line.ink.shape == (bottom - top, right - left)
+
+
+def test_find_line_of_several_rows_takes_the_one_with_most_ink(test_set):
+    x, y = test_set
+    rng = np.random.default_rng(1)
+    short, long = _number(x, y, "12", rng), _number(x, y, "908172", rng)
+    page = np.zeros((200, 400), np.float32)
+    page[20:48, 30 : 30 + short.shape[1]] = short
+    page[120:148, 30 : 30 + long.shape[1]] = long
+    line = find_line(page.copy())
+    assert line.rows == 2 and 120 <= line.box[1] < line.box[3] <= 148
+
+
+def test_find_line_on_nothing_is_none():
+    assert find_line(np.zeros((50, 50), np.float32)) is None
+    assert find_line(np.full((50, 50), 0.1, np.float32)) is None  # only faint ink
+
+
+def test_to_input_fits_the_ink_box_to_the_reader_height():
+    ink = np.zeros((56, 140), np.float32)
+    ink[:, 10] = 1.0
+    out, sx, sy = to_input(ink)
+    assert out.shape == (HEIGHT, 70 + 2 * SIDE) and out.dtype == np.float32
+    assert out[:MARGIN].max() == 0 and out[HEIGHT - MARGIN :].max() == 0 and out[:, :SIDE].max() == 0
+    assert sx == pytest.approx(2.0) and sy == pytest.approx(2.0)
+    very_long = to_input(np.ones((10, 100_000), np.float32))[0]
+    assert very_long.shape[1] <= 1536  # a line's cost is bounded whatever its width
+
+
+def test_ctc_best_path_collapses_repeats_and_drops_blanks():
+    def frames(seq: list[int]) -> np.ndarray:
+        p = np.full((len(seq), 11), 0.01, np.float32)
+        p[np.arange(len(seq)), seq] = 0.9
+        return p
+
+    got = ctc_greedy(frames([10, 1, 1, 10, 1, 10, 10, 0, 0, 7, 10]))
+    assert [d for d, *_ in got] == [1, 1, 0, 7]
+    assert [(a, b) for _, a, b, _ in got] == [(1, 3), (4, 5), (7, 9), (9, 10)]
+    assert ctc_greedy(frames([10, 10])) == []
+
+
+# --- the bundled reader ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def reader():
+    from mnist_onnx import Classifier
+
+    return Classifier("reader", provider="cpu")
+
+
+def test_the_bundled_reader_is_a_sequence_model_with_its_own_threshold(reader):
+    assert reader.reads_lines and 0.0 < reader.min_confidence < 1.0
+    card = reader.info.card
+    assert card["kind"] == "sequence" and card["metrics"]["parity"]["reading_disagreements"] == 0
+    assert reader.model_path.stat().st_size <= 10 * 2**20
+    from mnist_onnx.errors import UsageError
+
+    with pytest.raises(UsageError, match="number reader"):
+        reader.predict(np.zeros((1, 28, 28), np.float32))
+
+
+def test_classify_refuses_the_reader_in_one_line(tmp_path):
+    png = Path(__file__).resolve().parent.parent / "samples" / "0_mnist.png"
+    r = run_cli("classify", str(png), "--model", "reader")
+    assert r.returncode == 2 and "number reader" in r.stderr and "mnist-onnx read" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+
+
+def test_long_numbers_and_a_small_number_on_a_speckled_page(reader, test_set):
+    """10-12 digit numbers (a phone number, a row of a register) and a small number on a large page with
+    specks: the line is found, nothing squashed, the specks left out."""
+    x, y = test_set
+    rng = np.random.default_rng(5)
+    labels = ["".join(str(d) for d in rng.integers(0, 10, int(rng.integers(10, 13)))) for _ in range(20)]
+    images = []
+    for k, label in enumerate(labels):
+        ink = _number(x, y, label, rng, gap=int(rng.integers(2, 8)))
+        if k % 2:  # on a big speckled page
+            page = _page(ink, (900, max(1200, ink.shape[1] + 100)), (430, 40))
+            for _ in range(30):
+                r0, c0 = int(rng.integers(0, 880)), int(rng.integers(0, page.shape[1] - 4))
+                if not 400 <= r0 <= 470:
+                    page[r0 : r0 + 3, c0 : c0 + 3] = 1.0
+        else:
+            page = _page(ink, (60, ink.shape[1] + 40), (16, 20))
+        images.append(Image.fromarray((255 - 255 * page).astype(np.uint8)))
+    got = [r.number for r in reader.read(images, min_confidence=0)]
+    exact = np.mean([g == t for g, t in zip(got, labels)])
+    assert exact >= 0.8, list(zip(got, labels))
+
+
+def test_read_uses_the_reader_by_default_with_boxes_per_digit(tmp_path):
+    r = run_cli("read", str(NUMBERS), "-f", "jsonl", "-p", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert "reader.onnx (bundled reader)" in r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    truth = {t["file"]: t["label"] for t in csv.DictReader(open(NUMBERS / "labels.csv"))}
+    assert rows and sum(Path(row["path"]).name in truth and row["number"] == truth[Path(row["path"]).name]
+                        for row in rows) >= 0.8 * len(rows)
+    for row in rows:
+        w, h = Image.open(row["path"]).size
+        assert len(row["digits"]) == len(row["number"])
+        lefts = [d["box"][0] for d in row["digits"]]
+        assert lefts == sorted(lefts)
+        for d in row["digits"]:
+            left, top, right, bottom = d["box"]
+            assert 0 <= left < right <= w and 0 <= top < bottom <= h and 0 < d["confidence"] <= 1
+    seg = run_cli("read", str(NUMBERS), "-f", "jsonl", "-p", "cpu", "--model", "mlp")
+    assert seg.returncode == 0 and "default.onnx (bundled mlp)" in seg.stderr
+
+
+def test_server_reads_with_the_reader_and_the_library_and_cli_agree(reader, tmp_path):
+    pytest.importorskip("fastapi")
+    import requests
+    from test_serve import start_server
+
+    files = sorted(NUMBERS.glob("*.png"))[:6]
+    proc, url = start_server()
+    try:
+        res = requests.post(url + "v1/read", files=[("files", (f.name, f.read_bytes(), "image/png")) for f in files],
+                            timeout=60)
+        segment_proc, segment_url = start_server("--read-model", "segment")
+        try:
+            seg = requests.post(segment_url + "v1/read", files=[("files", (f.name, f.read_bytes(), "image/png"))
+                                                               for f in files], timeout=60).json()["results"]
+        finally:
+            segment_proc.terminate()
+            segment_proc.wait(timeout=10)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert res.status_code == 200
+    served = [(r["number"], r["status"]) for r in res.json()["results"]]
+    lib = [(r.number, r.status) for r in reader.read([str(f) for f in files])]
+    cli = run_cli("read", *map(str, files), "-f", "csv", "-p", "cpu")
+    rows = list(csv.DictReader(io.StringIO(cli.stdout)))
+    assert served == lib == [(row["number"], row["status"]) for row in rows]
+    from mnist_onnx import Classifier
+
+    assert [(r["number"], r["status"]) for r in seg] == [(r.number, r.status) for r in
+                                                          Classifier(provider="cpu").read([str(f) for f in files])]
+    bad = run_cli("serve", "--read-model", "mlp", "--port", "1")
+    assert bad.returncode == 2 and "--read-model mlp: not a sequence reader" in bad.stderr
+
+
+def test_workers_give_the_same_rows(tmp_path):
+    files = sorted(NUMBERS.glob("*.png"))[:20]
+    one = run_cli("read", *map(str, files), "-f", "csv", "-p", "cpu")
+    two = run_cli("read", *map(str, files), "-f", "csv", "-p", "cpu", "--workers", "2", "--batch-size", "7")
+    assert one.returncode == two.returncode == 0 and one.stdout == two.stdout
+
+
+def test_blank_and_bad_files_get_their_rows(tmp_path):
+    save_png(tmp_path / "blank.png", np.full((40, 90), 255, np.uint8))
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    r = run_cli("read", str(tmp_path), "-f", "csv", "-p", "cpu")
+    rows = {Path(row["path"]).name: row for row in csv.DictReader(io.StringIO(r.stdout))}
+    assert rows["blank.png"]["status"] == "no-digit" and rows["bad.png"]["status"] == "error"
+    assert r.returncode == 1
+
+
+@pytest.mark.slow
+def test_export_preset_reader_end_to_end(tmp_path):
+    """`export --preset reader` as a user runs it (a short run on mnist-5k): a verified sequence model and its
+    card; `read --model` reads with it; the MLP's options are refused before TensorFlow loads."""
+    from conftest import DATA
+
+    out = tmp_path / "r.onnx"
+    bad = run_cli("export", "--preset", "reader", "--hidden", "64", "-o", str(out))
+    assert bad.returncode == 2 and "--hidden" in bad.stderr and not out.exists()
+    r = run_cli("export", "--preset", "reader", "--steps", "40", "-d", str(DATA), "-o", str(out), timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = json.loads(out.with_name("r.card.json").read_text())
+    assert card["kind"] == "sequence" and card["metrics"]["parity"]["reading_disagreements"] == 0
+    assert card["config"]["steps"] == 40 and card["min_confidence"]["value"] is not None
+    read = run_cli("read", str(sorted(NUMBERS.glob("*.png"))[0]), "--model", str(out), "-f", "csv", "-p", "cpu")
+    assert read.returncode == 0, read.stderr
+    info = run_cli("info", "--model", str(out))
+    assert info.returncode == 0 and "sequence" in info.stdout
