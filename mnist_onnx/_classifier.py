@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, Union
 
@@ -98,6 +98,7 @@ class Classifier:
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self._decoders: DecoderPool | None = None
+        self._digit_model: Classifier | None = None  # a reader's companion for one-digit lines (_line_models)
         self._lock = threading.Lock()  # one Classifier may serve several threads
         self.options = Options(provider, device_id, invert, center, mean, std, scale, model_ink, threads, max_pixels)
         path, source = resolve_model(model)
@@ -153,6 +154,18 @@ class Classifier:
                              "lines; expected [N, frames, 11]")
         return softmax(out) if self.info.output_kind == "logits" else out
 
+    def _line_models(self):
+        """The sequence reader and, for lines of one digit, classify's model (the default one, as `classify`
+        would open it, with this Classifier's options), opened on first use."""
+        from ._sequence import LineModels
+
+        with self._lock:
+            if self._digit_model is None:
+                self._digit_model = Classifier(None, **{**asdict(self.options), "threads": self.options.threads})
+                if self._digit_model.reads_lines:  # $MNIST_ONNX_MODEL names a reader: the bundled MLP then
+                    self._digit_model = Classifier("mlp", **asdict(self.options))
+        return LineModels(self.run_lines, self._digit_model.predict_pixels)
+
     def read_items(self, items: Sequence[Item], min_confidence: float | None = None) -> list[Reading]:
         """Read one chunk of items (paths, (name, bytes) uploads, PIL images) with this model: the sequence
         reader's lines, or the segmentation over a digit model. The server and the Ray actors call this."""
@@ -160,7 +173,7 @@ class Classifier:
         if self.reads_lines:
             from ._sequence import read_line_items
 
-            return read_line_items(items, self.config, self.run_lines, threshold)
+            return read_line_items(items, self.config, self._line_models(), threshold)
         from ._read import read_items
 
         return read_items(items, self.config, self.predict_pixels, threshold)
@@ -259,7 +272,7 @@ class Classifier:
         if self.reads_lines:
             from ._sequence import LINES
 
-            rows = read_chunks(files, self.config, self.run_lines, batch_size, pool, threshold, LINES)
+            rows = read_chunks(files, self.config, self._line_models(), batch_size, pool, threshold, LINES)
         else:
             rows = read_chunks(files, self.config, self.predict_pixels, batch_size, pool, threshold)
         return _closing(rows, pool) if private and pool is not None else rows

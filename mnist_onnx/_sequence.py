@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 import numpy as np
 
@@ -22,13 +22,15 @@ from ._chunk import NAN_SCORES, Item
 from ._clean import _levels
 from ._decode import decode_sized
 from ._line import SIDE, STRIDE, ctc_greedy, find_line, to_input
-from ._preprocess import NO_DIGIT, PreprocessConfig
+from ._preprocess import NO_DIGIT, PreprocessConfig, normal_form
 from ._segment import TooManyMarks
 from ._read import DigitBox, Reading, ReadTask
 from .errors import ImageError
 
 BLANK = 10
 _BATCH_COLUMNS = 64 * 512  # input columns per model call
+ONE_WIDE = 1.875  # a line at most this times as wide as high may be one digit (as the segmentation has it:
+# Semeion's box-stretched digits are square, an 8x8 scan's blobs wider still)
 _BUCKET = 32  # a line is padded to a multiple of this many columns (a multiple of STRIDE)
 
 RunLines = Callable[[np.ndarray], np.ndarray]  # (N, 32, W) lines -> (N, W / 4, 11) probabilities
@@ -43,6 +45,7 @@ class LinePlan:
     box: tuple[int, int, int, int]  # the line's left, top, right, bottom in the decoded image
     sx: float  # ink columns per input column
     scale: tuple[float, float]  # decoded image -> the file's own pixels (x, y)
+    single: np.ndarray | None = None  # classify's own (28, 28) input, when the line could be one digit
 
 
 Planned = Union[LinePlan, str, None]  # a line, an error's words, or None: no ink at all
@@ -58,12 +61,17 @@ def plan_lines(items: Sequence[Item], config: PreprocessConfig) -> list[Planned]
                 gray, size = decode_sized(item[1], config.max_pixels, name=item[0])
             else:
                 gray, size = decode_sized(item, config.max_pixels)
-            line = find_line(_levels(gray, config.invert))
+            x = _levels(gray, config.invert)
+            line = find_line(x.copy())
             if line is None:
                 out.append(None)
                 continue
             pixels, sx, _ = to_input(line.ink)
-            out.append(LinePlan(pixels, line.ink, line.box, sx, (size[0] / gray.shape[1], size[1] / gray.shape[0])))
+            left, top, right, bottom = line.box
+            # could be one digit: classify's own input too, from the same levels (`to_mnist`)
+            single = normal_form(x, config.center) if right - left <= ONE_WIDE * (bottom - top) else None
+            out.append(LinePlan(pixels, line.ink, line.box, sx, (size[0] / gray.shape[1], size[1] / gray.shape[0]),
+                                single))
         except ImageError as e:
             out.append(e.problem)
         except TooManyMarks as e:
@@ -117,11 +125,22 @@ def _digits(plan: LinePlan, found: list[tuple[int, int, int, float]]) -> list[Di
     return out
 
 
-def line_readings(names: Sequence[str], planned: Sequence[Planned], run: RunLines,
+class LineModels(NamedTuple):
+    """What reads a chunk: the sequence reader, and the digit model (classify's) for lines of one digit."""
+
+    lines: RunLines
+    digits: Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) -> (N, 10) probabilities
+
+
+def line_readings(names: Sequence[str], planned: Sequence[Planned], models: LineModels,
                   min_confidence: float) -> list[Reading]:
-    """One model pass over every planned line, then each image's reading."""
+    """One model pass over every planned line, then each image's reading. A line of one digit's width that
+    the reader reads as one digit (or none) is read as `classify` reads the image: a one-digit image gets
+    exactly classify's digit and confidence, as with the segmentation reader."""
     lines = [p.pixels for p in planned if isinstance(p, LinePlan)]
-    probs = iter(_run_all(lines, run) if lines else [])
+    probs = iter(_run_all(lines, models.lines) if lines else [])
+    singles = [p.single for p in planned if isinstance(p, LinePlan) and p.single is not None]
+    digit_probs = iter(models.digits(np.stack(singles)) if singles else [])
     out = []
     for name, entry in zip(names, planned):
         if entry is None:
@@ -131,10 +150,13 @@ def line_readings(names: Sequence[str], planned: Sequence[Planned], run: RunLine
             out.append(Reading(name, error=entry))
             continue
         p = next(probs)
-        if not np.isfinite(p).all():
+        one = next(digit_probs) if entry.single is not None else None
+        if not np.isfinite(p).all() or (one is not None and not np.isfinite(one).all()):
             out.append(Reading(name, error=NAN_SCORES))
             continue
         found = ctc_greedy(p, BLANK)
+        if one is not None and len(found) <= 1:  # one digit: classify's reading
+            found = [(int(one.argmax()), 0, len(p), float(one.max()))]
         if not found:
             out.append(Reading(name, error=NO_DIGIT))
             continue
@@ -145,12 +167,12 @@ def line_readings(names: Sequence[str], planned: Sequence[Planned], run: RunLine
     return out
 
 
-def read_line_items(items: Sequence[Item], config: PreprocessConfig, run: RunLines,
+def read_line_items(items: Sequence[Item], config: PreprocessConfig, models: LineModels,
                     min_confidence: float) -> list[Reading]:
     """Read one chunk -- paths, uploads (name, bytes) or PIL images -- in one go."""
     from ._chunk import item_name
 
-    return line_readings([item_name(i) for i in items], plan_lines(items, config), run, min_confidence)
+    return line_readings([item_name(i) for i in items], plan_lines(items, config), models, min_confidence)
 
 
 LINES = ReadTask(plan_lines, line_readings, "lines")  # the sequence reader: whole lines, nothing cut
