@@ -126,7 +126,7 @@ class Reader(Predictor):
             "error": np.asarray([r.error or "" for r in rows], dtype=object),
             "digits": np.asarray([json.dumps([{"digit": d.digit, "confidence": d.confidence, "box": list(d.box)}
                                               for d in r.digits]) for r in rows], dtype=object),
-            "provider": np.asarray([clf.provider] * len(rows), dtype=object),
+            "provider": np.asarray([self.classifier.provider] * len(rows), dtype=object),
             "node": np.asarray([self.node] * len(rows), dtype=object),
         }
 

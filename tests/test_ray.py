@@ -212,13 +212,10 @@ def test_read_through_ray_gives_the_local_readings(local_ray, tmp_path):
     assert remote.stdout == local.stdout and local.stdout.count('"status": "ok"') + local.stdout.count('"status": "unsure"') >= 30
     assert "Ray, 1 actor" in remote.stderr
 
-    from mnist_onnx._read import read_items
-
     ds = ray.data.read_binary_files(str(numbers), include_paths=True, file_extensions=["png"]).limit(20)
-    got = mray.read(ds, provider="cpu", concurrency=1, batch_size=8).take_all()
-    clf = Classifier(provider="cpu")
+    got = mray.read(ds, provider="cpu", concurrency=1, batch_size=8).take_all()  # the sequence reader by default
     items = [(row["path"], (numbers / Path(row["path"]).name).read_bytes()) for row in got]
-    want = read_items(items, clf.config, clf.predict_pixels)
+    want = Classifier("reader", provider="cpu").read_items(items)
     assert [row["number"] for row in got] == [w.number for w in want]
     assert [row["status"] for row in got] == [w.status for w in want]
 
