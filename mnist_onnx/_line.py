@@ -113,7 +113,7 @@ def to_input(ink: np.ndarray) -> tuple[np.ndarray, float, float]:
     nw = max(1, round(w * f))
     if nw + 2 * SIDE > MAX_WIDTH:
         nw = MAX_WIDTH - 2 * SIDE
-    img = Image.fromarray(np.ascontiguousarray(ink, np.float32), "F").resize((nw, inner), Image.BILINEAR)
+    img = Image.fromarray(np.ascontiguousarray(ink, np.float32), "F").resize((nw, inner), Image.Resampling.BILINEAR)
     out = np.zeros((HEIGHT, nw + 2 * SIDE), np.float32)
     out[MARGIN : MARGIN + inner, SIDE : SIDE + nw] = np.clip(np.asarray(img), 0.0, 1.0)
     return out, w / nw, h / inner

@@ -67,17 +67,19 @@ class Reading:
 Planned = Union[tuple[Plan, float, float], str]  # (plan, x scale, y scale) to the image's own pixels, or an error
 
 
-def plan_chunk(items: Sequence[Item], config: PreprocessConfig) -> list[Planned]:
-    """Decode and plan every item: what decoding processes do (numpy and Pillow only). Never raises for
-    a bad file: its entry is the error words."""
-    out: list[Planned] = []
+def plan_each(items: Sequence[Item], config: PreprocessConfig,
+              plan_one: Callable[[np.ndarray, tuple[int, int], PreprocessConfig], Any]) -> list:
+    """Decode every item and plan it with *plan_one*(gray, the file's own size, config): what decoding
+    processes do for either reader (numpy and Pillow only). Never raises for a bad file: its entry is the
+    error words."""
+    out: list = []
     for item in items:
         try:
             if isinstance(item, tuple):
                 gray, size = decode_sized(item[1], config.max_pixels, name=item[0])
             else:
                 gray, size = decode_sized(item, config.max_pixels)
-            out.append((plan(gray, config.invert, config.center), size[0] / gray.shape[1], size[1] / gray.shape[0]))
+            out.append(plan_one(gray, size, config))
         except ImageError as e:
             out.append(e.problem)
         except TooManyMarks as e:
@@ -85,6 +87,15 @@ def plan_chunk(items: Sequence[Item], config: PreprocessConfig) -> list[Planned]
         except Exception as e:  # noqa: BLE001 -- a batch never dies on one file
             out.append(f"cannot preprocess ({type(e).__name__}: {e})")
     return out
+
+
+def _plan_one(gray: np.ndarray, size: tuple[int, int], config: PreprocessConfig) -> Planned:
+    return plan(gray, config.invert, config.center), size[0] / gray.shape[1], size[1] / gray.shape[0]
+
+
+def plan_chunk(items: Sequence[Item], config: PreprocessConfig) -> list[Planned]:
+    """Decode and segment every item (`plan_each`)."""
+    return plan_each(items, config, _plan_one)
 
 
 def readings(names: Sequence[str], planned: Sequence[Planned], predict: Predict,

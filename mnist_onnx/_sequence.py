@@ -20,12 +20,9 @@ import numpy as np
 
 from ._chunk import NAN_SCORES, Item
 from ._clean import _levels
-from ._decode import decode_sized
 from ._line import SIDE, STRIDE, ctc_greedy, find_line, to_input
 from ._preprocess import NO_DIGIT, PreprocessConfig, normal_form
-from ._segment import TooManyMarks
-from ._read import DigitBox, Reading, ReadTask
-from .errors import ImageError
+from ._read import DigitBox, Reading, ReadTask, plan_each
 
 BLANK = 10
 _BATCH_COLUMNS = 64 * 512  # input columns per model call
@@ -51,34 +48,21 @@ class LinePlan:
 Planned = Union[LinePlan, str, None]  # a line, an error's words, or None: no ink at all
 
 
+def _plan_line(gray: np.ndarray, size: tuple[int, int], config: PreprocessConfig) -> Planned:
+    x = _levels(gray, config.invert)
+    line = find_line(x.copy())
+    if line is None:
+        return None
+    pixels, sx, _ = to_input(line.ink)
+    left, top, right, bottom = line.box
+    # could be one digit: classify's own input too, from the same levels (`to_mnist`)
+    single = normal_form(x, config.center) if right - left <= ONE_WIDE * (bottom - top) else None
+    return LinePlan(pixels, line.ink, line.box, sx, (size[0] / gray.shape[1], size[1] / gray.shape[0]), single)
+
+
 def plan_lines(items: Sequence[Item], config: PreprocessConfig) -> list[Planned]:
-    """Decode every item and find its line: what decoding processes do (numpy and Pillow only). Never raises
-    for a bad file: its entry is the error words."""
-    out: list[Planned] = []
-    for item in items:
-        try:
-            if isinstance(item, tuple):
-                gray, size = decode_sized(item[1], config.max_pixels, name=item[0])
-            else:
-                gray, size = decode_sized(item, config.max_pixels)
-            x = _levels(gray, config.invert)
-            line = find_line(x.copy())
-            if line is None:
-                out.append(None)
-                continue
-            pixels, sx, _ = to_input(line.ink)
-            left, top, right, bottom = line.box
-            # could be one digit: classify's own input too, from the same levels (`to_mnist`)
-            single = normal_form(x, config.center) if right - left <= ONE_WIDE * (bottom - top) else None
-            out.append(LinePlan(pixels, line.ink, line.box, sx, (size[0] / gray.shape[1], size[1] / gray.shape[0]),
-                                single))
-        except ImageError as e:
-            out.append(e.problem)
-        except TooManyMarks as e:
-            out.append(str(e))
-        except Exception as e:  # noqa: BLE001 -- a batch never dies on one file
-            out.append(f"cannot preprocess ({type(e).__name__}: {e})")
-    return out
+    """Decode every item and find its line (`_read.plan_each`): what decoding processes do."""
+    return plan_each(items, config, _plan_line)
 
 
 def _run_all(lines: list[np.ndarray], run: RunLines) -> list[np.ndarray]:

@@ -37,7 +37,7 @@ def export(
     """Train the MLP (or, --preset cnn, its convolutional teacher) in TensorFlow, export it to ONNX, verify it
     against TensorFlow, write model + card + plots."""
     try:
-        from mnist_onnx_export import make_config, resolve_teacher, validate
+        from mnist_onnx_export import make_config, validate
     except ImportError as e:
         raise fail(needs_extra("`mnist-onnx export`", "export", e.name)) from None
     widths = None
@@ -63,19 +63,7 @@ def export(
         validate(make_config(preset.value, **options), opset)
     except ValueError as e:
         raise fail(str(e)) from None
-    from .._idx import find_split, load_split  # numpy: not for --help
-    from .._paths import check_writable, default_export_path
-
-    try:  # the data and the output too: TensorFlow takes seconds to import, a typo should not
-        check_writable(out if out is not None else default_export_path())
-        if teacher is not None:
-            resolve_teacher(teacher)
-        if data is not None:
-            load_split(data, "test")  # a missing folder or file, a wrong header: before TensorFlow
-            find_split(data, "train", "images")
-            find_split(data, "train", "labels")
-    except MnistOnnxError as e:
-        raise fail(str(e)) from None
+    _check_before_tensorflow(data, out, None, teacher=teacher)
     try:
         from mnist_onnx_export import export_model
     except ImportError as e:
@@ -100,17 +88,7 @@ def _export_reader(data, out, opset, *, seed, batch_size, lr, steps, others) -> 
             raise fail(f"{flag} {value}: must be from {low:g} to {high:g}")
     if opset not in range(13, 19):
         raise fail(f"--opset {opset}: must be from 13 to 18")
-    from .._idx import find_split, load_split
-    from .._paths import check_writable, default_export_path
-
-    try:
-        check_writable(out if out is not None else default_export_path().with_name("reader.onnx"))
-        if data is not None:
-            load_split(data, "test")
-            find_split(data, "train", "images")
-            find_split(data, "train", "labels")
-    except MnistOnnxError as e:
-        raise fail(str(e)) from None
+    _check_before_tensorflow(data, out, "reader.onnx")
     try:
         import dataclasses
 
@@ -125,3 +103,25 @@ def _export_reader(data, out, opset, *, seed, batch_size, lr, steps, others) -> 
     except (MnistOnnxError, ValueError) as e:
         raise fail(str(e)) from None
     typer.echo(f"model: {path}  held-out exact {card['metrics']['held_out_exact']:.2%}")
+
+
+def _check_before_tensorflow(data, out, default_name: str | None, teacher=None) -> None:
+    """The output, the teacher and the data (a missing folder or file, a wrong header): said in one line
+    before TensorFlow takes its seconds to import."""
+    from .._paths import check_writable, default_export_path  # not for --help
+
+    try:
+        default = default_export_path()
+        check_writable(out if out is not None else default.with_name(default_name) if default_name else default)
+        if teacher is not None:
+            from mnist_onnx_export import resolve_teacher
+
+            resolve_teacher(teacher)
+        if data is not None:
+            from .._idx import find_split, load_split  # numpy: not for --help
+
+            load_split(data, "test")
+            find_split(data, "train", "images")
+            find_split(data, "train", "labels")
+    except MnistOnnxError as e:
+        raise fail(str(e)) from None
