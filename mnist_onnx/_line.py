@@ -56,7 +56,10 @@ def find_line(x: np.ndarray, clean: bool = True) -> Line | None:
         t, b, l, r = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
         crop = x[t:b, l:r]
         if min(x.shape) >= 40:
+            before = float(crop.sum())
             _remove_lines(crop, x.shape, (t, l), axes=(0,))
+            if float(crop.sum()) < before:  # ruled along the rows: squared paper or a form's boxes too, so
+                _remove_lines(crop, x.shape, (t, l), axes=(1,))  # the columns' lines go (a lone 1 is no grid)
             _remove_side_edges(crop, x.shape, l)
         _remove_underline(crop)
         inked = x > _MASK

@@ -231,3 +231,30 @@ def test_export_preset_reader_end_to_end(tmp_path):
     assert list(csv.DictReader(io.StringIO(read.stdout)))[0]["status"] in ("ok", "unsure", "no-digit")
     info = run_cli("info", str(out))
     assert info.returncode == 0 and "sequence" in info.stdout
+
+
+def test_numbers_on_squared_paper_read_as_on_plain_paper(reader, test_set):
+    """Blue and grey squares every 30-60 px, lines through the digits: the columns' lines go with the rows'
+    (ruled both ways), so they are not read as 1s (0.7.0 read "615" on such paper as "111161115111")."""
+    x, y = test_set
+    rng = np.random.default_rng(3)
+    plain, grid = [], []
+    labels = ["".join(str(d) for d in rng.integers(0, 10, int(rng.integers(3, 6)))) for _ in range(24)]
+    for k, label in enumerate(labels):
+        ink = _number(x, y, label, rng, gap=5)
+        ink = np.asarray(Image.fromarray((255 * ink).astype(np.uint8)).resize((ink.shape[1] * 3, 84)),
+                         np.float32) / 255.0
+        h, w = ink.shape[0] + 120, ink.shape[1] + 160
+        step, colour = 30 + 30 * (k % 2), np.array([0.55, 0.7, 0.95]) if k % 3 else np.array([0.6, 0.6, 0.6])
+        for pages in (plain, grid):
+            page = np.ones((h, w, 3)) * np.array([0.97, 0.96, 0.93])
+            if pages is grid:
+                for gy in range(step // 2, h, step):
+                    page[gy : gy + 2] = colour
+                for gx in range(step // 3, w, step):
+                    page[:, gx : gx + 2] = colour
+            page[60 : 60 + ink.shape[0], 80 : 80 + ink.shape[1]] -= ink[..., None] * np.array([0.85, 0.85, 0.75])
+            pages.append(Image.fromarray((np.clip(page, 0, 1) * 255).astype(np.uint8)))
+    on_plain = np.mean([r.number == t for r, t in zip(reader.read(plain, min_confidence=0), labels)])
+    on_grid = np.mean([r.number == t for r, t in zip(reader.read(grid, min_confidence=0), labels)])
+    assert on_plain >= 0.85 and on_grid >= on_plain - 0.1, (on_plain, on_grid)
