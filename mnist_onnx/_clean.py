@@ -334,3 +334,34 @@ def _clean(x: np.ndarray) -> np.ndarray:
     if min(x.shape) >= _LINES_MIN_SIDE:
         crop = _remove_lines(crop, x.shape, (t, l))
     return _keep_digit(crop, x.shape)
+
+
+# --- light: a shadow across the page ---------------------------------------------------------------------
+
+_LIGHT_MIN_SIDE = 64  # smaller images (digit crops, scans of one cell) are lit evenly enough
+_LIGHT_WINDOW = 6  # the paper's brightness is read over windows of 1/6 of the shorter side: wider than strokes
+_LIGHT_UNEVEN = 0.15  # paper darker than this share of its brightest in places: a shadow or a gradient
+
+
+def flatten_light(gray: np.ndarray) -> np.ndarray:
+    """Light paper under uneven light (a hand's or a phone's shadow, a gradient to 45 %) -> the same page
+    evenly lit: each pixel divided by the paper's brightness around it, read at a large scale (a maximum over
+    windows of 1/6 of the shorter side -- strokes are thinner, so the windows see paper -- scaled up smoothly).
+    Ink keeps its contrast to the paper next to it, so a shadowed loop is not filled in. Images lit evenly,
+    small ones and dark paper come back unchanged (the same array)."""
+    h, w = gray.shape
+    if min(h, w) < _LIGHT_MIN_SIDE:
+        return gray
+    f = max(1, min(h, w) // 96)
+    hs, ws = h // f, w // f
+    g = gray[: hs * f, : ws * f].astype(np.float32, copy=False)
+    small = g.reshape(hs, f, ws, f).mean(axis=(1, 3)) if f > 1 else g
+    k = max(3, min(hs, ws) // _LIGHT_WINDOW) | 1
+    paper = _sliding(_sliding(small, k, np.maximum), k, np.minimum)  # a closing: dark strokes out, paper kept
+    top = float(paper.max())
+    if top < 96 or float(paper.min()) >= (1 - _LIGHT_UNEVEN) * top or float(np.median(small)) < 0.5 * top:
+        return gray  # dark paper, even light, or mostly dark: not a shadow on light paper
+    surface = np.asarray(Image.fromarray(np.ascontiguousarray(paper, np.float32), mode="F")
+                         .resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+    out = gray.astype(np.float32) * (top / np.maximum(surface, 1.0))
+    return np.clip(out, 0, 255).astype(np.uint8) if gray.dtype == np.uint8 else np.clip(out, 0, 255)
