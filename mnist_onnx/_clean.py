@@ -107,6 +107,13 @@ def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
         ring = _ring(gray)
         background = float(np.median(ring))
         spread = float(np.median(np.abs(ring - background)))
+    if spread > _RING_UNEVEN:  # the paper around the digit is not one grey: a shadow, a gradient?
+        even = flatten_light(gray)
+        if even is not gray:  # (float32 from here on, whichever the input: both give the same levels)
+            gray, u8 = even, False
+            ring = _ring(gray)
+            background = float(np.median(ring))
+            spread = float(np.median(np.abs(ring - background)))
     if invert == "auto":  # ink is whichever side of the background holds more ink beyond the noise
         margin = max(8.0, _NOISE_SIGMAS * _MAD_TO_SIGMA * spread)
         if u8:
@@ -338,6 +345,8 @@ def _clean(x: np.ndarray) -> np.ndarray:
 
 # --- light: a shadow across the page ---------------------------------------------------------------------
 
+_RING_UNEVEN = 6.0  # of 255: a ring whose median absolute deviation is larger may be lit unevenly (clean
+# paper and sensor noise: 0-3; a gradient to 60 % across the ring: ~20)
 _LIGHT_MIN_SIDE = 64  # smaller images (digit crops, scans of one cell) are lit evenly enough
 _LIGHT_WINDOW = 6  # the paper's brightness is read over windows of 1/6 of the shorter side: wider than strokes
 _LIGHT_UNEVEN = 0.15  # paper darker than this share of its brightest in places: a shadow or a gradient
@@ -348,9 +357,14 @@ def flatten_light(gray: np.ndarray) -> np.ndarray:
     evenly lit: each pixel divided by the paper's brightness around it, read at a large scale (a maximum over
     windows of 1/6 of the shorter side -- strokes are thinner, so the windows see paper -- scaled up smoothly).
     Ink keeps its contrast to the paper next to it, so a shadowed loop is not filled in. Images lit evenly,
-    small ones and dark paper come back unchanged (the same array)."""
+    small ones and dark paper come back unchanged (the same array); others as float32 in 0..255."""
     h, w = gray.shape
     if min(h, w) < _LIGHT_MIN_SIDE:
+        return gray
+    # first, cheaply: the brightest pixel of each block of an 8x8 grid is paper (a stroke fills no block)
+    bh, bw = h // 8, w // 8
+    blocks = gray[: bh * 8, : bw * 8].reshape(8, bh, 8, bw).max(axis=(1, 3))
+    if float(blocks.min()) >= (1 - _LIGHT_UNEVEN) * float(blocks.max()):
         return gray
     f = max(1, min(h, w) // 96)
     hs, ws = h // f, w // f
@@ -364,4 +378,4 @@ def flatten_light(gray: np.ndarray) -> np.ndarray:
     surface = np.asarray(Image.fromarray(np.ascontiguousarray(paper, np.float32), mode="F")
                          .resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
     out = gray.astype(np.float32) * (top / np.maximum(surface, 1.0))
-    return np.clip(out, 0, 255).astype(np.uint8) if gray.dtype == np.uint8 else np.clip(out, 0, 255)
+    return np.clip(out, 0, 255, out=out)  # float32, from uint8 or float input alike

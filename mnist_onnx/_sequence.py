@@ -19,7 +19,7 @@ from typing import NamedTuple, Union
 import numpy as np
 
 from ._chunk import NAN_SCORES, Item
-from ._clean import _levels, flatten_light
+from ._clean import _levels
 from ._line import SIDE, STRIDE, ctc_greedy, find_line, to_input
 from ._preprocess import NO_DIGIT, PreprocessConfig, normal_form
 from ._read import DigitBox, Reading, ReadTask, plan_each
@@ -49,7 +49,7 @@ Planned = Union[LinePlan, str, None]  # a line, an error's words, or None: no in
 
 
 def _plan_line(gray: np.ndarray, size: tuple[int, int], config: PreprocessConfig) -> Planned:
-    x = _levels(flatten_light(gray), config.invert)
+    x = _levels(gray, config.invert)
     line = find_line(x.copy())
     if line is None:
         return None

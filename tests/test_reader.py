@@ -287,3 +287,27 @@ def test_numbers_under_a_shadow_read_as_on_plain_paper(reader, test_set):
 
     even = np.full((100, 120), 230, np.uint8)
     assert flatten_light(even) is even  # evenly lit paper: untouched, the same array
+
+
+def test_classify_reads_a_shadowed_digit_as_on_plain_paper(test_set):
+    """The same light correction serves classify (it lives in `_levels`): a drawn digit whose paper falls
+    to 45-60 % from a side or a corner is read as on plain paper (0.7.0 read a shadowed 0 as 1 at 0.97)."""
+    from mnist_onnx import Classifier
+
+    x, y = test_set
+    rng = np.random.default_rng(8)
+    clf = Classifier(provider="cpu")
+    picks = [int(rng.choice(np.flatnonzero(y == d % 10))) for d in range(30)]
+    plain, shadow = [], []
+    for k, i in enumerate(picks):
+        ink = np.asarray(Image.fromarray(x[i]).resize((112, 112)), np.float32) / 255.0
+        low = rng.uniform(0.45, 0.6)
+        falls = [np.linspace(1, low, 212)[None, :], np.linspace(low, 1, 212)[None, :],
+                 np.linspace(1, low, 212)[:, None] * np.linspace(1, 0.8, 212)[None, :]][k % 3]
+        for pages, light in ((plain, np.ones((212, 212))), (shadow, np.ones((212, 212)) * falls)):
+            page = 0.93 * light
+            page[50:162, 50:162] *= 1 - 0.85 * ink
+            pages.append(Image.fromarray((page * 255).astype(np.uint8)))
+    on_plain = np.mean([p.digit == y[i] for p, i in zip(clf.classify(plain), picks)])
+    on_shadow = np.mean([p.digit == y[i] for p, i in zip(clf.classify(shadow), picks)])
+    assert on_plain >= 0.9 and on_shadow >= on_plain - 0.04, (on_plain, on_shadow)
