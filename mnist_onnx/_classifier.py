@@ -161,7 +161,7 @@ class Classifier:
 
         with self._lock:
             if self._digit_model is None:
-                self._digit_model = Classifier(None, **{**asdict(self.options), "threads": self.options.threads})
+                self._digit_model = Classifier(None, **asdict(self.options))
                 if self._digit_model.reads_lines:  # $MNIST_ONNX_MODEL names a reader: the bundled MLP then
                     self._digit_model = Classifier("mlp", **asdict(self.options))
         return LineModels(self.run_lines, self._digit_model.predict_pixels)
