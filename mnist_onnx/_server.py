@@ -36,7 +36,7 @@ from ._batch import classify_items
 from ._chunk import FileResult
 from ._version import __version__
 from .errors import MnistOnnxError
-from ._defaults import DEFAULT_MIN_CONFIDENCE, MODEL_BATCH
+from ._defaults import MODEL_BATCH
 from ._read import Reading, read_items
 
 MiB = 1 << 20
@@ -233,7 +233,7 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
     def read_with(items: list, config: Any, model: Any, threshold: float | None) -> list[Reading]:
         if reader is not None:
             return reader.read_items(items, threshold)
-        return read_items(items, config, model, DEFAULT_MIN_CONFIDENCE if threshold is None else threshold)
+        return read_items(items, config, model, classifier._read_threshold(threshold))  # read's one rule
 
     def guarded_read(*args: Any) -> Any:
         with reading:

@@ -216,6 +216,11 @@ class CheckedModel:
 
         return Classifier._threshold(self, min_confidence)  # type: ignore[arg-type]  # the same rule
 
+    def _read_threshold(self, min_confidence: Optional[float]) -> float:
+        from .._classifier import Classifier
+
+        return Classifier._read_threshold(self, min_confidence)  # type: ignore[arg-type]  # read's rule
+
     def close(self) -> None:
         pass
 

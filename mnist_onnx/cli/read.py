@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .._defaults import DEFAULT_MIN_CONFIDENCE, READ_CHUNK
+from .._defaults import READ_CHUNK
 from ..errors import MnistOnnxError
 from ._app import (ActorCpusOpt, ActorsOpt, DeviceOpt, EngineChoice, EngineOpt, FormatChoice, FormatOpt, InvertChoice,
                    InvertOpt, MaxPixelsOpt, ModelOpt, PathsArg, PatternOpt, ProviderChoice, ProviderOpt, QuietOpt,
@@ -65,8 +65,7 @@ def read(
         here = ProviderChoice.cpu if provider is ProviderChoice.auto and small_job(paths) else provider
         clf = make_classifier(model, here, device_id, invert, max_pixels=max_pixels, threads=inference_threads(workers),
                               task="read")
-    if min_confidence is None:  # the reader's own threshold; the segmentation's product of digits: 0.9
-        min_confidence = clf.min_confidence if clf.reads_lines else DEFAULT_MIN_CONFIDENCE
+    min_confidence = clf._read_threshold(min_confidence)  # None: the reader's own (a segmentation: 0.9)
     fmt = FormatChoice(choose_format(fmt.value if fmt else None, output, sys.stdout.isatty()))
     if fmt is FormatChoice.parquet and output is None:
         raise fail("Parquet goes to a file: add -o rows.parquet")
