@@ -8,8 +8,8 @@ parts, both cheap enough for 2 CPU cores:
   digits (shrunk to 8x8 or 16x16, often stretched to fill the box, some with few grey levels or binarised),
   then brought back to 28x28 by **the runtime's own preprocessing** -- so the model learns exactly what
   `classify` will hand it for such images.
-* `style_variants` (NumPy, once): 1s with a flag and base, 7s with a crossbar, as much of the world writes
-  them and MNIST's writers rarely did.
+* `style_variants` (NumPy, once): 1s with a flag (short or long) and base, 7s with a crossbar or a hooked
+  top, 9s with a long tail, as much of the world writes them and MNIST's writers rarely did.
 * `augment` (TensorFlow, in the graph, per batch): elastic distortion (Simard et al. 2003) combined with a
   small random rotation/shear/zoom/shift, stroke thickness (thinner and thicker pens), blur, contrast and noise.
 
@@ -84,12 +84,14 @@ def lowres_variants(x: np.ndarray, seed: int) -> np.ndarray:
 # --- regional digit styles (NumPy, once) ---------------------------------------------------------------
 
 def _style_one(img: np.ndarray, label: int, rng: np.random.Generator) -> np.ndarray:
-    """A 1 or 7 as much of the world writes it: a 1 with a flag (and often a base), a 7 with a crossbar.
-    MNIST's writers (US census staff and students) rarely did; most real-world misreads of 1 come from this.
-    Other digits come back unchanged. Result: the runtime's 28x28 float input."""
+    """A 1, 7 or 9 as much of the world writes it: a 1 with a flag (short, or long and shallow: the continental
+    1 read as 7) and often a base; a 7 with a crossbar or a hooked top (read as 1 in real numbers more than any
+    other digit); a 9 with a long tail. MNIST's writers (US census staff and students) rarely did; most
+    real-world misreads of 1s come from this. Other digits come back unchanged. Result: the runtime's 28x28
+    float input."""
     from PIL import ImageDraw
 
-    if label not in (1, 7) or not img.any():
+    if label not in (1, 7, 9) or not img.any():
         return img.astype(np.float32) / 255.0
     scale = 4  # draw at 4x for smooth edges
     big = Image.fromarray(img).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
@@ -99,23 +101,36 @@ def _style_one(img: np.ndarray, label: int, rng: np.random.Generator) -> np.ndar
     height = r1 - r0 + 1
     width = max(2 * scale, int(round(np.count_nonzero(ink) / max(height, 1) * (0.8 if label == 1 else 0.5))))
     level = int(np.percentile(np.asarray(big)[ink], 90))
-    draw = ImageDraw.Draw(big)
     top_cols = np.flatnonzero(ink[r0 : r0 + max(2, height // 12)].any(0))
     bottom_cols = np.flatnonzero(ink[r1 - max(2, height // 12) : r1 + 1].any(0))
+    if label == 9:  # the tail carried on below the loop, often curling left
+        big = Image.fromarray(np.pad(np.asarray(big), ((0, 20 * scale), (0, 0))))
+    draw = ImageDraw.Draw(big)
     if label == 1:
         c0 = float(top_cols.mean())
-        length, angle = height * rng.uniform(0.25, 0.45), np.radians(rng.uniform(20, 55))  # below horizontal
+        if rng.random() < 0.4:  # long and shallow
+            length, angle = height * rng.uniform(0.45, 0.75), np.radians(rng.uniform(25, 45))
+        else:
+            length, angle = height * rng.uniform(0.25, 0.45), np.radians(rng.uniform(20, 55))  # below horizontal
         draw.line([(c0, r0), (c0 - length * np.cos(angle), r0 + length * np.sin(angle))], fill=level, width=width)
         if rng.random() < 0.4:
             c1, half = float(bottom_cols.mean()), height * rng.uniform(0.15, 0.3)
             draw.line([(c1 - half, r1), (c1 + half, r1)], fill=level, width=width)
-    else:
+    elif label == 7 and rng.random() < 0.5:  # a hook down from the left end of the top bar
+        x0, drop = float(top_cols[0]), height * rng.uniform(0.15, 0.35)
+        draw.line([(x0, r0), (x0 - rng.uniform(0, 0.05) * height, r0 + drop)], fill=level, width=width)
+    elif label == 7:
         mid = r0 + height * rng.uniform(0.45, 0.6)
         cols = np.flatnonzero(ink[int(mid)])
         if len(cols):
             c, half = float(cols.mean()), height * rng.uniform(0.15, 0.25)
             draw.line([(c - half, mid), (c + half, mid)], fill=level, width=width)
-    small = np.asarray(big.resize((28, 28), Image.Resampling.BOX))
+    else:
+        c1, tail = float(bottom_cols.mean()), height * rng.uniform(0.15, 0.4)
+        curl = height * rng.uniform(0.0, 0.2)
+        draw.line([(c1, r1), (c1 - curl * 0.3, r1 + tail * 0.7), (c1 - curl, r1 + tail)], fill=level, width=width,
+                  joint="curve")
+    small = np.asarray(big.resize((28, big.height // scale), Image.Resampling.BOX))
     return to_mnist(small, invert="never")
 
 

@@ -23,7 +23,7 @@ from onnx import helper, numpy_helper
 from mnist_onnx._contract import KEY_MODEL_CARD, OUTPUT_NAME
 from mnist_onnx.errors import DataError, MnistOnnxError, ModelError
 
-from .data import is_mnist, load_mnist, stratified_split
+from .data import load_mnist, stratified_split
 from .onnx_export import rewrite
 
 
@@ -69,7 +69,7 @@ def calibrate_model(model: str | Path, data_dir: str | Path, out: str | Path | N
         raise DataError(f"{data_dir}: not the data {model} was trained on (the SHA-256 sums differ from its card)")
     cfg = card["config"]
     _, val_idx = stratified_split(data.y_train, cfg["val_fraction"], np.random.default_rng(cfg["seed"]))
-    digit_styles = is_mnist(data_dir)
+    digit_styles = bool((card.get("augmentation") or {}).get("digit_styles"))  # as it was trained
     x_cal, y_cal = calibration_set(data.x_train[val_idx], data.y_train[val_idx].astype(np.int64), cfg["seed"],
                                    cfg["augment"], digit_styles)
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])

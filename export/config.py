@@ -30,7 +30,8 @@ class TrainConfig:
     epochs: int = 40  # the learning rate schedule spans these; early stopping may end sooner
     patience: int = 40  # epochs without a better validation accuracy before stopping
     augment: bool = True  # vary the training digits like real handwriting (augment.py)
-    digit_styles: bool | None = None  # 1s with a flag, 7s with a bar: None = only on MNIST itself (by checksum)
+    digit_styles: bool | None = None  # digit-only material (1s with a flag, hooked 7s, font digits): None = on digits
+    font_share: float = 0.35  # font digits added (export/fonts.py), as a share of the training images; 0: none
     teacher: str | None = None  # an ONNX model (path, or `cnn` for the bundled one) whose soft targets we learn
     distill_temperature: float = 3.0  # softens the teacher's probabilities (Hinton et al. 2015)
     distill_weight: float = 0.7  # share of the loss from the teacher; the rest from the true labels
@@ -39,7 +40,7 @@ class TrainConfig:
     seed: int = 0
 
 
-_PLAIN: dict = dict(decay=False, epochs=60, patience=12, augment=False)
+_PLAIN: dict = dict(decay=False, epochs=60, patience=12, augment=False, font_share=0.0)
 
 # Each tutorial network with its own optimiser settings; `tutorial` is the default (with ReLU added).
 PRESETS: dict[str, dict] = {
@@ -90,6 +91,8 @@ def validate(cfg: TrainConfig, opset: int = 17) -> None:
         raise bad("--distill-temperature", cfg.distill_temperature, "must be from 0.1 to 100")
     if not (math.isfinite(cfg.distill_weight) and 0.0 <= cfg.distill_weight <= 1.0):
         raise bad("--distill-weight", cfg.distill_weight, "must be from 0 to 1")
+    if not (math.isfinite(cfg.font_share) and 0.0 <= cfg.font_share <= 10.0):
+        raise bad("--font-share", cfg.font_share, "must be from 0 to 10")
     if opset not in OPSETS:
         raise bad("--opset", opset, f"must be from {OPSETS.start} to {OPSETS.stop - 1}")
 

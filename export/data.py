@@ -99,9 +99,6 @@ def download_mnist(cache_dir: str | Path | None = None, mirror_urls: list[str] |
     made into a temporary folder inside the cache and moved into place only once verified: the cache never
     holds an unverified or half-written file. A cached file is verified again before it is reused.
     """
-    import pooch
-    import requests
-
     folder = Path(cache_dir) if cache_dir else user_cache_dir() / "mnist"
     urls = mirror_urls or mirrors()
     wanted = files or {name: (sha, MNIST_CONTENT[name]) for name, sha in MNIST_FILES.items()}
@@ -114,31 +111,38 @@ def download_mnist(cache_dir: str | Path | None = None, mirror_urls: list[str] |
         shutil.rmtree(stale, ignore_errors=True)
     for name, accepted in wanted.items():
         sums = (accepted,) if isinstance(accepted, str) else tuple(accepted)
-        target = folder / name
-        if target.is_file() and _verified(target, sums):
-            continue
-        problems = []
-        for base in urls:
-            with tempfile.TemporaryDirectory(dir=folder, prefix=".incoming-") as tmp:
-                try:
-                    got = Path(pooch.retrieve(url=base + name, known_hash=None, fname=name, path=tmp,
-                                              downloader=_BoundedDownload()))
-                except _Bounded as e:
-                    problems.append(f"{base}{name}: {e}")
-                    continue
-                except (requests.RequestException, OSError, ValueError) as e:
-                    problems.append(f"{base}{name}: {_http_problem(e)}")
-                    continue
-                if _verified(got, sums):
-                    os.replace(got, target)
-                    break
-                problems.append(f"{base}{name}: SHA-256 mismatch (neither the file nor its content is MNIST's)")
-        else:
-            raise DataError(
-                f"{name}: could not download from any mirror ({'; '.join(problems)}); "
-                "if you are offline, pass --data DIR with the four MNIST IDX files"
-            )
+        fetch_verified(folder, name, sums, [base + name for base in urls],
+                       "if you are offline, pass --data DIR with the four MNIST IDX files")
     return folder
+
+
+def fetch_verified(folder: Path, name: str, sums: tuple[str, ...], urls: list[str], offline_hint: str) -> Path:
+    """*folder*/*name*, downloaded from the first of *urls* whose bytes (or gzip content) have one of the
+    SHA-256 *sums*, unless already cached and verified. Made in a temporary folder and moved into place only
+    once verified. Every URL failing: one DataError listing each problem, ending with *offline_hint*."""
+    import pooch
+    import requests
+
+    target = folder / name
+    if target.is_file() and _verified(target, sums):
+        return target
+    problems = []
+    for url in urls:
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".incoming-") as tmp:
+            try:
+                got = Path(pooch.retrieve(url=url, known_hash=None, fname=name, path=tmp,
+                                          downloader=_BoundedDownload()))
+            except _Bounded as e:
+                problems.append(f"{url}: {e}")
+                continue
+            except (requests.RequestException, OSError, ValueError) as e:
+                problems.append(f"{url}: {_http_problem(e)}")
+                continue
+            if _verified(got, sums):
+                os.replace(got, target)
+                return target
+            problems.append(f"{url}: SHA-256 mismatch (not the pinned file)")
+    raise DataError(f"{name}: could not download from any mirror ({'; '.join(problems)}); {offline_hint}")
 
 
 MAX_BYTES = 64 << 20  # the largest MNIST file is 9.9 MB compressed (47 MB raw, if a mirror serves it so)
@@ -199,12 +203,69 @@ def load_mnist(data_dir: str | Path | None = None) -> Dataset:
     return Dataset(x_train, y_train, x_test, y_test, source=str(folder), sha256=sha)
 
 
-def is_mnist(folder: str | Path) -> bool:
-    """The training images are MNIST's own (by checksum of the file or of its content): only then do the
-    digit-only variants (1s with a flag, 7s with a bar) belong in training. Another IDX set -- Fashion-MNIST,
-    a user's own -- gets the generic augmentation unless asked (`--digit-styles`)."""
-    name = "train-images-idx3-ubyte.gz"
-    return _verified(find_split(Path(folder), "train", "images"), (MNIST_FILES[name], MNIST_CONTENT[name]))
+DIGITS_AGREEMENT = 0.9  # share of sampled training images the bundled MLP must read as their labels
+
+
+def looks_like_digits(data: Dataset, sample: int = 1000) -> tuple[bool, str]:
+    """Whether the training images are handwritten digits labelled 0-9 (MNIST, a subset of it, a user's own
+    digits in MNIST's form): only then do the digit-only training materials (fonts, 1s with a flag, hooked 7s)
+    and handwriting's variations belong in training. Decided by content, not by checksum: the bundled MLP reads
+    up to *sample* training images as they are; Fashion-MNIST (or any other IDX set) agrees with its labels
+    about one time in ten. Returns the decision and why, for the log and the card."""
+    import onnxruntime as ort
+
+    from mnist_onnx._model import named_model
+
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(data.x_train), size=min(sample, len(data.x_train)), replace=False)
+    x = data.x_train[idx].reshape(len(idx), 784).astype(np.float32) / 255.0
+    session = ort.InferenceSession(str(named_model("mlp")), providers=["CPUExecutionProvider"])
+    agreed = float((session.run(None, {session.get_inputs()[0].name: x})[0].argmax(1) == data.y_train[idx]).mean())
+    verdict = agreed >= DIGITS_AGREEMENT
+    return verdict, f"the bundled MLP reads {agreed:.0%} of {len(idx)} training images as labelled"
+
+
+def load_extra(folder: str | Path, log=print) -> tuple[np.ndarray, np.ndarray]:
+    """A user's own labelled digits for `export --extra-data DIR`: sub-folders `0` ... `9` of images, or a
+    `labels.csv` with the columns `file,label` (file relative to DIR). Each image goes through the runtime's
+    own decoding and normal form, as `classify` would see it. A file that cannot be read is named in one line
+    and left out; none readable (or no labels at all) is a DataError. Returns (N, 28, 28) uint8 and labels."""
+    import csv
+
+    from mnist_onnx._preprocess import load_image
+    from mnist_onnx.errors import ImageError
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"--extra-data {folder}: not a folder")
+    items: list[tuple[Path, int]] = []
+    table = root / "labels.csv"
+    if table.is_file():
+        with open(table, newline="", encoding="utf-8") as f:
+            for n, row in enumerate(csv.DictReader(f), start=2):
+                label = (row.get("label") or "").strip()
+                if not row.get("file") or label not in tuple("0123456789"):
+                    raise DataError(f"{table}:{n}: needs a file and a label 0-9 (columns file,label)")
+                items.append((root / row["file"], int(label)))
+    else:
+        for d in range(10):
+            sub = root / str(d)
+            if sub.is_dir():
+                items += [(p, d) for p in sorted(sub.iterdir()) if p.is_file() and not p.name.startswith(".")]
+    if not items:
+        raise DataError(f"--extra-data {folder}: no labelled images (sub-folders 0 ... 9, or labels.csv with file,label)")
+    xs, ys, skipped = [], [], 0
+    for path, label in items:
+        try:
+            xs.append(np.round(load_image(path) * 255).astype(np.uint8))
+            ys.append(label)
+        except (ImageError, OSError) as e:
+            skipped += 1
+            log(f"{path}: left out ({getattr(e, 'problem', None) or e})")
+    if not xs:
+        raise DataError(f"--extra-data {folder}: none of its {len(items)} images could be read")
+    log(f"extra data: {len(xs)} labelled digits from {folder}" + (f" ({skipped} left out)" if skipped else ""))
+    return np.stack(xs), np.array(ys, np.uint8)
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ import mnist_onnx
 from mnist_onnx._paths import atomic_write, check_writable, default_export_path
 from mnist_onnx.errors import ModelError
 
-from .data import is_mnist, load_mnist
+from .data import load_extra, load_mnist, looks_like_digits
 from mnist_onnx._contract import LABELS, OUTPUT_NAME, PREPROCESSING
 
 from .onnx_export import add_metadata, check_parity, to_onnx
@@ -58,12 +58,14 @@ def export_model(
     preset: str = "tutorial",
     opset: int = 17,
     log: Callable[[str], None] = print,
+    extra_data: str | Path | None = None,
     **overrides,
 ) -> ExportResult:
     """Train the MLP, export it to ONNX and verify it; return where everything went.
 
     *overrides* are TrainConfig fields (hidden, activation, dropout, optimizer, learning_rate, batch_size,
-    epochs, patience, augment, seed); None means "the preset's value".
+    epochs, patience, augment, seed); None means "the preset's value". *extra_data*: a folder of the user's
+    own labelled digits (see `data.load_extra`) trained on beside the data.
     """
     cfg = make_config(preset, **overrides)
     validate(cfg, opset)  # before any data is read or trained
@@ -71,15 +73,39 @@ def export_model(
     out_path = check_writable(Path(out) if out is not None else default_export_path())  # before training
     teacher = resolve_teacher(cfg.teacher) if cfg.teacher else None  # a missing teacher: before the data
     data = load_mnist(data_dir)
-    digit_styles = cfg.digit_styles if cfg.digit_styles is not None else is_mnist(data.source)
+    extra = load_extra(extra_data, log) if extra_data is not None else None  # a bad folder: before training
+    digits, why = (cfg.digit_styles, "--digit-styles") if cfg.digit_styles is not None else looks_like_digits(data)
+    if not digits and overrides.get("augment") is None and cfg.augment:
+        cfg = dataclasses.replace(cfg, augment=False)  # handwriting's variations are for handwriting only
+        log(f"not handwritten digits ({why}): the plain recipe, no augmentation (--augment to force it)")
+    digit_styles = digits and cfg.augment
+    fonts = digit_styles and cfg.font_share > 0
     if cfg.augment:
-        log(f"digit styles (1s with a flag, 7s with a bar): {'on' if digit_styles else 'off'} "
-            f"({'--digit-styles' if cfg.digit_styles is not None else 'MNIST by checksum' if digit_styles else 'not MNIST by checksum'})")
+        log(f"digit styles (1s with a flag, hooked 7s, long-tailed 9s) and handwriting fonts: "
+            f"{'on' if digit_styles else 'off'} ({why})")
+    x_extra, y_extra = [], []
+    if fonts:
+        from .fonts import font_digits
+
+        x_font, y_font = font_digits(round(cfg.font_share * len(data.x_train)), cfg.seed)
+        x_extra.append(x_font)
+        y_extra.append(y_font)
+        log(f"font digits: {len(x_font)} renderings of the training fonts' digits")
+    if extra is not None:
+        x_extra.append(extra[0])
+        y_extra.append(extra[1])
 
     import tensorflow as tf
     import tf2onnx
 
-    model, history = fit(cfg, data, log=log, digit_styles=digit_styles, teacher_path=str(teacher) if teacher else None)
+    model, history = fit(cfg, data, log=log, digit_styles=digit_styles, teacher_path=str(teacher) if teacher else None,
+                         extra=(np.concatenate(x_extra), np.concatenate(y_extra)) if x_extra else None)
+    unseen_fonts = None
+    if fonts:  # fonts never trained on: how the model does on handwriting styles it has not seen
+        x_fv, y_fv = font_digits(600, cfg.seed, validation=True)
+        probs = model.predict(x_fv.reshape(-1, 784).astype(np.float32) / 255.0, batch_size=2048, verbose=0)
+        unseen_fonts = {"images": int(len(y_fv)), "accuracy": round(float((probs.argmax(1) == y_fv).mean()), 4)}
+        log(f"held-out fonts: {unseen_fonts['accuracy']:.4f} of {len(y_fv)} digits in styles never trained on")
 
     proto = to_onnx(model, opset=opset, temperature=history.temperature)
     x_test = data.x_test.reshape(-1, 784).astype(np.float32) / 255.0
@@ -118,12 +144,15 @@ def export_model(
             "epochs_run": len(history.epoch),
             "train_seconds": round(history.seconds, 2),
             "parity": parity,
+            "unseen_fonts": unseen_fonts,
         },
         "calibration": history.calibration or {"temperature": 1.0, "note": "not calibrated (--no-calibrate)"},
         "min_confidence": ({"value": history.calibration["min_confidence"],
                             "chosen_on": "held-out training digits (see calibration)"}
                            if history.calibration else {"value": None, "note": "not calibrated: never unsure"}),
-        "augmentation": {"on": cfg.augment, "digit_styles": bool(cfg.augment and digit_styles)},
+        "augmentation": {"on": cfg.augment, "digit_styles": bool(digit_styles), "why": why,
+                         "font_digits": int(len(y_extra[0])) if fonts else 0},
+        "extra_data": ({"path": str(extra_data), "images": int(len(extra[1]))} if extra is not None else None),
         "teacher": ({"path": str(teacher), "temperature": cfg.distill_temperature, "weight": cfg.distill_weight,
                      "name": _card_name(teacher)} if teacher else None),
         "config": dataclasses.asdict(cfg),

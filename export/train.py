@@ -84,25 +84,32 @@ class Teacher:
 
 
 def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print,
-        digit_styles: bool = True, teacher_path: str | None = None) -> tuple[tf.keras.Model, History]:
+        digit_styles: bool = True, teacher_path: str | None = None,
+        extra: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[tf.keras.Model, History]:
     """Train on data.x_train (minus a stratified validation split) and return the best epoch's model.
 
-    *digit_styles*: add 1s with a flag and 7s with a bar (digit data only). *teacher_path*: an ONNX model
-    to distil from (cfg.distill_temperature, cfg.distill_weight)."""
+    *digit_styles*: add 1s with a flag or a long flag, 7s with a bar or a hooked top, 9s with a long tail
+    (digit data only). *teacher_path*: an ONNX model to distil from (cfg.distill_temperature,
+    cfg.distill_weight). *extra*: more training images ((N, 28, 28) uint8, white on black, and labels) --
+    font digits, a user's own -- trained on beside data.x_train, varied the same way, never validated on."""
     tf.keras.utils.set_random_seed(cfg.seed)  # seeds Python, NumPy and TensorFlow
     tf.config.experimental.enable_op_determinism()  # same seed, same weights (on CPU)
     rng = np.random.default_rng(cfg.seed)
 
     # data: flat float32 in [0, 1], white ink on black -- the contract the ONNX model will carry
-    x_all = data.x_train.reshape(-1, 784).astype(np.float32) / 255.0
     train_idx, val_idx = stratified_split(data.y_train, cfg.val_fraction, rng)
-    x_train, y_train = x_all[train_idx], data.y_train[train_idx].astype(np.int32)
-    x_val, y_val = x_all[val_idx], data.y_train[val_idx].astype(np.int32)
-    log(f"data: {len(x_train)} train / {len(x_val)} validation images from {data.source}")
+    x_u8, y_train = data.x_train[train_idx], data.y_train[train_idx].astype(np.int32)
+    if extra is not None and len(extra[0]):
+        x_u8, y_train = np.concatenate([x_u8, extra[0]]), np.concatenate([y_train, extra[1].astype(np.int32)])
+    x_train = x_u8.reshape(-1, 784).astype(np.float32) / 255.0
+    x_val = data.x_train[val_idx].reshape(-1, 784).astype(np.float32) / 255.0
+    y_val = data.y_train[val_idx].astype(np.int32)
+    log(f"data: {len(x_train)} train ({len(x_train) - len(train_idx)} beside {data.source}) / "
+        f"{len(x_val)} validation images from {data.source}")
     aug = AugmentConfig()
-    if cfg.augment:  # each digit once more as a tiny 8x8/16x16 source, and (digits) 1s/7s in regional styles
-        x_lowres = lowres_variants(data.x_train[train_idx], cfg.seed)
-        x_style = style_variants(data.x_train[train_idx], y_train, cfg.seed) if digit_styles else x_train
+    if cfg.augment:  # each digit once more as a tiny 8x8/16x16 source, and (digits) 1s/7s/9s in regional styles
+        x_lowres = lowres_variants(x_u8, cfg.seed)
+        x_style = style_variants(x_u8, y_train, cfg.seed) if digit_styles else x_train
         log(f"augmentation: low-resolution{' and regional-style' if digit_styles else ''} variants of "
             f"{len(x_lowres)} images made")
     teacher = Teacher(teacher_path, cfg.distill_temperature) if teacher_path else None

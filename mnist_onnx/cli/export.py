@@ -25,7 +25,9 @@ def export(
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (early stopping may end sooner).")] = None,
     patience: Annotated[Optional[int], typer.Option(help="Epochs without validation improvement before stopping.")] = None,
     augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="Random small rotations/shifts/zooms while training.")] = None,
-    digit_styles: Annotated[Optional[bool], typer.Option("--digit-styles/--no-digit-styles", help="Also train on 1s with a flag and 7s with a bar. Default: on for MNIST itself (by checksum), off for other data.")] = None,
+    digit_styles: Annotated[Optional[bool], typer.Option("--digit-styles/--no-digit-styles", help="Also train on handwriting-font digits, 1s with a flag, hooked 7s and long-tailed 9s. Default: on for handwritten digits (the bundled MLP reads the data as labelled), off for other data, which then trains with the plain recipe.")] = None,
+    font_share: Annotated[Optional[float], typer.Option(help="Handwriting-font digits added, as a share of the training images (0: none).")] = None,
+    extra_data: Annotated[Optional[Path], typer.Option("--extra-data", help="Your own labelled digits to train on as well: sub-folders 0 ... 9 of images, or a labels.csv with file,label.")] = None,
     teacher: Annotated[Optional[str], typer.Option(help="Distil from this ONNX model (a path, or `cnn` for the bundled CNN): learn its soft targets as well as the labels.")] = None,
     distill_temperature: Annotated[Optional[float], typer.Option(help="Temperature softening the teacher's probabilities.")] = None,
     distill_weight: Annotated[Optional[float], typer.Option(help="Share of the loss from the teacher (0..1).")] = None,
@@ -50,26 +52,28 @@ def export(
         _export_reader(data, out, opset, seed=seed, batch_size=batch_size, lr=lr, steps=steps,
                        others=dict(hidden=hidden, activation=activation, dropout=dropout, optimizer=optimizer,
                                    epochs=epochs, patience=patience, augment=augment, digit_styles=digit_styles,
-                                   teacher=teacher, distill_temperature=distill_temperature,
+                                   font_share=font_share, extra_data=extra_data, teacher=teacher, distill_temperature=distill_temperature,
                                    distill_weight=distill_weight, calibrate=calibrate))
         return
     if steps is not None:
         raise fail("--steps: an option of --preset reader (the MLP and CNN train by --epochs)")
     options = dict(hidden=widths, activation=activation, dropout=dropout, optimizer=optimizer, learning_rate=lr,
                    batch_size=batch_size, epochs=epochs, patience=patience, augment=augment, seed=seed,
-                   digit_styles=digit_styles, teacher=teacher, distill_temperature=distill_temperature,
-                   distill_weight=distill_weight, calibrate=calibrate)
+                   digit_styles=digit_styles, font_share=font_share, teacher=teacher,
+                   distill_temperature=distill_temperature, distill_weight=distill_weight, calibrate=calibrate)
     try:  # every option, before TensorFlow is imported
         validate(make_config(preset.value, **options), opset)
     except ValueError as e:
         raise fail(str(e)) from None
     _check_before_tensorflow(data, out, None, teacher=teacher)
+    if extra_data is not None and not extra_data.is_dir():
+        raise fail(f"--extra-data {extra_data}: not a folder (sub-folders 0 ... 9 of images, or labels.csv)")
     try:
         from mnist_onnx_export import export_model
     except ImportError as e:
         raise fail(needs_extra("`mnist-onnx export`", "export", e.name)) from None
     try:
-        result = export_model(data, out, preset=preset.value, opset=opset, **options)
+        result = export_model(data, out, preset=preset.value, opset=opset, extra_data=extra_data, **options)
     except (MnistOnnxError, ValueError) as e:
         raise fail(str(e)) from None
     m = result.card["metrics"]
