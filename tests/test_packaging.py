@@ -25,7 +25,8 @@ def test_wheel_holds_every_module_the_model_and_the_page(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {str(f.relative_to(ROOT)) for f in (ROOT / "mnist_onnx").rglob("*.py")}
     expected |= {f"mnist_onnx_export/{f.name}" for f in (ROOT / "export").glob("*.py")}
-    expected |= {"mnist_onnx/models/default.onnx", "mnist_onnx/models/reader.onnx", "mnist_onnx/static/index.html", "mnist_onnx/py.typed"}
+    expected |= {"mnist_onnx/models/default.onnx", "mnist_onnx/models/reader.onnx", "mnist_onnx/static/index.html", "mnist_onnx/py.typed",
+                 "mnist_onnx_export/font_digits.npz", "mnist_onnx_export/NOTICE-fonts.md"}
     assert expected <= names, sorted(expected - names)
     metadata = next(n for n in names if n.endswith("METADATA"))
     text = zipfile.ZipFile(wheel).read(metadata).decode()
