@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from ._morphology import _sliding, components_or_one, may_hold_window
+from ._morphology import _sliding, components_or_one, may_hold_window, not_digits
 
 Invert = Literal["auto", "always", "never"]
 
@@ -80,18 +80,20 @@ def _median_of_counts(count: np.ndarray, values: np.ndarray) -> float:
 _BY_DISTANCE: dict[float, tuple[np.ndarray, np.ndarray]] = {}  # per background: levels by distance from it
 
 
-def _ring_levels(gray: np.ndarray) -> tuple[float, float]:
-    """Median and median absolute deviation of the outer ring of a uint8 image, from its 256-bin histogram:
-    exactly np.median's values (ring values are integers, their halves exact), a few small operations
-    instead of two partitions of the ring."""
+def _ring_levels(gray: np.ndarray) -> tuple[float, float, float]:
+    """Median, median absolute deviation and the spread between the 10th and 90th percentiles of the outer
+    ring of a uint8 image, from its 256-bin histogram: exactly np.median's values (ring values are integers,
+    their halves exact), a few small operations instead of two partitions of the ring."""
     count = np.bincount(_ring(gray), minlength=256)
+    cum = np.cumsum(count)
+    tails = float(np.searchsorted(cum, 0.9 * cum[-1]) - np.searchsorted(cum, 0.1 * cum[-1]))
     background = _median_of_counts(count, _LEVELS)
     order = _BY_DISTANCE.get(background)
     if order is None:  # at most 511 backgrounds (halves of 0..255), 4 KiB each
         away = np.abs(_LEVELS - background)
         by = np.argsort(away, kind="stable")
         order = _BY_DISTANCE[background] = (by, away[by])
-    return background, _median_of_counts(count[order[0]], order[1])
+    return background, _median_of_counts(count[order[0]], order[1]), tails
 
 
 def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
@@ -102,12 +104,16 @@ def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
     # The background is the median of the outer ring: a digit crop is framed by paper, even when the digit
     # fills half the box (USPS) or the paper is dark (a photo in a dim room).
     if u8:
-        background, spread = _ring_levels(gray)
+        background, spread, tails = _ring_levels(gray)
     else:
         ring = _ring(gray)
         background = float(np.median(ring))
         spread = float(np.median(np.abs(ring - background)))
-    if spread > _RING_UNEVEN:  # the paper around the digit is not one grey: a shadow, a gradient?
+        low, high = np.percentile(ring, [10, 90], method="inverted_cdf")  # as the uint8 histogram's
+        tails = float(high - low)
+    # the paper around the digit is not one grey (a gradient), or a tenth of it is far darker or lighter than
+    # another tenth (a hand's shadow's hard edge across a side or a corner): look at the light
+    if spread > _RING_UNEVEN or tails > _RING_SHADOWED:
         even = flatten_light(gray)
         if even is not gray:  # (float32 from here on, whichever the input: both give the same levels)
             gray, u8 = even, False
@@ -297,6 +303,9 @@ def _companions(x: np.ndarray, labels: np.ndarray, n: int, boxes: np.ndarray, ar
     """The components `_keep_digit` keeps -- their indices, None for all of them -- and the box (top, left,
     bottom, right, inclusive) around them."""
     mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
+    dropped = not_digits(boxes + (0, 0, 1, 1), area, mass)  # a register cell's box, its underline
+    if dropped.any() and not dropped.all():
+        mass = np.where(dropped, 0.0, mass)
     order = np.argsort(-mass)
     # Width of each component's strokes (2 area / perimeter): a frame edge, a ruled line or the outline of a
     # pasted photo is far thinner than the pen that wrote the digit.
@@ -347,6 +356,7 @@ def _clean(x: np.ndarray) -> np.ndarray:
 
 _RING_UNEVEN = 6.0  # of 255: a ring whose median absolute deviation is larger may be lit unevenly (clean
 # paper and sensor noise: 0-3; a gradient to 60 % across the ring: ~20)
+_RING_SHADOWED = 40.0  # of 255: the ring's 10th and 90th percentiles this far apart: maybe a shadow's edge
 _LIGHT_MIN_SIDE = 64  # smaller images (digit crops, scans of one cell) are lit evenly enough
 _LIGHT_WINDOW = 6  # the paper's brightness is read over windows of 1/6 of the shorter side: wider than strokes
 _LIGHT_UNEVEN = 0.15  # paper darker than this share of its brightest in places: a shadow or a gradient
@@ -373,8 +383,8 @@ def flatten_light(gray: np.ndarray) -> np.ndarray:
     k = max(3, min(hs, ws) // _LIGHT_WINDOW) | 1
     paper = _sliding(_sliding(small, k, np.maximum), k, np.minimum)  # a closing: dark strokes out, paper kept
     top = float(paper.max())
-    if top < 96 or float(paper.min()) >= (1 - _LIGHT_UNEVEN) * top or float(np.median(small)) < 0.5 * top:
-        return gray  # dark paper, even light, or mostly dark: not a shadow on light paper
+    if top < 96 or float(paper.min()) >= (1 - _LIGHT_UNEVEN) * top or float(np.percentile(paper, 5)) < 0.3 * top:
+        return gray  # dark paper, even light, or a dark background (light strokes on black): not a shadow
     surface = np.asarray(Image.fromarray(np.ascontiguousarray(paper, np.float32), mode="F")
                          .resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
     out = gray.astype(np.float32) * (top / np.maximum(surface, 1.0))

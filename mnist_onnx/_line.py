@@ -16,7 +16,7 @@ from PIL import Image
 
 from ._clean import _remove_lines
 from ._contract import LINE_HEIGHT, LINE_STRIDE
-from ._morphology import components
+from ._morphology import FLAT, components, not_digits
 from ._segment import TooManyMarks, _remove_side_edges, _remove_underline
 
 HEIGHT = LINE_HEIGHT  # the reader's input height
@@ -27,6 +27,9 @@ STRIDE = LINE_STRIDE  # input columns per output frame of our reader
 _MASK = 0.25  # ink level that counts for components
 _SPECK = 0.3  # a component lower than this share of the line's height, and light, is a stray mark
 _FAR = 3.0  # marks further than this many line heights from the row's others are not part of the number
+_TALL_EDGE = 1.6  # a thin upright stroke this many line heights tall is a box's side, not a 1
+_SMALL_END = 0.5  # a mark at an end of the number lower than this share of the line's height ...
+_END_GAP = 0.25  # ... and further than this many line heights from the rest: a tick or a full stop
 _LINE_OVERLAP = 0.4  # a mark belongs to a row when it shares this much of its own height with the row's band
 # Marks (not specks) one image may have: a written number of 60 digits has ~180; a page of text or dither has
 # thousands, and sorting them into rows costs in proportion. Past this: TooManyMarks, an error row (#29).
@@ -65,13 +68,21 @@ def find_line(x: np.ndarray, clean: bool = True) -> Line | None:
         inked = x > _MASK
         if not inked.any():
             return None
-    labels, n, boxes, _ = components(inked)  # boxes: top, left, bottom, right (exclusive)
+    labels, n, boxes, areas = components(inked)  # boxes: top, left, bottom, right (exclusive)
     mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
-    heights = boxes[:, 2] - boxes[:, 0]
+    heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    # not digits: a frame (a register cell's box) and long flat strokes standing alone (an underline, a
+    # cell's edge); mass 0 leaves them out of every row
+    mass = np.where(not_digits(boxes, areas, mass), 0.0, mass)
+    if not mass.any():
+        return None
     heavy = mass >= 0.1 * mass.max()
-    tall = np.sort(heights[heavy])
+    # thin upright strokes (a 1, or what cleaning left of a box's sides) do not set the line's height
+    thin = (heights >= FLAT * widths) & (heights >= 12)
+    tall = np.sort(heights[heavy & ~thin] if (heavy & ~thin).any() else heights[heavy])
     height = float(np.median(tall[len(tall) // 2 :]))
-    keep = (heights >= _SPECK * height) | (mass >= 0.25 * float(np.median(mass[heavy])))
+    keep = ((heights >= _SPECK * height) | (mass >= 0.25 * float(np.median(mass[heavy])))) & (mass > 0)
+    keep &= ~(thin & (heights > _TALL_EDGE * height))  # a box's side, far taller than the digits
     if int(keep.sum()) > MAX_MARKS:
         raise TooManyMarks(int(keep.sum()), limit=MAX_MARKS)
     order = [int(c) for c in np.argsort(-mass, kind="stable") if keep[c]]
@@ -98,6 +109,13 @@ def find_line(x: np.ndarray, clean: bool = True) -> Line | None:
         groups[-1].append(c)
         right = max(right, int(boxes[c, 3]))
     chosen = max(groups, key=lambda g: float(mass[g].sum()))
+    # a small mark set apart at either end (a tick, a full stop after the number) is no digit
+    while len(chosen) > 1 and heights[chosen[-1]] < _SMALL_END * height and \
+            boxes[chosen[-1], 1] - boxes[chosen[:-1], 3].max() > _END_GAP * height:
+        chosen = chosen[:-1]
+    while len(chosen) > 1 and heights[chosen[0]] < _SMALL_END * height and \
+            boxes[chosen[1:], 1].min() - boxes[chosen[0], 3] > _END_GAP * height:
+        chosen = chosen[1:]
     sel = boxes[chosen]
     t, l, b, r = int(sel[:, 0].min()), int(sel[:, 1].min()), int(sel[:, 2].max()), int(sel[:, 3].max())
     near = labels[t:b, l:r]

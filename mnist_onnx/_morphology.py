@@ -190,3 +190,27 @@ def stroke_width(x: np.ndarray) -> float:
     p[1:-1, 1:-1] = m
     perimeter = np.count_nonzero(p[1:] != p[:-1]) + np.count_nonzero(p[:, 1:] != p[:, :-1])
     return 2.0 * area / max(int(perimeter), 1)
+
+
+FLAT = 8.0  # a mark this many times wider than high is a line (an underline, a box's edge), not a digit
+_FRAME_CANDIDATES = 8  # the heaviest marks looked at as possible frames
+_FRAME_FILL = 0.2  # a frame's ink covers less than this share of its box (a drawn 0 holding a speck: more)
+
+
+def not_digits(boxes: np.ndarray, areas: np.ndarray, mass: np.ndarray) -> np.ndarray:
+    """Which marks cannot be digits, from their boxes (top, left, bottom, right; exclusive), pixel counts
+    and ink: long flat strokes standing alone (an underline, a form's edge), and frames -- a sparse mark
+    whose box holds another mark with a quarter of its ink or more (a register cell's box round a digit).
+    Only the heaviest few marks are looked at as frames, so the cost stays linear in the marks."""
+    heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    out = (widths >= FLAT * heights) & (widths >= 12)
+    live = np.where(out, 0.0, mass)
+    for c in np.argsort(-live, kind="stable")[:_FRAME_CANDIDATES]:
+        t, l, b, r = boxes[c]
+        if live[c] <= 0 or areas[c] >= _FRAME_FILL * (b - t) * (r - l):
+            continue
+        inside = (boxes[:, 0] >= t) & (boxes[:, 1] >= l) & (boxes[:, 2] <= b) & (boxes[:, 3] <= r)
+        inside[c] = False
+        if (live[inside] >= 0.25 * live[c]).any():
+            out[c] = True
+    return out
