@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnist_onnx.errors import UsageError
+
 ARCHS = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")  # tf2onnx converts these exactly
 OPTIMIZERS = ("adam", "sgd")
@@ -59,15 +61,15 @@ PRESETS: dict[str, dict] = {
 def make_config(preset: str = "tutorial", **overrides) -> TrainConfig:
     """A preset's config with the non-None *overrides* applied on top (not validated: see `validate`)."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     return dataclasses.replace(TrainConfig(preset=preset), **values)
 
 
 def validate(cfg: TrainConfig, opset: int = 17) -> None:
-    """Raise ValueError naming the option and its allowed range: before any data is loaded or trained."""
-    def bad(flag: str, value: object, allowed: str) -> ValueError:
-        return ValueError(f"{flag} {value}: {allowed}")
+    """Raise UsageError (a ValueError) naming the option and its allowed range: before any data is loaded or trained."""
+    def bad(flag: str, value: object, allowed: str) -> UsageError:
+        return UsageError(f"{flag} {value}: {allowed}")
 
     if cfg.arch not in ARCHS:
         raise bad("--arch", cfg.arch, f"choose {' or '.join(ARCHS)}")

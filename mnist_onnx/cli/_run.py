@@ -1,0 +1,143 @@
+"""The runner `classify` and `read` share once their options are parsed: the model opened where it will run
+(here, or checked apart for Ray's actors), the engine (local with its pool, or Ray), resume, the output in
+its format, progress, the summary line and the exit code. Each command says only what its task is (`Task`)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, TextIO
+
+import typer
+
+from ..errors import MnistOnnxError
+from ._app import EngineChoice, FormatChoice, ProviderChoice, announce, check_model_elsewhere, fail, make_classifier, note
+from ._rows import (check_inputs, check_some_files, file_count, keep_stdout_for_rows, no_files, open_stream,
+                    output_path, parquet_rows, progress, rate, resume_into, start_ray, write_rows)
+
+
+@dataclass(frozen=True)
+class Task:
+    """What one command makes of the files: its name (progress, resume), the summary's verb, its CSV columns,
+    a row writer, and how each engine runs it (local: on the opened Classifier; Ray: on the model's path)."""
+
+    name: str  # "classify" | "read"
+    done: str  # "classified" | "read"
+    columns: list[str]
+    writer: Callable[[TextIO, str, bool], Any]  # (stream, format, header?) -> writer.write(result)
+    local: Callable[..., Iterable[Any]]  # (clf, todo, **engine options) -> results
+    ray: Callable[..., Any]  # (paths, model_path, **engine options) -> a Ray run of results
+    top_k: int = 0  # classify's --top-k: the Parquet schema and the resume check need it
+
+
+@dataclass(frozen=True)
+class Run:
+    """The options every rows command takes, as parsed."""
+
+    paths: list[str]
+    provider: ProviderChoice
+    device_id: int
+    recursive: bool
+    pattern: Optional[str]
+    fmt: Optional[FormatChoice]
+    output: Optional[Path]
+    batch_size: int
+    workers: int
+    max_pixels: int
+    quiet: bool
+    resume: bool
+    engine: EngineChoice
+    ray_address: Optional[str]
+    actors: Optional[int]
+    actor_cpus: float
+
+    @property
+    def ray_engine(self) -> bool:
+        return self.engine is EngineChoice.ray
+
+
+def check(run: Run) -> Run:
+    """The checks before any model opens; returns the run with its output path resolved."""
+    run = dataclasses.replace(run, output=output_path(run.output))
+    check_inputs(run.paths, run.ray_engine, run.workers, run.batch_size, run.ray_address, run.actors, run.actor_cpus,
+                 run.output, run.pattern, run.recursive)
+    check_some_files(run.paths, run.pattern, run.recursive, run.resume)
+    return run
+
+
+def open_model(run: Run, model: Optional[str], task: str, **prep: Any) -> Any:
+    """The Classifier (local), or for Ray what the driver needs of one, checked in a process of its own (the
+    actors run the model). `auto` with a few named files stays on CPU: they are done before a CUDA context
+    would be up."""
+    from .._batch import inference_threads
+    from .._model import small_job
+
+    if run.ray_engine:
+        return check_model_elsewhere(model, device_id=run.device_id, max_pixels=run.max_pixels, threads=1, task=task,
+                                     **prep)
+    here = ProviderChoice.cpu if run.provider is ProviderChoice.auto and small_job(run.paths) else run.provider
+    return make_classifier(model, here, run.device_id, max_pixels=run.max_pixels,
+                           threads=inference_threads(run.workers), task=task, **prep)
+
+
+def run_rows(task: Task, run: Run, clf: Any, threshold: float) -> None:
+    """Run *task* over the files with *clf* at *threshold*, write the rows, print the summary, exit."""
+    from .._files import iter_files
+    from .._output import choose_format
+
+    fmt = FormatChoice(choose_format(run.fmt.value if run.fmt else None, run.output, sys.stdout.isatty()))
+    if fmt is FormatChoice.parquet and run.output is None:
+        raise fail("Parquet goes to a file: add -o rows.parquet")
+    announce(clf, run.quiet)
+    engine = dict(recursive=run.recursive, pattern=run.pattern, batch_size=run.batch_size, min_confidence=threshold)
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(clf.close)  # decoding processes stop with the command, however it ends
+        done = None
+        if run.resume:
+            done, stream, fresh = resume_into(stack, run.output, fmt.value, task.columns, task.name, task.top_k,
+                                              clf.model_path)
+        update = progress(stack, run.quiet, task.name, file_count(run.paths, run.pattern, run.recursive, done))
+        ray_run = None
+        if run.ray_engine:
+            if run.output is None:
+                keep_stdout_for_rows()
+            start_ray(run.ray_address)
+            try:
+                results = ray_run = task.ray(
+                    run.paths, clf.model_path, options=dataclasses.replace(clf.options, provider=run.provider.value),
+                    concurrency=run.actors, num_cpus=run.actor_cpus, skip=done, checked=True, **engine)
+            except MnistOnnxError as e:
+                raise fail(str(e)) from None
+        else:
+            # with --resume, the files listed once here, those already in the output skipped
+            todo = done.skip(iter_files(run.paths, run.pattern, run.recursive)) if done is not None else run.paths
+            results = task.local(clf, todo, workers=run.workers, **engine)
+        # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
+        # be joined, or a wrong model, writes nothing
+        parquet = None
+        if fmt is FormatChoice.parquet:
+            parquet = stream = stream if done is not None else parquet_rows(stack, run.output, task.name, task.top_k)
+        elif done is None:
+            stream, fresh = open_stream(stack, run.output), True
+
+        def make_writer() -> Any:
+            return parquet if parquet is not None else task.writer(stream, fmt.value, fresh)
+
+        c = write_rows(results, make_writer, stream, run.output, update, run.resume)
+    ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
+    if not run.quiet:
+        n, secs = c.rows, c.seconds
+        note(f"{n:,} image{'' if n == 1 else 's'}: {n - c.failed:,} {task.done}"
+             + (f" ({c.unsure:,} unsure, below {threshold:g})" if c.unsure else "") + ", "
+             + (f"{c.blank:,} without a digit, " if c.blank else "") + f"{c.failed - c.blank:,} failed in {secs:.2f} s "
+             f"({rate(n, secs)}) on {ran_on}, model {clf.model_path} ({clf.info.source})"
+             + (f"; rows in {run.output}" if run.output else "")
+             + (f" ({len(done):,} rows were there already)" if done is not None and len(done) else ""))
+    if c.rows == 0 and not (done is not None and len(done)):  # resuming a finished run: nothing left is fine
+        no_files(run.paths, run.pattern, run.recursive)
+    raise typer.Exit(1 if c.failed else 0)
