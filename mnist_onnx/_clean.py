@@ -249,11 +249,18 @@ def _remove_lines(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[
         margin, corner = max(2, round(_RING * m)), max(1, round(_FRAME_BAND * m))
         runs = [(a, b) for a, b in runs
                 if _edge_to_edge(y[a:b], at[1 - axis], m, corner if a + off < band or b + off > n - band else margin)]
+        # A digit's stroke lying along one of several lines (a 1's stem on a squared page's column) makes that
+        # run wider than the others: there only the line's own width is taken, where nothing wider crosses it
+        usual = int(np.median([b - a for a, b in runs])) if len(runs) >= 3 else None
         for a, b in runs:
             if len(runs) >= 2 or a + off < band or b + off > n - band:
                 above = y[a - 1] if a > 0 else np.zeros(y.shape[1], np.float32)  # (outside a crop: no ink)
                 below = y[b] if b < y.shape[0] else np.zeros(y.shape[1], np.float32)
-                y[a:b] = np.minimum(above, below)
+                fill = np.minimum(above, below)
+                if usual is not None and b - a > usual + 1:
+                    across = np.count_nonzero(y[a:b] > _LINE_INK, axis=0)  # the run's ink, along the line
+                    fill = np.where(across <= usual + 1, fill, y[a:b])  # where the stroke is, it stays
+                y[a:b] = fill
     return x
 
 
@@ -303,7 +310,7 @@ def _companions(x: np.ndarray, labels: np.ndarray, n: int, boxes: np.ndarray, ar
     """The components `_keep_digit` keeps -- their indices, None for all of them -- and the box (top, left,
     bottom, right, inclusive) around them."""
     mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
-    dropped = not_digits(boxes + (0, 0, 1, 1), area, mass)  # a register cell's box, its underline
+    dropped = not_digits(boxes + (0, 0, 1, 1), area, mass, labels)  # a register cell's box, its underline
     if dropped.any() and not dropped.all():
         mass = np.where(dropped, 0.0, mass)
     order = np.argsort(-mass)

@@ -73,7 +73,7 @@ def find_line(x: np.ndarray, clean: bool = True) -> Line | None:
     heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     # not digits: a frame (a register cell's box) and long flat strokes standing alone (an underline, a
     # cell's edge); mass 0 leaves them out of every row
-    mass = np.where(not_digits(boxes, areas, mass), 0.0, mass)
+    mass = np.where(not_digits(boxes, areas, mass, labels), 0.0, mass)
     if not mass.any():
         return None
     heavy = mass >= 0.1 * mass.max()

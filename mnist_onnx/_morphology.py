@@ -197,11 +197,13 @@ _FRAME_CANDIDATES = 8  # the heaviest marks looked at as possible frames
 _FRAME_FILL = 0.2  # a frame's ink covers less than this share of its box (a drawn 0 holding a speck: more)
 
 
-def not_digits(boxes: np.ndarray, areas: np.ndarray, mass: np.ndarray) -> np.ndarray:
-    """Which marks cannot be digits, from their boxes (top, left, bottom, right; exclusive), pixel counts
-    and ink: long flat strokes standing alone (an underline, a form's edge), and frames -- a sparse mark
-    whose box holds another mark with a quarter of its ink or more (a register cell's box round a digit).
-    Only the heaviest few marks are looked at as frames, so the cost stays linear in the marks."""
+def not_digits(boxes: np.ndarray, areas: np.ndarray, mass: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Which marks cannot be digits, from their boxes (top, left, bottom, right; exclusive), pixel counts,
+    ink and the label image (component c is labelled c + 1): long flat strokes standing alone (an underline,
+    a form's edge), and frames -- a sparse mark that surrounds another mark with a quarter of its ink or more
+    (ink of the frame left and right of that mark's centre, and above and below it: a register cell's box
+    round a digit, where a thin 4's bar and stem beside its other stroke is not). Only the heaviest few marks
+    are looked at as frames, so the cost stays linear in the marks."""
     heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     out = (widths >= FLAT * heights) & (widths >= 12)
     live = np.where(out, 0.0, mass)
@@ -211,6 +213,10 @@ def not_digits(boxes: np.ndarray, areas: np.ndarray, mass: np.ndarray) -> np.nda
             continue
         inside = (boxes[:, 0] >= t) & (boxes[:, 1] >= l) & (boxes[:, 2] <= b) & (boxes[:, 3] <= r)
         inside[c] = False
-        if (live[inside] >= 0.25 * live[c]).any():
-            out[c] = True
+        for i in np.flatnonzero(inside & (live >= 0.25 * live[c])):
+            cy, cx = (boxes[i, 0] + boxes[i, 2]) // 2, (boxes[i, 1] + boxes[i, 3]) // 2
+            row, col = labels[cy, l:r] == c + 1, labels[t:b, cx] == c + 1
+            if row[: cx - l].any() and row[cx - l :].any() and col[: cy - t].any() and col[cy - t :].any():
+                out[c] = True
+                break
     return out

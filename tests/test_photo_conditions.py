@@ -45,15 +45,33 @@ def test_a_photo_condition_reads_as_plain_paper(condition, cases):
 
 
 def test_frames_and_flat_strokes_are_not_digits():
-    """A register cell's box holding a digit, an underline and a lone 1 (thin and upright: a digit)."""
-    from mnist_onnx._morphology import not_digits
+    """A register cell's box round a digit and an underline are not digits; a lone 1 (thin and upright) and a
+    thin 4 whose bar and stem stand beside its other stroke (cut apart by squared paper's removed lines) are."""
+    from PIL import ImageDraw
 
-    boxes = np.array([[10, 10, 110, 210],  # a box (frame) round the others
-                      [30, 40, 90, 70],  # a digit inside it
-                      [95, 20, 98, 200],  # an underline
-                      [30, 120, 90, 126]])  # a 1: thin, upright, a digit
-    areas = np.array([2 * (100 + 200) * 2, 900, 540, 360])
-    mass = areas * 0.9
-    assert not_digits(boxes, areas, mass).tolist() == [True, False, True, False]
-    # a drawn 0 holding a speck is not a frame: the speck is too light, and the 0 is not sparse enough
-    assert not not_digits(np.array([[0, 0, 60, 40], [28, 18, 31, 21]]), np.array([700, 9]), np.array([700.0, 9.0]))[0]
+    from mnist_onnx._morphology import components, not_digits
+
+    def marks(draw_them):
+        im = Image.new("L", (240, 140), 0)
+        draw_them(ImageDraw.Draw(im))
+        x = np.asarray(im, np.float32) / 255
+        labels, n, boxes, areas = components(x > 0.25)
+        mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
+        return boxes, not_digits(boxes, areas, mass, labels)
+
+    def cell(d):
+        d.rectangle([10, 10, 230, 130], outline=255, width=2)  # the box
+        d.ellipse([40, 30, 80, 100], outline=255, width=7)  # a 0 inside
+        d.line([(150, 30), (150, 100)], fill=255, width=7)  # a 1 inside
+        d.line([(20, 115), (220, 115)], fill=255, width=3)  # an underline inside
+
+    boxes, out = marks(cell)
+    by_left = {int(b[1]): bool(o) for b, o in zip(boxes, out)}
+    assert by_left[10] and by_left[20] and not by_left[40] and not by_left[147], by_left
+
+    def thin_four(d):
+        d.line([(60, 20), (44, 80)], fill=255, width=3)  # its first stroke, cut from the rest
+        d.line([(48, 80), (160, 80)], fill=255, width=3)  # the bar
+        d.line([(130, 20), (130, 130)], fill=255, width=3)  # the stem
+
+    assert not marks(thin_four)[1].any()
