@@ -87,6 +87,14 @@ def page(ink: np.ndarray, condition: str, rng, big: bool = False) -> Image.Image
             sx, sy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(1, 3)
             if not (x0 - 40 < sx < x0 + ink.shape[1] + 40 and y0 - 40 < sy < y0 + ink.shape[0] + 40):
                 draw.ellipse([sx - r, sy - r, sx + r, sy + r], fill=(40, 40, 40))
+    elif condition == "punch holes":  # a binder's holes down the left edge: dark discs on the page
+        r = rng.uniform(10, 16)
+        for cy in np.linspace(h * 0.2, h * 0.8, 3 if h > 300 else 2):
+            draw.ellipse([18 - r, cy - r, 18 + r, cy + r], fill=(25, 25, 25))
+    elif condition == "dark border":  # the table under the page: a dark band along two sides of the photo
+        bw, bh = int(rng.integers(12, 30)), int(rng.integers(12, 30))
+        draw.rectangle([0, 0, bw, h], fill=(35, 30, 28))
+        draw.rectangle([0, h - bh, w, h], fill=(35, 30, 28))
     elif condition == "register cell":
         pad = ink.shape[0] // 3
         box = [x0 - pad, y0 - pad, x0 + ink.shape[1] + pad, y0 + ink.shape[0] + pad]
@@ -102,7 +110,7 @@ def page(ink: np.ndarray, condition: str, rng, big: bool = False) -> Image.Image
 
 
 CONDITIONS = ["plain", "shadow left", "shadow right", "shadow corner", "hand shadow edge", "squared blue 30px",
-              "squared blue 60px", "squared grey 45px", "dotted guides", "speckled page", "register cell"]
+              "squared blue 60px", "squared grey 45px", "dotted guides", "speckled page", "register cell", "punch holes", "dark border"]
 
 
 def main() -> None:

@@ -120,6 +120,14 @@ def _levels(gray: np.ndarray, invert: Invert) -> np.ndarray:
             ring = _ring(gray)
             background = float(np.median(ring))
             spread = float(np.median(np.abs(ring - background)))
+        elif tails > _RING_SHADOWED and min(gray.shape) >= _LIGHT_MIN_SIDE:
+            # Not a shadow: the ring is split between the page and something dark (or light) along some of
+            # its sides -- a dark border, the table under the page. The page is what most of the photo is.
+            sample = gray[::2, ::2].astype(np.float32)
+            whole = float(np.median(sample))
+            if abs(whole - background) > _RING_SHADOWED:
+                background = whole
+                spread = float(np.median(np.abs(sample - background)))
     if invert == "auto":  # ink is whichever side of the background holds more ink beyond the noise
         margin = max(8.0, _NOISE_SIGMAS * _MAD_TO_SIGMA * spread)
         if u8:
@@ -278,7 +286,7 @@ def _edge_to_edge(rows: np.ndarray, off: int, m: int, band: int) -> bool:
     return bool(((starts < band) & (ends >= m - band)).any())
 
 
-def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarray:
+def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Keep the digit, drop specks and marks away from it: the heaviest ink component, plus every component
     with at least 8 % of its ink that lies close to it (a 5's detached bar, a broken faint stroke). All zeros
     when what is left is a speck. *x* may be a crop holding all the ink of an image of shape *full*."""
@@ -290,7 +298,7 @@ def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarra
     if labels is None:  # one component (most clean digits): no labels painted, nothing to weigh
         keep, (t, l, b, r) = None, boxes[0].tolist()
     else:
-        keep, (t, l, b, r) = _companions(x, labels, n, boxes, area)
+        keep, (t, l, b, r) = _companions(x, labels, n, boxes, area, full, at)
     if max(b - t + 1, r - l + 1) < max(3, _MIN_DIGIT_SIZE * max(full or x.shape)):
         return np.zeros_like(x)
     # ink just below the mask threshold next to kept strokes (anti-aliased edges) stays; far-away ink goes
@@ -305,12 +313,13 @@ def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None) -> np.ndarra
     return np.where(keep_mask | (near_mask & ~mask), x, 0.0).astype(np.float32)
 
 
-def _companions(x: np.ndarray, labels: np.ndarray, n: int, boxes: np.ndarray, area: np.ndarray
+def _companions(x: np.ndarray, labels: np.ndarray, n: int, boxes: np.ndarray, area: np.ndarray,
+                full: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0)
                 ) -> tuple[list[int] | None, tuple[int, int, int, int]]:
     """The components `_keep_digit` keeps -- their indices, None for all of them -- and the box (top, left,
     bottom, right, inclusive) around them."""
     mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
-    dropped = not_digits(boxes + (0, 0, 1, 1), area, mass, labels)  # a register cell's box, its underline
+    dropped = not_digits(boxes + (0, 0, 1, 1), area, mass, labels, full, at)  # a register cell's box, its underline
     if dropped.any() and not dropped.all():
         mass = np.where(dropped, 0.0, mass)
     order = np.argsort(-mass)
@@ -356,7 +365,7 @@ def _clean(x: np.ndarray) -> np.ndarray:
     crop = x[t:b, l:r]
     if min(x.shape) >= _LINES_MIN_SIDE:
         crop = _remove_lines(crop, x.shape, (t, l))
-    return _keep_digit(crop, x.shape)
+    return _keep_digit(crop, x.shape, (t, l))
 
 
 # --- light: a shadow across the page ---------------------------------------------------------------------

@@ -195,17 +195,39 @@ def stroke_width(x: np.ndarray) -> float:
 FLAT = 8.0  # a mark this many times wider than high is a line (an underline, a box's edge), not a digit
 _FRAME_CANDIDATES = 8  # the heaviest marks looked at as possible frames
 _FRAME_FILL = 0.2  # a frame's ink covers less than this share of its box (a drawn 0 holding a speck: more)
+_EDGE_MIN_SIDE = 64  # images at least this large may be photos of pages, with holes and borders at their edges
+_EDGE_BAND = 0.15  # the outer band of a page photo where punch holes and a dark border lie
+_HOLE_FILL = 0.65  # a filled disc covers ~0.79 of its box; strokes far less
 
 
-def not_digits(boxes: np.ndarray, areas: np.ndarray, mass: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def not_digits(boxes: np.ndarray, areas: np.ndarray, mass: np.ndarray, labels: np.ndarray,
+               full: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Which marks cannot be digits, from their boxes (top, left, bottom, right; exclusive), pixel counts,
     ink and the label image (component c is labelled c + 1): long flat strokes standing alone (an underline,
-    a form's edge), and frames -- a sparse mark that surrounds another mark with a quarter of its ink or more
+    a form's edge); on a photo of a page (64 px and more), punch holes and a dark border along its edges; and
+    frames -- a sparse mark that surrounds another mark with a quarter of its ink or more
     (ink of the frame left and right of that mark's centre, and above and below it: a register cell's box
     round a digit, where a thin 4's bar and stem beside its other stroke is not). Only the heaviest few marks
     are looked at as frames, so the cost stays linear in the marks."""
     heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     out = (widths >= FLAT * heights) & (widths >= 12)
+    H, W = full or labels.shape  # *labels* may be the crop at *at* of an image of shape *full*
+    if min(H, W) >= _EDGE_MIN_SIDE:  # a photo of a page: its edges can hold what is not writing
+        band_y, band_x = _EDGE_BAND * H, _EDGE_BAND * W
+        fb = boxes + np.array([at[0], at[1], at[0], at[1]])  # in the whole image
+        in_band = (fb[:, 2] <= band_y) | (fb[:, 0] >= H - band_y) | (fb[:, 3] <= band_x) | (fb[:, 1] >= W - band_x)
+        # punch holes: filled round blobs within the outer band (a stroke, even a thick one, fills less)
+        aspect = heights / np.maximum(widths, 1)
+        out |= in_band & (areas >= _HOLE_FILL * heights * widths) & (aspect > 0.75) & (aspect < 1.33) & (heights >= 6)
+        # a dark border (the table under the page, a scanner's lid): touching the image's edge, as long as half
+        # a side, nearly all of it within the outer band
+        touches = (fb[:, 0] == 0) | (fb[:, 1] == 0) | (fb[:, 2] == H) | (fb[:, 3] == W)
+        for c in np.flatnonzero(touches & ((heights >= H // 2) | (widths >= W // 2)) & ~out):
+            t, l, b, r = boxes[c]
+            ys, xs = np.nonzero(labels[t:b, l:r] == c + 1)
+            ys, xs = ys + fb[c, 0], xs + fb[c, 1]
+            near = (ys < band_y) | (ys >= H - band_y) | (xs < band_x) | (xs >= W - band_x)
+            out[c] = bool(near.mean() >= 0.9)
     live = np.where(out, 0.0, mass)
     for c in np.argsort(-live, kind="stable")[:_FRAME_CANDIDATES]:
         t, l, b, r = boxes[c]
