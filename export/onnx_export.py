@@ -14,7 +14,6 @@ import tf2onnx
 
 from mnist_onnx._contract import (INPUT_NAME, KEY_LABELS, KEY_MIN_CONFIDENCE, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING,
                                   KEY_TEST_ACCURACY, KEY_VALIDATION_ACCURACY, LABELS, OUTPUT_NAME, PREPROCESSING)
-from mnist_onnx.errors import MnistOnnxError
 
 PARITY_TOLERANCE = 1e-5
 

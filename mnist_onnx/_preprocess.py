@@ -13,7 +13,6 @@ common case costs little more than the PNG decode.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
