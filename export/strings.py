@@ -4,17 +4,23 @@ Each string is 1-12 digits drawn from a pool of single digits (MNIST's, with 1s 
 styles: flags, crossbars, hooked tops), each cropped to its ink and set on a line as people write: varied
 height, aspect, slant, baseline and gaps (overlapping and touching, apart, a phone number's space), then the
 line's look varied (pen width, blur, a low-resolution scan's blocks, a bilevel scan, faint ink), with
-underlines, a line above, dots and specks near it and stray marks far off. The canvas then goes through the
-runtime's own `find_line` and `to_input` -- what the reader will see of a real image.
+underlines, a line above, a register cell's box, a tick after it, dots and specks near it. A share of the
+strings is then photographed (`_photo`): dark ink on paper of any grey, lit by a gradient or a hand's shadow,
+on ruled or squared paper, with sensor noise and JPEG, and brought back by the runtime's own `_levels`.
+Every canvas then goes through the runtime's own `find_line` and `to_input` -- what the reader will see of a
+real image.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import io
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from mnist_onnx._clean import _levels
 from mnist_onnx._line import find_line, to_input
 
 LENGTHS = np.arange(1, 13)
@@ -91,9 +97,10 @@ def _gap(height: int, rng: np.random.Generator) -> int:
     return round(g * height)
 
 
-def compose(digits: list[int], pool: Pool, rng: np.random.Generator) -> np.ndarray:
-    """The canvas of one number: ink in [0, 1], white on black."""
-    height = int(rng.integers(18, 64))
+def compose(digits: list[int], pool: Pool, rng: np.random.Generator, height: int = 0) -> np.ndarray:
+    """The canvas of one number, its digits about *height* rows (18-63 at random for 0): ink in [0, 1],
+    white on black."""
+    height = height or int(rng.integers(18, 64))
     glyphs = [_glyph(pool.glyphs[int(rng.choice(pool.by_label[d]))], height, rng) for d in digits]
     gaps = [_gap(height, rng) for _ in digits[1:]]
     pad = height
@@ -128,6 +135,19 @@ def _marks(canvas: np.ndarray, top: int, height: int, left: int, right: int, rng
     if rng.random() < 0.04:  # a line above
         y = top - rng.uniform(0.1, 0.3) * height
         draw.line([(left - 5, y), (right + 5, y)], fill=float(rng.uniform(0.5, 1)), width=width)
+    if rng.random() < 0.06:  # a register cell's box around the number
+        m = rng.uniform(0.15, 0.45) * height
+        draw.rectangle([left - m, top - m, right + m, top + height + m], outline=float(rng.uniform(0.4, 1)),
+                       width=max(1, width - 1))
+    if rng.random() < 0.05:  # a tick (or a full stop) after the number
+        x0, y0, s = right + rng.uniform(0.3, 0.8) * height, top + rng.uniform(0.2, 0.7) * height, \
+            rng.uniform(0.2, 0.45) * height
+        if rng.random() < 0.6:
+            draw.line([(x0, y0), (x0 + 0.4 * s, y0 + 0.5 * s), (x0 + s, y0 - 0.6 * s)], fill=1.0, width=width)
+        else:
+            r = max(1.0, 0.5 * width)
+            y0 = top + height * rng.uniform(0.85, 1.0)
+            draw.ellipse([x0 - r, y0 - r, x0 + r, y0 + r], fill=1.0)
     for _ in range(int(rng.poisson(1.0)) if rng.random() < 0.4 else 0):  # dots and specks near the line
         r = rng.uniform(0.5, max(1.0, 0.06 * height))
         cx = rng.uniform(0, canvas.shape[1])
@@ -161,12 +181,65 @@ def _look(canvas: np.ndarray, height: int, rng: np.random.Generator) -> np.ndarr
     return np.clip(x, 0.0, 1.0)
 
 
+PHOTO_SHARE = 0.3  # strings photographed on paper (the rest stay clean scans and drawings)
+
+
+def _light(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """How the paper is lit, 1 at its brightest: even, a gradient from a side or a corner, a hand's shadow."""
+    u, low = rng.random(), rng.uniform(0.45, 0.9)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if u < 0.3:
+        return np.ones((h, w), np.float32)
+    if u < 0.75:  # a gradient in any direction
+        a = rng.uniform(0, 2 * np.pi)
+        t = np.cos(a) * xx / w + np.sin(a) * yy / h
+        t = (t - t.min()) / max(1e-6, float(t.max() - t.min()))
+        return (1 - (1 - low) * t).astype(np.float32)
+    slope = rng.uniform(-0.6, 0.6)  # a hand's shadow: a hard slanted edge, a few pixels of penumbra
+    side = (xx - w * rng.uniform(0.2, 0.8)) - slope * (yy - h / 2)
+    return (1 - (1 - low) * 0.5 * (1 + np.tanh(side / rng.uniform(4, 16)))).astype(np.float32)  # a logistic
+
+
+def _photo(canvas: np.ndarray, height: int, rng: np.random.Generator) -> np.ndarray:
+    """The number photographed: dark ink on paper (ruled, squared or dotted, lit unevenly), noise, JPEG;
+    then the runtime's own `_levels` turns it back into ink."""
+    h, w = canvas.shape
+    paper = np.full((h, w), rng.uniform(150, 250), np.float32)
+    u = rng.random()
+    if u < 0.45:  # squared, ruled or dotted paper: printed lines lighter than the ink
+        step = int(rng.uniform(0.6, 1.6) * height)
+        level = paper[0, 0] * rng.uniform(0.6, 0.9)
+        lw = int(rng.integers(1, 3))
+        for y in range(int(rng.integers(0, step)), h, step):
+            if u < 0.35:
+                paper[y : y + lw] = level
+            else:
+                paper[y : y + lw, :: int(rng.integers(4, 9))] = level
+        if u < 0.25:
+            for x in range(int(rng.integers(0, step)), w, step):
+                paper[:, x : x + lw] = level
+    ink_level = rng.uniform(0, 0.5) * paper[0, 0]
+    gray = paper - canvas * (paper - ink_level)
+    gray *= _light(h, w, rng)
+    gray += rng.normal(0, rng.uniform(0, 6), gray.shape).astype(np.float32)
+    im = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8), "L")
+    if rng.random() < 0.7:
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=int(rng.integers(30, 92)))
+        im = Image.open(io.BytesIO(buf.getvalue()))
+    return _levels(np.asarray(im), "auto")
+
+
 def sample(pool: Pool, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """One training string: the reader's input (HEIGHT, W) and its digits."""
     while True:
         n = int(rng.choice(LENGTHS, p=LENGTH_WEIGHTS / LENGTH_WEIGHTS.sum()))
         digits = [int(d) for d in rng.integers(0, 10, n)]
-        line = find_line(compose(digits, pool, rng))
+        height = int(rng.integers(18, 64))
+        canvas = compose(digits, pool, rng, height)
+        if rng.random() < PHOTO_SHARE:
+            canvas = _photo(canvas, height, rng)
+        line = find_line(canvas)
         if line is not None:
             return to_input(line.ink)[0], "".join(map(str, digits))
 

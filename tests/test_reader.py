@@ -328,3 +328,29 @@ def test_single_real_digits_read_about_as_classify_reads_them(realworld_dev_all)
     read_right = np.mean([n == r["label"] for n, r in zip(read, rows)])
     classify_right = np.mean([d == r["label"] for d, r in zip(classified, rows)])
     assert read_right >= classify_right - 0.006, (read_right, classify_right)
+
+
+def test_photographed_training_strings_keep_their_digits_ink(test_set):
+    """The reader's photographed strings (paper, light, lines, JPEG, the runtime's `_levels`) must still
+    show the digits: most of what `_levels` calls ink lies on the drawn strokes, and most strokes stay ink."""
+    from mnist_onnx_export import strings
+
+    x, y = test_set
+    pool = strings.Pool.from_images(x[:500], y[:500])
+    rng = np.random.default_rng(3)
+    kept, clean = [], []
+    for _ in range(30):
+        canvas = strings.compose([int(d) for d in rng.integers(0, 10, 4)], pool, rng, 40)
+        ink = strings._photo(canvas, 40, rng)
+        assert ink.shape == canvas.shape and ink.dtype == np.float32
+        strokes = canvas > 0.5
+        kept.append(float((ink[strokes] > 0.3).mean()))
+        clean.append(float(strokes[ink > 0.5].mean()) if (ink > 0.5).any() else 0.0)
+    assert np.median(kept) > 0.85, kept
+    assert np.median(clean) > 0.6, clean  # printed lines may stay; the runtime's find_line takes them out
+    strings.PHOTO_SHARE, before = 1.0, strings.PHOTO_SHARE
+    try:
+        lines = [strings.sample(pool, rng) for _ in range(10)]
+    finally:
+        strings.PHOTO_SHARE = before
+    assert all(line.shape[0] == 32 and label.isdigit() for line, label in lines)
