@@ -5,7 +5,7 @@ condition, read by `classify` (one digit) and `read` (a number of 3-5 digits), s
 
 Conditions: a gradient shadow falling to 45-60 % from the left, the right and a corner; a hand's shadow edge
 (a hard, slanted edge with a few pixels of penumbra, the far side at 45-60 %) across the ink; squared paper in
-blue at 30 and 60 px and in grey at 45 px; dotted guide lines; a small number on a large speckled page; a
+blue at 30 and 60 px and in grey at 45 px, the grey also turned 2-6 degrees (a phone held askew); dotted guide lines; a small number on a large speckled page; a
 register cell (a box with an underline and a tick beside the number). Each image is the plain one with only
 the condition changed, so every difference is the condition's. Targets: single digits within 1 point of plain
 paper, numbers within 3 points. Prints a Markdown table (the README row is its worst line).
@@ -60,12 +60,14 @@ def _light(kind: str, h: int, w: int, rng) -> np.ndarray:
 def page(ink: np.ndarray, condition: str, rng, big: bool = False) -> Image.Image:
     """The ink on paper under *condition* ("plain" for none), RGB."""
     margin_y, margin_x = (60, 80) if not big else (int(rng.integers(250, 500)), int(rng.integers(300, 700)))
+    tilt = round(0.12 * (ink.shape[1] + 2 * margin_x)) if condition.endswith("tilted") else 0
+    margin_y, margin_x = margin_y + tilt, margin_x + tilt  # turned, then cropped: the page fills the photo
     h, w = ink.shape[0] + 2 * margin_y, ink.shape[1] + 2 * margin_x
     if big:
         h, w = max(h, 900), max(w, 1200)
     paper = np.ones((h, w, 3)) * PAPER
     if condition.startswith("squared"):
-        step = int(condition.split()[-1].rstrip("px"))
+        step = int(condition.split()[2].rstrip("px"))
         colour = np.array([0.55, 0.7, 0.95]) if "blue" in condition else np.array([0.6, 0.6, 0.6])
         for gy in range(int(rng.integers(0, step)), h, step):
             paper[gy : gy + 2] = colour
@@ -106,11 +108,15 @@ def page(ink: np.ndarray, condition: str, rng, big: bool = False) -> Image.Image
     if condition.startswith("shadow") or condition == "hand shadow edge":
         a = np.asarray(im, np.float32) * _light(condition, h, w, rng)[..., None]
         im = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    if condition.endswith("tilted"):  # the phone held a little askew: the whole page turned 2-6 degrees
+        angle = rng.uniform(2, 6) * rng.choice([-1, 1])
+        im = im.rotate(angle, Image.Resampling.BICUBIC).crop((tilt, tilt, w - tilt, h - tilt))
     return im
 
 
 CONDITIONS = ["plain", "shadow left", "shadow right", "shadow corner", "hand shadow edge", "squared blue 30px",
-              "squared blue 60px", "squared grey 45px", "dotted guides", "speckled page", "register cell", "punch holes", "dark border"]
+              "squared blue 60px", "squared grey 45px", "dotted guides", "speckled page", "register cell", "punch holes", "dark border",
+              "squared grey 45px tilted"]
 
 
 def main() -> None:

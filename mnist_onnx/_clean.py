@@ -246,44 +246,151 @@ def _remove_lines(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[
     for axis in axes:
         y = x if axis == 0 else x.T
         n, m = full[axis], full[1 - axis]
-        off = at[axis]
         if y.shape[1] / m < _LINE_COVER:  # the ink is too narrow for any line across 60 % of the image
             continue
-        runs = [(a, b) for a, b in _line_runs(np.count_nonzero(y > _LINE_INK, axis=1) / m) if b - a <= max(2, n // 8)]
-        # A printed line runs from edge to edge: ruled paper off the page's edges, a frame's side to its
-        # corners (in the outer band, to within the band). A digit's own stroke -- a 7's bar, a 1's stem or
-        # base, a 4's stem, drawn large -- stops where the digit does, short of the margins.
-        band = max(1, round(_FRAME_BAND * n))
-        margin, corner = max(2, round(_RING * m)), max(1, round(_FRAME_BAND * m))
-        runs = [(a, b) for a, b in runs
-                if _edge_to_edge(y[a:b], at[1 - axis], m, corner if a + off < band or b + off > n - band else margin)]
-        # A digit's stroke lying along one of several lines (a 1's stem on a squared page's column) makes that
-        # run wider than the others: there only the line's own width is taken, where nothing wider crosses it
-        usual = int(np.median([b - a for a, b in runs])) if len(runs) >= 3 else None
-        for a, b in runs:
-            if len(runs) >= 2 or a + off < band or b + off > n - band:
-                above = y[a - 1] if a > 0 else np.zeros(y.shape[1], np.float32)  # (outside a crop: no ink)
-                below = y[b] if b < y.shape[0] else np.zeros(y.shape[1], np.float32)
-                fill = np.minimum(above, below)
-                if usual is not None and b - a > usual + 1:
-                    across = np.count_nonzero(y[a:b] > _LINE_INK, axis=0)  # the run's ink, along the line
-                    fill = np.where(across <= usual + 1, fill, y[a:b])  # where the stroke is, it stays
-                y[a:b] = fill
+        if _remove_rows(y, n, m, at[axis], at[1 - axis]):
+            continue
+        # none level: a page photographed a little askew has its lines at a slant. Sheared by whole pixels
+        # per column (exactly undone after), they lie level and go as level ones do.
+        slope = _slant(y, m, at[1 - axis])
+        if slope is None:
+            continue
+        shift = -np.round((np.arange(y.shape[1]) + at[1 - axis]) * slope).astype(np.intp)
+        low = int(shift.min())
+        rows = np.arange(y.shape[0])[:, None] + (shift - low)[None, :]
+        cols = np.arange(y.shape[1])[None, :]
+        sheared = np.zeros((y.shape[0] + int(shift.max()) - low, y.shape[1]), y.dtype)
+        sheared[rows, cols] = y
+        if _remove_rows(sheared, n, m, at[axis] + low, at[1 - axis], span=_span(sheared.shape[0], n, m, slope, at[axis] + low)):
+            y[...] = sheared[rows, cols]
     return x
 
 
-def _edge_to_edge(rows: np.ndarray, off: int, m: int, band: int) -> bool:
+def _span(rows: int, n: int, m: int, slope: float, base: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of a sheared image (`_remove_lines`), the first and last column of the n x m image it
+    crosses: a slanted line near a corner leaves the image through a side, not the far edge. Row r' at
+    column X is the image's row r' + base + round(X * slope)."""
+    lift = np.round(np.arange(m) * slope).astype(np.intp)
+    r = np.arange(rows)
+    lo, hi = -r - base, n - r - base  # the row is in the image where lo <= lift[X] < hi
+    if slope < 0:
+        rev = lift[::-1]
+        first = m - np.searchsorted(rev, hi, "left")
+        last = m - 1 - np.searchsorted(rev, lo, "left")
+    else:
+        first = np.searchsorted(lift, lo, "left")
+        last = np.searchsorted(lift, hi, "left") - 1
+    return first, last
+
+
+def _remove_rows(y: np.ndarray, n: int, m: int, off: int, off_other: int,
+                 span: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
+    """`_remove_lines` along the rows of *y* (a crop at row *off*, column *off_other* of an image n x m);
+    True when lines were found and erased. *span*: *y* is sheared (slanted lines made level by whole-pixel
+    steps), each row crossing the image between these columns (`_span`); a line's coverage and its edges
+    are measured there. Such a line keeps part of its edges in the rows beside it: where a row beside
+    (half as covered) has ink the row beyond has not, that ink is the line's, and goes first."""
+    sheared = span is not None
+    if span is None:
+        cover = np.count_nonzero(y > _LINE_INK, axis=1) / m
+    else:
+        across = span[1] - span[0] + 1
+        # rows crossing less than 60 % of the image's width hold no line across it
+        cover = np.where(across >= _LINE_COVER * m, np.count_nonzero(y > _LINE_INK, axis=1) / np.maximum(across, 1), 0.0)
+    runs = _line_runs(cover)
+    runs = [(a, b) for a, b in runs if b - a <= max(2, n // 8)]
+    # A printed line runs from edge to edge: ruled paper off the page's edges, a frame's side to its
+    # corners (in the outer band, to within the band). A digit's own stroke -- a 7's bar, a 1's stem or
+    # base, a 4's stem, drawn large -- stops where the digit does, short of the margins.
+    band = max(1, round(_FRAME_BAND * n))
+    margin, corner = max(2, round(_RING * m)), max(1, round(_FRAME_BAND * m))
+    # (a sheared line's ink hops between its run and the rows beside it: they are looked at together)
+    near = [(a - int(sheared and a > 0 and cover[a - 1] >= _LINE_COVER / 2),
+             b + int(sheared and b < len(cover) and cover[b] >= _LINE_COVER / 2)) for a, b in runs]
+    ends = [(0, m - 1) if span is None else (int(span[0][c:d].min()), int(span[1][c:d].max())) for c, d in near]
+    runs = [(a, b) for (a, b), (c, d), e in zip(runs, near, ends)
+            if _edge_to_edge(y[c:d], off_other, m, corner if a + off < band or b + off > n - band else margin, e)]
+    # A digit's stroke lying along one of several lines (a 1's stem on a squared page's column) makes that
+    # run wider than the others: there only the line's own width is taken, where nothing wider crosses it
+    usual = int(np.median([b - a for a, b in runs])) if len(runs) >= 3 else None
+    erased = False
+    for a, b in runs:
+        if len(runs) >= 2 or a + off < band or b + off > n - band:
+            if sheared:
+                for edge, beyond in ((a - 1, a - 2), (b, b + 1)):
+                    if 0 <= edge < len(cover) and cover[edge] >= _LINE_COVER / 2:
+                        y[edge] = np.minimum(y[edge], y[beyond]) if 0 <= beyond < len(cover) else 0.0
+            above = y[a - 1] if a > 0 else np.zeros(y.shape[1], np.float32)  # (outside a crop: no ink)
+            below = y[b] if b < y.shape[0] else np.zeros(y.shape[1], np.float32)
+            fill = np.minimum(above, below)
+            if usual is not None and b - a > usual + 1:
+                across = np.count_nonzero(y[a:b] > _LINE_INK, axis=0)  # the run's ink, along the line
+                fill = np.where(across <= usual + 1, fill, y[a:b])  # where the stroke is, it stays
+            y[a:b] = fill
+            erased = True
+    return erased
+
+
+_SLANT_MAX = 0.18  # rows per column: lines up to about 10 degrees off level are looked for
+_SLANT_COARSE = 4  # the slant is first looked for on a 4x smaller mask
+
+
+def _best_slope(r: np.ndarray, c: np.ndarray, slopes: np.ndarray) -> tuple[float, int]:
+    """Of *slopes*, the one along which the points (r, c) gather most into lines (the largest sum of squared
+    counts per line: all the lines at once, as projection-profile deskewing does), and its fullest line."""
+    best, score, most = 0.0, -1.0, 0
+    for t in slopes:
+        lane = r - np.round(c * t).astype(np.intp)
+        counts = np.bincount(lane - lane.min()).astype(np.float64)
+        if counts @ counts > score:
+            best, score, most = float(t), float(counts @ counts), int(counts.max())
+    return best, most
+
+
+def _slant(y: np.ndarray, m: int, off_other: int) -> float | None:
+    """The slope (rows per column, not level, within _SLANT_MAX) of straight lines across 60 % of an image m
+    wide in *y* (a crop at column *off_other*), or None. A coarse search on a smaller mask, then the slope to
+    half a row across the image on the ink itself: each column meets a slanted row once, so a count of
+    pixels is the columns a line covers."""
+    ink = y > _LINE_INK
+    # only thin ink (no ink a few rows above and below) can be a printed line: a digit's broad bar lies
+    # along no slant of the page's lines and would pull the search towards level
+    d = max(3, y.shape[0] // 150)
+    ink[d:] &= ~(y[:-d] > _LINE_INK)
+    ink[:-d] &= ~(y[d:] > _LINE_INK)
+    f = _SLANT_COARSE
+    h, w = ink.shape
+    hs, ws = -(-h // f), -(-w // f)
+    small = np.zeros((hs * f, ws * f), bool)
+    small[:h, :w] = ink
+    small = small.reshape(hs, f, ws, f).any(axis=(1, 3))
+    r, c = np.nonzero(small)
+    ms = m / f
+    if len(r) < _LINE_COVER * ms:
+        return None
+    k = int(np.ceil(_SLANT_MAX * ms))
+    coarse, most = _best_slope(r, c + off_other / f, np.arange(-k, k + 1) / ms)
+    if most < 0.8 * _LINE_COVER * ms or coarse == 0.0:
+        return None
+    r, c = np.nonzero(ink)
+    slope, most = _best_slope(r, c + off_other, coarse + np.arange(-2 * f, 2 * f + 1) / (2 * m))
+    return slope if most >= _LINE_COVER * m and abs(slope) * m >= 1 else None
+
+
+def _edge_to_edge(rows: np.ndarray, off: int, m: int, band: int, span: tuple[int, int] | None = None) -> bool:
     """The ink of *rows* (a crop at column *off* of an image *m* wide) runs unbroken (gaps of a dotted rule
     allowed) from the outer band of width *band* on one side to the other's. A digit's bar between a frame's
-    two sides is broken by the margins, so it is not a line even though the row holds ink at both edges."""
+    two sides is broken by the margins, so it is not a line even though the row holds ink at both edges.
+    *span*: the first and last column where the rows are inside the image (a slanted line's, `_span`)."""
     cols = np.flatnonzero((rows > _LINE_INK).any(0)) + off
     if not len(cols):
         return False
+    first, last = span or (0, m - 1)
     gap = max(2, m // 50)
     breaks = np.flatnonzero(np.diff(cols) > gap)
     starts = np.r_[cols[0], cols[breaks + 1]]
     ends = np.r_[cols[breaks], cols[-1]]
-    return bool(((starts < band) & (ends >= m - band)).any())
+    return bool(((starts < first + band) & (ends > last - band)).any())
 
 
 def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0)) -> np.ndarray:

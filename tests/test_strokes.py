@@ -13,15 +13,17 @@ from mnist_onnx._preprocess import to_mnist
 SIZE = 200
 
 
-def _page(ruled: bool, frame: bool = False, squared: bool = False) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+def _page(ruled: bool, frame: bool = False, squared: bool = False, tilt: float = 0.0
+          ) -> tuple[Image.Image, ImageDraw.ImageDraw]:
     im = Image.new("L", (SIZE, SIZE), 235)
     draw = ImageDraw.Draw(im)
+    t = np.tan(np.radians(tilt))  # the paper turned under the digit (the digit drawn level)
     if ruled or squared:  # blue-grey ruling edge to edge, every 32 px, as on a school pad
-        for y in range(12, SIZE, 32):
-            draw.line([(0, y), (SIZE, y)], fill=150, width=2)
+        for y in range(12 - 64, SIZE + 64, 32):
+            draw.line([(0, y), (SIZE, y + SIZE * t)], fill=150, width=2)
     if squared:  # and the columns too: squared paper
-        for x in range(9, SIZE, 32):
-            draw.line([(x, 0), (x, SIZE)], fill=150, width=2)
+        for x in range(9 - 64, SIZE + 64, 32):
+            draw.line([(x, 0), (x - SIZE * t, SIZE)], fill=150, width=2)
     if frame:
         draw.rectangle([2, 2, SIZE - 3, SIZE - 3], outline=120, width=3)
     return im, draw
@@ -60,14 +62,14 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", CASES)
-@pytest.mark.parametrize("paper", ["plain", "ruled", "framed", "squared"])
+@pytest.mark.parametrize("paper", ["plain", "ruled", "framed", "squared", "squared, turned 4 degrees"])
 def test_a_digits_own_stroke_survives(name: str, paper: str) -> None:
     draw_digit, (rows, cols) = CASES[name]
     pen = 3 if name == "4 stem" else 9
     clean_im, clean_draw = _page(False)
     draw_digit(clean_draw, pen)
     clean = to_mnist(np.asarray(clean_im))
-    im, draw = _page(paper == "ruled", paper == "framed", paper == "squared")
+    im, draw = _page(paper == "ruled", paper == "framed", paper.startswith("squared"), 4.0 * ("turned" in paper))
     draw_digit(draw, pen)
     seen = to_mnist(np.asarray(im))
     # the stroke in question is there on plain paper ...
