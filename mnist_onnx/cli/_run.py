@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -15,7 +16,10 @@ from typing import Any, Optional, TextIO
 import typer
 
 from ..errors import MnistOnnxError
-from ._app import EngineChoice, FormatChoice, ProviderChoice, announce, check_model_elsewhere, fail, make_classifier, note
+from ._app import (ActorCpusOpt, ActorsOpt, DeviceOpt, EngineChoice, EngineOpt, FormatChoice, FormatOpt,
+                   MaxPixelsOpt, ModelOpt, PathsArg, PatternOpt, ProviderChoice, ProviderOpt, QuietOpt,
+                   RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt, announce, check_model_elsewhere, fail,
+                   make_classifier, note)
 from ._rows import (check_inputs, check_some_files, file_count, keep_stdout_for_rows, no_files, open_stream,
                     output_path, parquet_rows, progress, rate, resume_into, start_ray, write_rows)
 
@@ -58,6 +62,37 @@ class Run:
     @property
     def ray_engine(self) -> bool:
         return self.engine is EngineChoice.ray
+
+
+_FIRST = [("paths", PathsArg, inspect.Parameter.empty), ("model", ModelOpt, None),
+          ("provider", ProviderOpt, ProviderChoice.auto), ("device_id", DeviceOpt, 0),
+          ("recursive", RecursiveOpt, False), ("pattern", PatternOpt, None), ("fmt", FormatOpt, None),
+          ("output", RowsOutputOpt, None)]
+_LAST = [("max_pixels", MaxPixelsOpt, 50_000_000), ("quiet", QuietOpt, False), ("resume", ResumeOpt, False),
+         ("engine", EngineOpt, EngineChoice.local), ("ray_address", RayAddressOpt, None), ("actors", ActorsOpt, None),
+         ("actor_cpus", ActorCpusOpt, 1.0)]
+
+
+def rows_command(func: Callable[..., None]) -> Callable[..., None]:
+    """A rows command (`classify`, `read`) written as `func(run, model, <its own options>)`: Typer sees the
+    options every rows command takes (`Run`'s, and --model) around the command's own, declared once here.
+    The command's own options must include `batch_size` and `workers` (their defaults and help differ)."""
+    own = list(inspect.signature(func, eval_str=True).parameters.values())[2:]  # after (run, model)
+    fields = {f.name for f in dataclasses.fields(Run)}
+    params = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=kind, default=default)
+              for name, kind, default in _FIRST] + own + \
+             [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=kind, default=default)
+              for name, kind, default in _LAST]
+
+    def command(**options: Any) -> None:
+        run = check(Run(**{name: options.pop(name) for name in list(options) if name in fields}))
+        func(run, options.pop("model"), **options)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__name__, command.__qualname__, command.__doc__ = func.__name__, func.__qualname__, func.__doc__
+    command.__module__ = func.__module__
+    return command
 
 
 def check(run: Run) -> Run:

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from .._defaults import CLI_CHUNK
-from ._app import (ActorCpusOpt, ActorsOpt, CenterOpt, DeviceOpt, EngineChoice, EngineOpt, FormatOpt, InkOpt,
-                   InvertChoice, InvertOpt, MaxPixelsOpt, MeanOpt, MinConfidenceOpt, ModelOpt, PathsArg, PatternOpt,
-                   ProviderChoice, ProviderOpt, QuietOpt, RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt, StdOpt,
-                   app, check_range)
-from ._run import Run, Task, check, open_model, run_rows
+from ._app import CenterOpt, InkOpt, InvertChoice, InvertOpt, MeanOpt, MinConfidenceOpt, StdOpt, app, check_range
+from ._run import Run, Task, open_model, rows_command, run_rows
 
 
 @app.command()
+@rows_command
 def classify(
-    paths: PathsArg,
-    model: ModelOpt = None,
-    provider: ProviderOpt = ProviderChoice.auto,
-    device_id: DeviceOpt = 0,
-    recursive: RecursiveOpt = False,
-    pattern: PatternOpt = None,
-    fmt: FormatOpt = None,
-    output: RowsOutputOpt = None,
+    run: Run,
+    model: Optional[str],
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also list the K most likely digits.")] = 0,
     min_confidence: MinConfidenceOpt = None,
     batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = CLI_CHUNK,
@@ -33,17 +25,8 @@ def classify(
     mean: MeanOpt = None,
     std: StdOpt = None,
     model_ink: InkOpt = None,
-    max_pixels: MaxPixelsOpt = 50_000_000,
-    quiet: QuietOpt = False,
-    resume: ResumeOpt = False,
-    engine: EngineOpt = EngineChoice.local,
-    ray_address: RayAddressOpt = None,
-    actors: ActorsOpt = None,
-    actor_cpus: ActorCpusOpt = 1.0,
 ) -> None:
     """Classify every image under PATHS: one row per file, a prediction or an error. Exit 1 if any file failed."""
-    run = check(Run(paths, provider, device_id, recursive, pattern, fmt, output, batch_size, workers, max_pixels,
-                    quiet, resume, engine, ray_address, actors, actor_cpus))
     check_range("--top-k", top_k, 0, 10, "a count")
     check_range("--min-confidence", min_confidence, 0, 1, "a probability")  # None: the model's own
     from .._output import RowWriter, csv_header

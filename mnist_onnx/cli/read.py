@@ -7,40 +7,24 @@ from typing import Annotated, Optional
 import typer
 
 from .._defaults import READ_CHUNK
-from ._app import (ActorCpusOpt, ActorsOpt, DeviceOpt, EngineChoice, EngineOpt, FormatOpt, InvertChoice, InvertOpt,
-                   MaxPixelsOpt, ModelOpt, PathsArg, PatternOpt, ProviderChoice, ProviderOpt, QuietOpt, RayAddressOpt,
-                   RecursiveOpt, ResumeOpt, RowsOutputOpt, app, check_range)
-from ._run import Run, Task, check, open_model, run_rows
+from ._app import InvertChoice, InvertOpt, app, check_range
+from ._run import Run, Task, open_model, rows_command, run_rows
 
 
 @app.command()
+@rows_command
 def read(
-    paths: PathsArg,
-    model: ModelOpt = None,
-    provider: ProviderOpt = ProviderChoice.auto,
-    device_id: DeviceOpt = 0,
-    recursive: RecursiveOpt = False,
-    pattern: PatternOpt = None,
-    fmt: FormatOpt = None,
-    output: RowsOutputOpt = None,
+    run: Run,
+    model: Optional[str],
     min_confidence: Annotated[Optional[float], typer.Option(show_default=False, help="Numbers read with a lower confidence get status unsure. Default: the reader's own, chosen on held-out strings (`mnist-onnx info --model reader`); 0.9 with --model mlp|cnn; 0: never unsure.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per chunk: their digits share model calls (memory: up to ~1.6 MB an image).")] = READ_CHUNK,
     workers: Annotated[int, typer.Option(help="Processes decoding and segmenting images in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
-    max_pixels: MaxPixelsOpt = 50_000_000,
-    quiet: QuietOpt = False,
-    resume: ResumeOpt = False,
-    engine: EngineOpt = EngineChoice.local,
-    ray_address: RayAddressOpt = None,
-    actors: ActorsOpt = None,
-    actor_cpus: ActorCpusOpt = 1.0,
 ) -> None:
     """Read the handwritten number in every image under PATHS (a date, a postcode, a meter reading): one row
     per file with the digit string (leading zeros kept), its confidence, and each digit with its box.
     Read by the sequence reader (the bundled `reader`, or your last `export --preset reader`); --model mlp|cnn
     cuts the number into digits for a digit model instead. Exit 1 if any file failed."""
-    run = check(Run(paths, provider, device_id, recursive, pattern, fmt, output, batch_size, workers, max_pixels,
-                    quiet, resume, engine, ray_address, actors, actor_cpus))
     check_range("--min-confidence", min_confidence, 0, 1, "a probability")
     from .._model import default_reader
     from .._output import READ_COLUMNS, ReadingWriter
