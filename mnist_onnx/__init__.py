@@ -43,6 +43,7 @@ _EXPORTS = {
     "OutputError": ".errors",
     "UsageError": ".errors",
     "EngineError": ".errors",
+    "Status": ".errors",
 }
 _ALIASES = {"load_idx": "load_split"}
 
@@ -73,6 +74,7 @@ __all__ = [  # static, so tools and readers see the public API without running a
     "OutputError",
     "UsageError",
     "EngineError",
+    "Status",
 ]
 assert set(__all__) == {"__version__", *_EXPORTS}
 
@@ -88,7 +90,7 @@ if TYPE_CHECKING:
     from ._read import DigitBox, Reading
     from ._preprocess import PreprocessConfig, load_image
     from .errors import (DataError, EngineError, ImageError, MnistOnnxError, ModelError, OutputError, ProviderError,
-                         UsageError)
+                         Status, UsageError)
 
 
 def __getattr__(name: str):

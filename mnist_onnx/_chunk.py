@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 from PIL import Image
 
 from ._decode import decode
 from ._preprocess import NO_DIGIT, PreprocessConfig, no_digit, to_mnist, to_mnist_batch
-from .errors import ImageError
+from .errors import ImageError, MnistOnnxError, ModelError, Row
 
 NAN_SCORES = "model returned NaN or infinite scores"
 Item = Union[str, tuple[str, bytes], Image.Image]  # a path, an upload (name, file bytes), or a PIL image
@@ -29,7 +29,11 @@ class Decoded(NamedTuple):
 
 
 @dataclass(slots=True)
-class FileResult:
+class FileResult(Row):
+    """One image's digit. `status` (a `Status`): `ok`; `unsure` (classified below the minimum confidence: a
+    person should look); `no-digit` (readable, but nothing to classify) or `error` (unusable, `error` says
+    why and `problem` is the typed error)."""
+
     path: str
     digit: int | None = None
     confidence: float | None = None
@@ -37,19 +41,24 @@ class FileResult:
     pixels: np.ndarray | None = None  # the (28, 28) input the model saw, when asked for (keep_pixels)
     error: str | None = None
     unsure: bool = False  # classified, but below the minimum confidence: the digit is given, check it
+    blank: bool = False  # readable, no digit in it (`error` says so)
+    problem: MnistOnnxError | None = None
 
-    @property
-    def status(self) -> str:
-        """`ok`; `unsure` (classified below the minimum confidence: a person should look); `no-digit`
-        (readable, but nothing to classify) or `error` (unreadable)."""
-        if self.error is None:
-            return "unsure" if self.unsure else "ok"
-        return "no-digit" if self.error == NO_DIGIT else "error"
 
-    @property
-    def ok(self) -> bool:
-        """Classified (`ok` or `unsure`): not an error, not a blank image."""
-        return self.error is None
+def failed(row_type: type, name: str, error: str) -> Any:
+    """A row (of *row_type*) for a file that cannot be used: its words and its ImageError."""
+    return row_type(name, error=error, problem=ImageError(name, error))
+
+
+def blank(row_type: type, name: str) -> Any:
+    """A row for a readable image with nothing to read in it: status `no-digit`."""
+    return row_type(name, error=NO_DIGIT, blank=True, problem=ImageError(name, NO_DIGIT))
+
+
+def nan_scores(row_type: type, name: str) -> Any:
+    """A row whose model answered NaN or infinite scores: a fault of the model (or its normalisation), never
+    an `ok` row with confidence nan."""
+    return row_type(name, error=NAN_SCORES, problem=ModelError(f"{NAN_SCORES} for {name}"))
 
 
 def decode_chunk(paths: Sequence[Item], config: PreprocessConfig) -> Decoded:
@@ -100,21 +109,23 @@ def rows(names: Sequence[str], decoded: Decoded, probs: np.ndarray | None, keep_
     """One FileResult per item of a decoded chunk: its prediction (`unsure` below *min_confidence*),
     `no-digit`, or its error."""
     pixels, good, errors = decoded
-    results = [FileResult(n, error=e) for n, e in zip(names, errors)]
+    results = [FileResult(n) if e is None else failed(FileResult, n, e) for n, e in zip(names, errors)]
     if keep_pixels:
         for j, i in enumerate(good):
             results[i].pixels = pixels[j]
     if probs is not None and len(good):
         digits, conf = probs.argmax(1).tolist(), probs.max(1).tolist()
-        blank = no_digit(pixels).tolist()
+        empty = no_digit(pixels).tolist()
         finite = np.isfinite(probs).all(1).tolist()
         for j, i in enumerate(good):
             r = results[i]
-            if blank[j]:
-                r.error = NO_DIGIT
+            if empty[j]:
+                results[i] = blank(FileResult, r.path)
+                results[i].pixels = r.pixels
                 continue
             if not finite[j]:  # a broken model or normalisation: never an "ok" row with confidence nan
-                r.error = NAN_SCORES
+                results[i] = nan_scores(FileResult, r.path)
+                results[i].pixels = r.pixels
                 continue
             r.digit, r.confidence = digits[j], conf[j]
             r.unsure = conf[j] < min_confidence

@@ -14,14 +14,14 @@ from PIL import Image
 
 from ._batch import classify_chunks, classify_items
 from ._calibration import softmax
-from ._chunk import NAN_SCORES, FileResult, Item, decode_chunk, item_name
+from ._chunk import FileResult, Item, decode_chunk, item_name
 from ._files import iter_files
 from ._model import KIND_SEQUENCE, Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
 from ._clean import Invert
 from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE, MODEL_BATCH, READ_CHUNK
 from ._formats import DEFAULT_MAX_PIXELS
 from ._preprocess import PreprocessConfig
-from .errors import ImageError, ModelError, UsageError
+from .errors import ImageError, ModelError, Status, UsageError
 
 if TYPE_CHECKING:  # the decoding processes' module (sockets, subprocesses) loads only when workers > 1
     from ._evaluate import Evaluation
@@ -44,9 +44,9 @@ class Prediction:
     unsure: bool = False  # below the minimum confidence: the digit is the model's best guess, check it
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         """As rows and Readings say it: `ok`, `unsure` (read, below the minimum confidence) or `no-digit`."""
-        return "no-digit" if self.digit is None else ("unsure" if self.unsure else "ok")
+        return Status.NO_DIGIT if self.digit is None else (Status.UNSURE if self.unsure else Status.OK)
 
     def top_k(self, k: int) -> list[tuple[int, float]]:
         order = np.argsort(-self.probabilities, kind="stable")[:k]
@@ -390,11 +390,11 @@ class Classifier:
                               keep_probabilities=True)
         blank: np.ndarray | None = None
         for i, r in zip(files, rows):
-            if r.status == "error":
-                if r.error == NAN_SCORES:
-                    raise ModelError(f"{self.model_path}: {r.error} for {r.path}")
-                raise ImageError(r.path, r.error or "")
-            if r.status == "no-digit":
+            if r.status is Status.ERROR:
+                if isinstance(r.problem, ModelError):
+                    raise ModelError(f"{self.model_path}: {r.problem}")
+                raise r.problem or ImageError(r.path, r.error or "")
+            if r.status is Status.NO_DIGIT:
                 if blank is None:  # what the model says of an empty input: kept for `top_k`
                     blank = self.predict_pixels(np.zeros((1, 28, 28), np.float32))[0]
                 out[i] = Prediction(None, 0.0, blank)

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Union
 import numpy as np
 
 from ._batch import Pool, Predict
-from ._chunk import NAN_SCORES, Item, item_name
+from ._chunk import Item, blank, failed, item_name, nan_scores
 from ._defaults import DEFAULT_MIN_CONFIDENCE, READ_CHUNK
 from ._decode import decode_sized
-from ._preprocess import NO_DIGIT, PreprocessConfig
+from ._preprocess import PreprocessConfig
 from ._segment import Plan, TooManyMarks, decide, plan
-from .errors import ImageError
+from .errors import ImageError, MnistOnnxError, Row
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -40,10 +40,11 @@ class DigitBox:
 
 
 @dataclass(slots=True)
-class Reading:
+class Reading(Row):
     """The number read in one image. `number` keeps leading zeros ("0042"); `confidence` is the product of
     its digits' confidences (the chance that every digit is right, if the model's confidences were exact).
-    `status`: `ok`; `unsure` (read, but below the minimum confidence: check it); `no-digit`; `error`."""
+    `status` (a `Status`): `ok`; `unsure` (read, but below the minimum confidence: check it); `no-digit`;
+    `error` (`error` says why, `problem` is the typed error)."""
 
     path: str
     number: str | None = None
@@ -51,17 +52,8 @@ class Reading:
     digits: list[DigitBox] = field(default_factory=list)
     error: str | None = None
     unsure: bool = False
-
-    @property
-    def status(self) -> str:
-        if self.error is not None:
-            return "no-digit" if self.error == NO_DIGIT else "error"
-        return "unsure" if self.unsure else "ok"
-
-    @property
-    def ok(self) -> bool:
-        """Read (`ok` or `unsure`): not an error, not a blank image."""
-        return self.error is None
+    blank: bool = False  # readable, no digit in it (`error` says so)
+    problem: MnistOnnxError | None = None
 
 
 Planned = Union[tuple[Plan, float, float], str]  # (plan, x scale, y scale) to the image's own pixels, or an error
@@ -114,17 +106,17 @@ def readings(names: Sequence[str], planned: Sequence[Planned], predict: Predict,
     out = []
     for name, entry, (start, end) in zip(names, planned, spans):
         if isinstance(entry, str):
-            out.append(Reading(name, error=entry))
+            out.append(failed(Reading, name, entry))
             continue
         p, sx, sy = entry
         scores = probs[start:end]
         if not np.isfinite(scores).all():
-            out.append(Reading(name, error=NAN_SCORES))
+            out.append(nan_scores(Reading, name))
             continue
         n = len(p.candidates)
         found = decide(p, scores[:n], scores[n] if p.single is not None else None)
         if not found:
-            out.append(Reading(name, error=NO_DIGIT))
+            out.append(blank(Reading, name))
             continue
         digits = [DigitBox(d.digit, d.confidence, (math.floor(d.box[0] * sx), math.floor(d.box[1] * sy),
                                                    math.ceil(d.box[2] * sx), math.ceil(d.box[3] * sy)))

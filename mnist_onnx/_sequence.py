@@ -18,10 +18,10 @@ from typing import NamedTuple, Union
 
 import numpy as np
 
-from ._chunk import NAN_SCORES, Item
+from ._chunk import Item, blank, failed, nan_scores
 from ._clean import _levels
 from ._line import SIDE, STRIDE, ctc_greedy, find_line, to_input
-from ._preprocess import NO_DIGIT, PreprocessConfig, normal_form
+from ._preprocess import PreprocessConfig, normal_form
 from ._read import DigitBox, Reading, ReadTask, plan_each
 
 BLANK = 10
@@ -128,21 +128,21 @@ def line_readings(names: Sequence[str], planned: Sequence[Planned], models: Line
     out = []
     for name, entry in zip(names, planned):
         if entry is None:
-            out.append(Reading(name, error=NO_DIGIT))
+            out.append(blank(Reading, name))
             continue
         if isinstance(entry, str):
-            out.append(Reading(name, error=entry))
+            out.append(failed(Reading, name, entry))
             continue
         p = next(probs)
         one = next(digit_probs) if entry.single is not None else None
         if not np.isfinite(p).all() or (one is not None and not np.isfinite(one).all()):
-            out.append(Reading(name, error=NAN_SCORES))
+            out.append(nan_scores(Reading, name))
             continue
         found = ctc_greedy(p, BLANK)
         if one is not None and len(found) <= 1:  # one digit: classify's reading
             found = [(int(one.argmax()), 0, len(p), float(one.max()))]
         if not found:
-            out.append(Reading(name, error=NO_DIGIT))
+            out.append(blank(Reading, name))
             continue
         confidence = float(np.prod([peak for *_, peak in found]))  # as export/reader.py calibrated it
         digits = _digits(entry, found)

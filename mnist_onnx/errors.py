@@ -16,6 +16,8 @@ bug.
 
 from __future__ import annotations
 
+from enum import Enum
+
 
 class MnistOnnxError(Exception):
     """Base class for every error this package raises on purpose."""
@@ -62,3 +64,42 @@ def needs_extra(what: str, extra: str, missing: str | None = None) -> str:
     """The one way a missing extra is named (#31): `WHAT needs the EXTRA extra (MISSING is missing): pip install
     "mnist-onnx[EXTRA]"`."""
     return f'{what} needs the {extra} extra{f" ({missing} is missing)" if missing else ""}: pip install "mnist-onnx[{extra}]"'
+
+
+class Status(str, Enum):
+    """A row's status (`FileResult`, `Reading`), written as its value: `ok`; `unsure` (answered below the
+    minimum confidence: a person should look); `no-digit` (readable, nothing to read); `error` (unusable)."""
+
+    OK = "ok"
+    UNSURE = "unsure"
+    NO_DIGIT = "no-digit"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class Row:
+    """What every result row has (`FileResult`, `Reading`): `error`, the words for a row that has no answer;
+    `problem`, the same as a typed error (ImageError for the file, ModelError for a model's NaN scores);
+    `blank` for a readable image with nothing to read; `unsure`. Fields live in the row classes."""
+
+    __slots__ = ()
+    error: str | None
+    problem: MnistOnnxError | None
+    blank: bool
+    unsure: bool
+
+    @property
+    def status(self) -> Status:
+        if self.error is None:
+            return Status.UNSURE if self.unsure else Status.OK
+        return Status.NO_DIGIT if self.blank else Status.ERROR
+
+    @property
+    def ok(self) -> bool:
+        """Answered (`ok` or `unsure`): not an error, not a blank image."""
+        return self.error is None

@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._batch import classify_items
-from ._chunk import FileResult
+from ._chunk import NAN_SCORES, FileResult, blank, failed, nan_scores
 from ._classifier import Classifier, Options, check_probability, path_list
 from ._files import is_uri, iter_files, matches
 from ._model import resolve_model
 from ._defaults import CHUNK, READ_CHUNK
 from ._read import DigitBox, Reading
 from ._resume import Done
-from .errors import EngineError, ProviderError, UsageError, needs_extra
+from .errors import EngineError, ProviderError, Status, UsageError, needs_extra
 
 if TYPE_CHECKING:
     import ray.data
@@ -92,7 +92,7 @@ class Predictor:
             "path": np.asarray([r.path for r in rows], dtype=object),
             "digit": np.asarray([-1 if r.digit is None else r.digit for r in rows], np.int64),
             "confidence": np.asarray([math.nan if r.confidence is None else r.confidence for r in rows], np.float64),
-            "status": np.asarray([r.status for r in rows], dtype=object),
+            "status": np.asarray([r.status.value for r in rows], dtype=object),
             "error": np.asarray([r.error or "" for r in rows], dtype=object),
             "provider": np.asarray([self.classifier.provider] * len(rows), dtype=object),
             "node": np.asarray([self.node] * len(rows), dtype=object),
@@ -122,7 +122,7 @@ class Reader(Predictor):
             "path": np.asarray([r.path for r in rows], dtype=object),
             "number": np.asarray([r.number or "" for r in rows], dtype=object),
             "confidence": np.asarray([math.nan if r.confidence is None else r.confidence for r in rows], np.float64),
-            "status": np.asarray([r.status for r in rows], dtype=object),
+            "status": np.asarray([r.status.value for r in rows], dtype=object),
             "error": np.asarray([r.error or "" for r in rows], dtype=object),
             "digits": np.asarray([json.dumps([{"digit": d.digit, "confidence": d.confidence, "box": list(d.box)}
                                               for d in r.digits]) for r in rows], dtype=object),
@@ -279,7 +279,7 @@ class RayRun:
                     yield FileResult(str(path), digit=int(digit), confidence=float(conf), unsure=status == "unsure",
                                      probabilities=None if probs is None else np.asarray(probs[i], np.float32))
                 else:
-                    yield FileResult(str(path), error=str(error))
+                    yield _failed(FileResult, str(path), status, str(error))
 
 
 _RAISED = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$")
@@ -306,7 +306,14 @@ def _readings(batch: dict[str, np.ndarray]) -> Iterator[Reading]:
             boxes = [DigitBox(d["digit"], d["confidence"], tuple(d["box"])) for d in json.loads(digits)]
             yield Reading(str(path), str(number), float(conf), boxes, unsure=status == "unsure")
         else:
-            yield Reading(str(path), error=str(error))
+            yield _failed(Reading, str(path), status, str(error))
+
+
+def _failed(row_type: type, path: str, status: str, error: str) -> Any:
+    """A row without an answer, as an actor wrote it: its status says which kind."""
+    if status == Status.NO_DIGIT:
+        return blank(row_type, path)
+    return nan_scores(row_type, path) if error == NAN_SCORES else failed(row_type, path, error)
 
 
 _LISTED_BLOCK = 8192  # paths per block of the listing: ~1 MB of Arrow, a few batches of work each

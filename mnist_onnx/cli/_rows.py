@@ -18,7 +18,7 @@ from typing import Any, Optional, TextIO
 
 import typer
 
-from ..errors import MnistOnnxError, OutputError
+from ..errors import MnistOnnxError, OutputError, Status
 from ._app import check_range, fail
 
 
@@ -258,8 +258,8 @@ def write_rows(results: Iterable[Any], make_writer: Callable[[], Any], stream: T
             counts.rows += 1
             counts.failed += not r.ok
             status = r.status
-            counts.blank += status == "no-digit"
-            counts.unsure += status == "unsure"
+            counts.blank += status is Status.NO_DIGIT
+            counts.unsure += status is Status.UNSURE
             if update is not None and counts.rows % 256 == 0:
                 update(counts.rows, time.perf_counter() - t0)
         finish = getattr(stream, "finish", None)  # Parquet: the last row group, and --resume's merge

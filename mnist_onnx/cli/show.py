@@ -29,6 +29,7 @@ def show(
     from rich.console import Console
 
     from .._pictures import show_png
+    from ..errors import Status
     from .._terminal import bars_text, digit_text
 
     if save is not None:  # a folder: checked before any work
@@ -45,7 +46,7 @@ def show(
     # The engine's own rows (classify's path: the same decoding, checks and error words), pixels kept.
     for path, r in zip(images, clf.classify_files([str(p) for p in images], keep_probabilities=True, keep_pixels=True)):
         if not r.ok or r.pixels is None or r.probabilities is None:
-            note(f"error: {path}: {r.error}" if r.status == "error" else f"{path}: {r.error}")
+            note(f"error: {path}: {r.error}" if r.status is Status.ERROR else f"{path}: {r.error}")
             failed += 1
             continue
         pixels, probs = r.pixels, r.probabilities
