@@ -138,12 +138,10 @@ class Classifier:
         """A sequence reader (`reader`): reads a number's whole line; `read` only."""
         return self.info.kind == KIND_SEQUENCE
 
-    def _read_threshold(self, min_confidence: float | None) -> float:
-        """`read`'s threshold: a sequence reader's own (chosen when it was made), else 0.9 for the product of
-        a segmentation's digit confidences."""
-        if min_confidence is not None:
-            return check_probability(min_confidence)
-        return self.min_confidence if self.reads_lines else DEFAULT_MIN_CONFIDENCE
+    def threshold(self, min_confidence: float | None = None, task: str = "classify") -> float:
+        """The minimum confidence *task* ("classify" or "read") uses with this model: *min_confidence*
+        checked, or by default the model's own (`decide_threshold`)."""
+        return decide_threshold(min_confidence, self.min_confidence, self.reads_lines, task)
 
     def run_lines(self, lines: np.ndarray) -> np.ndarray:
         """A sequence reader's (N, frames, 11) probabilities for (N, 32, W) lines (`_line.to_input`)."""
@@ -169,7 +167,7 @@ class Classifier:
     def read_items(self, items: Sequence[Item], min_confidence: float | None = None) -> list[Reading]:
         """Read one chunk of items (paths, (name, bytes) uploads, PIL images) with this model: the sequence
         reader's lines, or the segmentation over a digit model. The server and the Ray actors call this."""
-        threshold = self._read_threshold(min_confidence)
+        threshold = self.threshold(min_confidence, "read")
         if self.reads_lines:
             from ._sequence import read_line_items
 
@@ -177,11 +175,6 @@ class Classifier:
         from ._read import read_items
 
         return read_items(items, self.config, self.predict_pixels, threshold)
-
-    def _threshold(self, min_confidence: float | None) -> float:
-        if min_confidence is None:
-            return self.min_confidence
-        return check_probability(min_confidence)
 
     def __repr__(self) -> str:
         return f"Classifier(model={str(self.model_path)!r}, provider={self.provider!r})"
@@ -229,7 +222,7 @@ class Classifier:
         exception. *keep_pixels* keeps on each row the (28, 28) input the model saw. A digit read with less
         than *min_confidence* (default: the model's own, `min_confidence`) has status `unsure`."""
         _check_batch_size(batch_size)
-        threshold = self._threshold(min_confidence)
+        threshold = self.threshold(min_confidence)
         files = iter_files(path_list(paths), pattern, recursive)
         pool, private = self._pool(workers)
         rows = classify_chunks(files, self.config, self.predict_pixels, batch_size, pool, keep_probabilities,
@@ -246,7 +239,7 @@ class Classifier:
         (an image of one digit then reads as exactly `classify`'s digit). *min_confidence*: None is the
         reader's own threshold (0.9 for a digit model's segmentation). Never raises for a bad image: its
         Reading has the error."""
-        threshold = self._read_threshold(min_confidence)
+        threshold = self.threshold(min_confidence, "read")
         if isinstance(inputs, np.ndarray) or not isinstance(inputs, (str, Path, Image.Image, bytes, bytearray,
                                                                       memoryview, Sequence)):
             raise UsageError(f"inputs: a {type(inputs).__name__}; read takes a path, a PIL image or an image "
@@ -264,7 +257,7 @@ class Classifier:
         """Yield a Reading for every matching file under *paths*, in order, like `classify_files`: memory
         bounded whatever the number of files; a bad file gets an error, never an exception."""
         _check_batch_size(batch_size)
-        threshold = self._read_threshold(min_confidence)
+        threshold = self.threshold(min_confidence, "read")
         files = iter_files(path_list(paths), pattern, recursive)
         pool, private = self._pool(workers)
         from ._read import read_chunks
@@ -361,14 +354,14 @@ class Classifier:
         For labelled PNG folders or CSVs, see `mnist_onnx.evaluate`."""
         from ._evaluate import evaluate_arrays
 
-        return evaluate_arrays(self, x, y, keep_pixels, dataset, self._threshold(min_confidence))
+        return evaluate_arrays(self, x, y, keep_pixels, dataset, self.threshold(min_confidence))
 
     def classify(self, inputs: Inputs, *, min_confidence: float | None = None) -> Prediction | list[Prediction]:
         """Predictions with digit and confidence; one for a single image, a list for many. Files and PIL
         images take the engine's path (`classify_files`' rows): no digit gives digit None; an unreadable
         file raises ImageError, NaN scores ModelError. `unsure` is set below *min_confidence* (default:
         the model's own)."""
-        threshold = self._threshold(min_confidence)
+        threshold = self.threshold(min_confidence)
         single = isinstance(inputs, (str, Path, Image.Image)) or (
             isinstance(inputs, np.ndarray) and inputs.shape in ((28, 28), (784,)))
 
@@ -416,6 +409,18 @@ def _closing(rows: Iterator[T], pool: DecoderPool) -> Iterator[T]:
 def _item(item: object) -> Item:
     """A path (str or Path) or PIL image as the engine takes it."""
     return item if isinstance(item, Image.Image) else str(item)
+
+
+def decide_threshold(min_confidence: float | None, own: float, reads_lines: bool, task: str = "classify") -> float:
+    """The one rule for the `unsure` threshold, wherever a model is used (here, the CLI, a Ray driver that
+    checked the model elsewhere, the actors): *min_confidence* when given (checked: a probability), else the
+    model's *own* (chosen by measurement when it was made) -- except that `read` with a digit model
+    (segmentation) multiplies digit confidences, and uses 0.9 for that product."""
+    if min_confidence is not None:
+        return check_probability(min_confidence)
+    if task == "read" and not reads_lines:
+        return DEFAULT_MIN_CONFIDENCE
+    return own
 
 
 def check_probability(value: object, name: str = "min_confidence") -> float:

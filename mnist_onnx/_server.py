@@ -215,7 +215,7 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
     *reader*: the Classifier `/v1/read` reads with (the sequence reader); None: the segmentation over
     *classifier*."""
     limit = int(max_upload_mb * MiB)
-    default_threshold = classifier._threshold(min_confidence)
+    default_threshold = classifier.threshold(min_confidence)
     max_parts = max_files + 16  # the files, and a few other form fields a client may add
     # Decoding is where memory goes (a 7000x7000 image is ~100-200 MB while it is reduced): as many requests
     # decode at once as there are cores, the others wait their turn, so the server's memory follows the
@@ -233,7 +233,7 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
     def read_with(items: list, config: Any, model: Any, threshold: float | None) -> list[Reading]:
         if reader is not None:
             return reader.read_items(items, threshold)
-        return read_items(items, config, model, classifier._read_threshold(threshold))  # read's one rule
+        return read_items(items, config, model, classifier.threshold(threshold, "read"))  # read's one rule
 
     def guarded_read(*args: Any) -> Any:
         with reading:

@@ -81,7 +81,7 @@ class Predictor:
                 path.write_bytes(ray.get(model["ref"]))
                 self.classifier = Classifier(path, **dataclasses.asdict(options))
         self.keep_probabilities = keep_probabilities
-        self.min_confidence = self.classifier._threshold(min_confidence)
+        self.min_confidence = self.classifier.threshold(min_confidence)
         self.node = _import_ray().get_runtime_context().get_node_id()  # which node did the work: rows say
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -114,7 +114,7 @@ class Reader(Predictor):
     def __init__(self, model: str | dict[str, Any], options: Options | dict[str, Any],
                  min_confidence: float | None = None) -> None:
         super().__init__(model, options)
-        self.min_confidence = self.classifier._read_threshold(min_confidence)  # None: the reader's own
+        self.min_confidence = self.classifier.threshold(min_confidence, "read")  # None: the reader's own
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = self.classifier.read_items(_batch_items(batch), self.min_confidence)

@@ -305,7 +305,7 @@ def test_the_command_line_checks_the_model_in_a_process_of_its_own(tmp_path):
             "from mnist_onnx.cli._app import check_model_elsewhere\n"
             "c = check_model_elsewhere(sys.argv[1] if len(sys.argv) > 1 else None, max_pixels=10**6, threads=1,"
             " device_id=0)\n"
-            "print(c.model_path.name, c.source, round(c._threshold(None), 4), c._threshold(0.5), "
+            "print(c.model_path.name, c.source, round(c.threshold(None), 4), c.threshold(0.5), "
             "c.options.provider, 'onnxruntime' in sys.modules)\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     threshold = round(Classifier(provider="cpu").min_confidence, 4)

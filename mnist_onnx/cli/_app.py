@@ -211,15 +211,10 @@ class CheckedModel:
     def info(self) -> SimpleNamespace:
         return SimpleNamespace(source=self.source)
 
-    def _threshold(self, min_confidence: Optional[float]) -> float:
-        from .._classifier import Classifier
+    def threshold(self, min_confidence: Optional[float] = None, task: str = "classify") -> float:
+        from .._classifier import decide_threshold
 
-        return Classifier._threshold(self, min_confidence)  # type: ignore[arg-type]  # the same rule
-
-    def _read_threshold(self, min_confidence: Optional[float]) -> float:
-        from .._classifier import Classifier
-
-        return Classifier._read_threshold(self, min_confidence)  # type: ignore[arg-type]  # read's rule
+        return decide_threshold(min_confidence, self.min_confidence, self.reads_lines, task)  # the same rule
 
     def close(self) -> None:
         pass

@@ -41,4 +41,4 @@ def classify(
                 writer=lambda stream, fmt, header: RowWriter(stream, fmt, top_k, header=header),
                 local=lambda clf, todo, **options: clf.classify_files(todo, keep_probabilities=top_k > 0, **options),
                 ray=on_ray, top_k=top_k)
-    run_rows(task, run, clf, clf._threshold(min_confidence))
+    run_rows(task, run, clf, clf.threshold(min_confidence))

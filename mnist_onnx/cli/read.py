@@ -37,4 +37,4 @@ def read(
     clf = open_model(run, model if model is not None else default_reader(), "read", invert=invert)
     task = Task("read", "read", READ_COLUMNS, writer=lambda stream, fmt, header: ReadingWriter(stream, fmt, header=header),
                 local=lambda clf, todo, **options: clf.read_files(todo, **options), ray=on_ray)
-    run_rows(task, run, clf, clf._read_threshold(min_confidence))  # None: the reader's own (a segmentation: 0.9)
+    run_rows(task, run, clf, clf.threshold(min_confidence, "read"))  # None: the reader's own (a segmentation: 0.9)
