@@ -25,7 +25,7 @@ import numpy as np
 from ._tf import tf
 from PIL import Image
 
-from mnist_onnx._preprocess import to_mnist
+from mnist_onnx.parts import to_mnist
 
 
 @dataclass(frozen=True)

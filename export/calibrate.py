@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from mnist_onnx._contract import KEY_MODEL_CARD, OUTPUT_NAME
+from mnist_onnx.parts import KEY_MODEL_CARD, OUTPUT_NAME
 from mnist_onnx.errors import DataError, MnistOnnxError, ModelError
 
 from .data import load_mnist, stratified_split
@@ -47,7 +47,7 @@ def calibrate_model(model: str | Path, data_dir: str | Path, out: str | Path | N
     """Fit and add the temperature; write the model (in place by default) and its card. Returns the card."""
     import onnxruntime as ort
 
-    from mnist_onnx._calibration import soften
+    from mnist_onnx.parts import soften
 
     from .train import calibrate, calibration_set
 

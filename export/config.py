@@ -102,7 +102,7 @@ def validate(cfg: TrainConfig, opset: int = 17) -> None:
 def resolve_teacher(teacher: str) -> Path:
     """A teacher model: a path, or the name of a bundled model (`cnn`). Raises ModelError (one line) when
     there is no such file -- checked by the command line before TensorFlow loads, and by `export_model`."""
-    from mnist_onnx._model import named_model
+    from mnist_onnx.parts import named_model
     from mnist_onnx.errors import ModelError
 
     path = named_model(teacher) or Path(teacher)

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_onnx._idx import find_split, load_split
-from mnist_onnx._paths import user_cache_dir
+from mnist_onnx.parts import find_split, load_split, user_cache_dir
 from mnist_onnx.errors import DataError
 
 # Canonical SHA-256 of the four files of the MNIST distribution.
@@ -214,7 +213,7 @@ def looks_like_digits(data: Dataset, sample: int = 1000) -> tuple[bool, str]:
     about one time in ten. Returns the decision and why, for the log and the card."""
     import onnxruntime as ort
 
-    from mnist_onnx._model import named_model
+    from mnist_onnx.parts import named_model
 
     rng = np.random.default_rng(0)
     idx = rng.choice(len(data.x_train), size=min(sample, len(data.x_train)), replace=False)
@@ -232,7 +231,7 @@ def load_extra(folder: str | Path, log=print) -> tuple[np.ndarray, np.ndarray]:
     and left out; none readable (or no labels at all) is a DataError. Returns (N, 28, 28) uint8 and labels."""
     import csv
 
-    from mnist_onnx._preprocess import load_image
+    from mnist_onnx.parts import load_image
     from mnist_onnx.errors import ImageError
 
     root = Path(folder)

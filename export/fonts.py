@@ -30,8 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from mnist_onnx._paths import atomic_write, user_cache_dir
-from mnist_onnx._preprocess import to_mnist
+from mnist_onnx.parts import atomic_write, to_mnist, user_cache_dir
 from mnist_onnx.errors import DataError
 
 from .data import fetch_verified

@@ -12,13 +12,13 @@ import onnx
 from ._tf import tf
 import tf2onnx
 
-from mnist_onnx._contract import (INPUT_NAME, KEY_LABELS, KEY_MIN_CONFIDENCE, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING,
-                                  KEY_TEST_ACCURACY, KEY_VALIDATION_ACCURACY, LABELS, OUTPUT_NAME, PREPROCESSING)
+from mnist_onnx.parts import (INPUT_NAME, KEY_LABELS, KEY_MIN_CONFIDENCE, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING,
+                               KEY_TEST_ACCURACY, KEY_VALIDATION_ACCURACY, LABELS, OUTPUT_NAME, PREPROCESSING)
 
 PARITY_TOLERANCE = 1e-5
 
 
-from mnist_onnx.errors import ParityError  # noqa: E402  -- one exception tree (errors.py)
+from mnist_onnx.errors import ParityError, UsageError  # noqa: E402  -- one exception tree (errors.py)
 
 
 def to_onnx(model: tf.keras.Model, opset: int = 17, temperature: float = 1.0) -> onnx.ModelProto:
@@ -78,7 +78,7 @@ def check_parity(model: tf.keras.Model, model_bytes: bytes, x: np.ndarray, tempe
 def rewrite(path: str | Path, proto: onnx.ModelProto, card: dict) -> None:
     """Write *proto* with *card* embedded (`add_metadata`) to *path*, and the card beside it, atomically:
     how a model changed after its export (a threshold, a temperature) is written."""
-    from mnist_onnx._paths import atomic_write
+    from mnist_onnx.parts import atomic_write
 
     path = Path(path)
     add_metadata(proto, card)
@@ -93,7 +93,7 @@ def set_min_confidence(path: str, value: float, chosen_on: str) -> None:
     the card beside it): how the bundled models get the threshold chosen on real handwriting
     (benchmarks/realworld.py --write-threshold)."""
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"min_confidence {value}: must be a probability from 0 to 1")
+        raise UsageError(f"min_confidence {value}: must be a probability from 0 to 1")
     proto = onnx.load(path)
     card = json.loads({p.key: p.value for p in proto.metadata_props}[KEY_MODEL_CARD])
     card["min_confidence"] = {"value": round(float(value), 4), "chosen_on": chosen_on}

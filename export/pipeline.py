@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 import mnist_onnx
-from mnist_onnx._paths import atomic_write, check_writable, default_export_path
+from mnist_onnx.parts import atomic_write, check_writable, default_export_path
 from mnist_onnx.errors import ModelError
 
 from .data import load_extra, load_mnist, looks_like_digits
-from mnist_onnx._contract import LABELS, OUTPUT_NAME, PREPROCESSING
+from mnist_onnx.parts import LABELS, OUTPUT_NAME, PREPROCESSING
 
 from .onnx_export import add_metadata, check_parity, to_onnx
 from .report import confusion_matrix, plot_confusion, plot_curves

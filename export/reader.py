@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mnist_onnx._line import HEIGHT, STRIDE, ctc_greedy, pad_batch
+from mnist_onnx.parts import HEIGHT, STRIDE, ctc_greedy, pad_batch
 
 from . import strings
 
@@ -206,7 +206,7 @@ def calibrate(logits: list[np.ndarray], labels: list[str], log: Callable[[str], 
     """A temperature for the frame softmax, fitted on held-out strings (the negative log-likelihood of the
     reading's confidence as the chance of it being right), and the `unsure` threshold: the lowest confidence
     keeping 99 % of the numbers above it right."""
-    from mnist_onnx._calibration import threshold_for
+    from mnist_onnx.parts import threshold_for
 
     def scores(t: float) -> tuple[np.ndarray, np.ndarray]:
         conf, right = [], []
@@ -313,7 +313,7 @@ def export_reader(data_dir=None, out=None, opset: int = 17, log: Callable[[str],
     import sys
     from pathlib import Path
 
-    from mnist_onnx._paths import check_writable, default_export_path
+    from mnist_onnx.parts import check_writable, default_export_path
 
     from .data import load_mnist
 
@@ -340,7 +340,7 @@ def write_reader(model, history: ReaderHistory, cfg: ReaderConfig, data, val_poo
     from pathlib import Path
 
     import mnist_onnx
-    from mnist_onnx._paths import atomic_write
+    from mnist_onnx.parts import atomic_write
 
     from .onnx_export import add_metadata
 

@@ -6,7 +6,7 @@ height, aspect, slant, baseline and gaps (overlapping and touching, apart, a pho
 line's look varied (pen width, blur, a low-resolution scan's blocks, a bilevel scan, faint ink), with
 underlines, a line above, a register cell's box, a tick after it, dots and specks near it. A share of the
 strings is then photographed (`_photo`): dark ink on paper of any grey, lit by a gradient or a hand's shadow,
-on ruled or squared paper, with sensor noise and JPEG, and brought back by the runtime's own `_levels`.
+on ruled or squared paper, with sensor noise and JPEG, and brought back by the runtime's own `levels`.
 Every canvas then goes through the runtime's own `find_line` and `to_input` -- what the reader will see of a
 real image.
 """
@@ -20,8 +20,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from mnist_onnx._clean import _levels
-from mnist_onnx._line import find_line, to_input
+from mnist_onnx.parts import find_line, levels, to_input
 
 LENGTHS = np.arange(1, 13)
 LENGTH_WEIGHTS = np.array([8, 10, 10, 10, 10, 10, 8, 8, 7, 7, 6, 6], float)
@@ -202,7 +201,7 @@ def _light(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
 
 def _photo(canvas: np.ndarray, height: int, rng: np.random.Generator) -> np.ndarray:
     """The number photographed: dark ink on paper (ruled, squared or dotted, lit unevenly), noise, JPEG;
-    then the runtime's own `_levels` turns it back into ink."""
+    then the runtime's own `levels` turns it back into ink."""
     h, w = canvas.shape
     paper = np.full((h, w), rng.uniform(150, 250), np.float32)
     u = rng.random()
@@ -227,7 +226,7 @@ def _photo(canvas: np.ndarray, height: int, rng: np.random.Generator) -> np.ndar
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=int(rng.integers(30, 92)))
         im = Image.open(io.BytesIO(buf.getvalue()))
-    return _levels(np.asarray(im), "auto")
+    return levels(np.asarray(im), "auto")
 
 
 def sample(pool: Pool, rng: np.random.Generator) -> tuple[np.ndarray, str]:

@@ -17,7 +17,8 @@ import numpy as np
 
 from ._tf import tf
 
-from mnist_onnx._calibration import expected_calibration_error, soften, softmax, threshold_for
+from mnist_onnx.errors import UsageError
+from mnist_onnx.parts import expected_calibration_error, soften, softmax, threshold_for
 
 from .augment import AugmentConfig, lowres_variants, style_variants, vary
 from .config import TrainConfig
@@ -122,7 +123,7 @@ def fit(cfg: TrainConfig, data: Dataset, log: Callable[[str], None] = print,
     elif cfg.optimizer == "sgd":
         optimizer = tf.keras.optimizers.SGD(cfg.learning_rate)
     else:
-        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose adam or sgd")
+        raise UsageError(f"unknown optimizer {cfg.optimizer!r}; choose adam or sgd")
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     temp, weight = np.float32(cfg.distill_temperature), np.float32(cfg.distill_weight)
 

@@ -361,10 +361,9 @@ def _slant(y: np.ndarray, m: int, off_other: int) -> float | None:
     f = _SLANT_COARSE
     h, w = ink.shape
     hs, ws = -(-h // f), -(-w // f)
-    small = np.zeros((hs * f, ws * f), bool)
-    small[:h, :w] = ink
-    small = small.reshape(hs, f, ws, f).any(axis=(1, 3))
-    r, c = np.nonzero(small)
+    padded = np.zeros((hs * f, ws * f), bool)
+    padded[:h, :w] = ink
+    r, c = np.nonzero(padded.reshape(hs, f, ws, f).any(axis=(1, 3)))
     ms = m / f
     if len(r) < _LINE_COVER * ms:
         return None

@@ -26,6 +26,7 @@ import numpy as np
 from ._chunk import decode_chunk
 from ._read import plan_chunk
 from ._sequence import plan_lines
+from .errors import UsageError
 
 _WORKER_CODE = "import sys; from mnist_onnx._workers import _serve; _serve(int(sys.argv[1]))"
 
@@ -108,7 +109,7 @@ class DecoderPool:
         """Decode and preprocess *items* with *config* (a PreprocessConfig) in one of the processes: for
         classify (`decode`) or read (`plan`)."""
         if self._closed:
-            raise RuntimeError("the decoder pool is closed")
+            raise UsageError("the decoder pool is closed (the Classifier was closed)")
         done: Future = Future()
         self._jobs.put((done, (job, items, config)))
         return done
@@ -122,7 +123,7 @@ class DecoderPool:
             try:
                 with self._lock:
                     if self._closed:
-                        raise RuntimeError("the decoder pool is closed")
+                        raise UsageError("the decoder pool is closed (the Classifier was closed)")
                     worker = self._workers[slot] = self._workers[slot] or _Worker()
                 done.set_result(worker.run(args))
             except (EOFError, OSError) as e:  # the worker died mid-chunk: these files fail, the run goes on

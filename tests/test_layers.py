@@ -148,3 +148,21 @@ def test_the_architecture_page_names_every_module():
     missing = [str(m.relative_to(root)) for m in modules if f"`{m.name}`" not in page and m.name != "__init__.py"
                or m.name == "__init__.py" and "`__init__.py`" not in page]
     assert not missing, missing
+
+
+def test_export_builds_on_the_documented_surface_only():
+    """The export side imports the runtime through `mnist_onnx.parts` (and `errors`, the public package):
+    never a private module, so what export relies on is one page (#30)."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    private = []
+    for path in sorted((root / "export").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            private += [f"{path.name}: {n}" for n in names if n.startswith("mnist_onnx._")]
+    assert not private, private
+    import mnist_onnx.parts as parts
+
+    assert all(hasattr(parts, name) for name in parts.__all__)
