@@ -162,7 +162,7 @@ def test_python_dash_m_and_exported_model_is_found(tmp_path, monkeypatch):
 
 def test_auto_keeps_a_few_named_files_on_cpu(tmp_path):
     """A one-file `classify` must not pay for a CUDA context: a few named files run on CPU under `auto`."""
-    from mnist_onnx._model import SMALL_JOB, small_job
+    from mnist_onnx.cli._run import SMALL_JOB, small_job
 
     samples = sorted(str(p) for p in (ROOT / "samples").glob("*.png"))
     assert small_job(samples[:1]) and small_job(samples[:SMALL_JOB])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -104,12 +105,19 @@ def check(run: Run) -> Run:
     return run
 
 
+SMALL_JOB = 16  # files: CUDA's start-up (a context, cuBLAS, cuDNN: about a second) costs more than CPU takes
+
+
+def small_job(paths: list[str]) -> bool:
+    """A few files named one by one (no folder): `auto` runs them on CPU rather than start CUDA."""
+    return len(paths) <= SMALL_JOB and all(os.path.isfile(p) for p in paths)
+
+
 def open_model(run: Run, model: Optional[str], task: str, **prep: Any) -> Any:
     """The Classifier (local), or for Ray what the driver needs of one, checked in a process of its own (the
     actors run the model). `auto` with a few named files stays on CPU: they are done before a CUDA context
     would be up."""
     from .._batch import inference_threads
-    from .._model import small_job
 
     if run.ray_engine:
         return check_model_elsewhere(model, device_id=run.device_id, max_pixels=run.max_pixels, threads=1, task=task,
