@@ -20,7 +20,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from mnist_onnx.parts import find_line, levels, to_input
+from mnist_onnx.parts import STRIDE, find_line, levels, to_input
 
 LENGTHS = np.arange(1, 13)
 LENGTH_WEIGHTS = np.array([8, 10, 10, 10, 10, 10, 8, 8, 7, 7, 6, 6], float)
@@ -239,8 +239,13 @@ def sample(pool: Pool, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         if rng.random() < PHOTO_SHARE:
             canvas = _photo(canvas, height, rng)
         line = find_line(canvas)
-        if line is not None:
-            return to_input(line.ink)[0], "".join(map(str, digits))
+        if line is None:
+            continue
+        x = to_input(line.ink)[0]
+        # CTC needs a frame per digit and a blank between repeats: a line too short for its label (what was
+        # found is a part of it) would only teach an impossible alignment
+        if x.shape[1] // STRIDE >= n + sum(a == b for a, b in zip(digits, digits[1:])):
+            return x, "".join(map(str, digits))
 
 
 def batch(pool: Pool, n: int, rng: np.random.Generator) -> tuple[list[np.ndarray], list[str]]:
