@@ -86,10 +86,12 @@ def main() -> None:
     ap.add_argument("--write-threshold", action="store_true", help="write the chosen threshold into --model")
     ap.add_argument("--target", type=float, default=0.99, help="accuracy of ok rows the threshold is chosen for")
     ap.add_argument("--skip-accuracy", action="store_true", help="only the calibration table")
+    ap.add_argument("--skip-calibration", action="store_true", help="only the accuracy table")
     args = ap.parse_args()
     if not args.skip_accuracy:
         accuracy_table(args)
-    calibration_table(args)
+    if not args.skip_calibration:
+        calibration_table(args)
 
 
 def calibration_table(args) -> None:

@@ -166,3 +166,20 @@ def test_export_builds_on_the_documented_surface_only():
     import mnist_onnx.parts as parts
 
     assert all(hasattr(parts, name) for name in parts.__all__)
+
+
+def test_every_measured_block_in_the_docs_has_its_benchmark():
+    """Each `<!-- benchmarks/NAME: begin -->` block in the docs is written by benchmarks/docs.py (#30): its
+    figures come from a script, and the runner knows which page holds it."""
+    import re
+
+    from benchmarks.docs import BLOCKS
+
+    root = Path(__file__).resolve().parent.parent
+    found = {}
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for name in re.findall(r"<!-- benchmarks/(.+?): begin -->", page.read_text()):
+            found[name] = str(page.relative_to(root))
+    assert found == {name: page for name, (page, _, _) in BLOCKS.items()}
+    for _, command, _ in BLOCKS.values():
+        assert (root / command[0]).is_file(), command[0]
