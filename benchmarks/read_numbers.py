@@ -69,6 +69,8 @@ def main() -> None:
                     help="python of an environment with rapidocr and onnxruntime (the peer); default "
                          "$MNIST_ONNX_PEER_PYTHON; none: the peer's column is left out")
     ap.add_argument("--no-speed", action="store_true", help="skip the whole-process speed runs")
+    ap.add_argument("--compare", nargs="*", default=[], metavar="LABEL=PATH",
+                    help="other sequence readers to measure beside the bundled one on numbers-dev (a row each)")
     args = ap.parse_args()
     clf = Classifier(provider="cpu")
     reader = Classifier("reader", provider="cpu")
@@ -98,6 +100,13 @@ def main() -> None:
     print(row("`read --model mlp` (segmentation, 0.7.0's reader)", seg))
     if peers is not None:
         print(row("RapidOCR 3.10 recogniser only, whole image (peer)", [p["number"] for p in peers]))
+    others = []
+    for spec in args.compare:
+        label, _, path = spec.partition("=")
+        other = Classifier(path, provider="cpu")
+        got = list(other.read_files(map(str, files), min_confidence=0))
+        others.append((label, other, got))
+        print(row(f"sequence reader: {label}", [r.number for r in got]))
     print(row("**`mnist-onnx read`** (sequence reader)", [r.number for r in readings]))
 
     # --- unsure -----------------------------------------------------------------------------------------
@@ -111,6 +120,11 @@ def main() -> None:
         keep = conf >= t
         print(f"| {t:.4g}{' (default)' if t == own else ''} | {keep.mean():.1%} | "
               f"{ok[keep].mean() if keep.any() else float('nan'):.1%} | {int((~ok & keep).sum())} |")
+    for label, other, got in others:
+        o_ok = np.array([r.number == t["label"] for r, t in zip(got, truth)])
+        keep = np.array([r.confidence or 0.0 for r in got]) >= other.min_confidence
+        print(f"| {label}: its own {other.min_confidence:.4g} | {keep.mean():.1%} | "
+              f"{o_ok[keep].mean() if keep.any() else float('nan'):.1%} | {int((~o_ok & keep).sum())} |")
 
     # --- synthetic photo cases ---------------------------------------------------------------------------
     x, y = load_split(DATA, "test")

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import cli, make_png_folder, run_timed  # noqa: E402
@@ -36,6 +35,8 @@ def free_port() -> int:
 
 
 def start(*args: str) -> tuple[subprocess.Popen, str]:
+    import requests  # the serve benchmarks' client; imported here so that importing this module needs nothing
+
     port = free_port()
     proc = subprocess.Popen([cli(), "serve", "--port", str(port), "-p", "cpu", "--max-files", "1000", "--max-upload-mb", "512", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -55,6 +56,8 @@ def load(url: str, files: list[bytes], clients: int, per_request: int, seconds: 
     lock = threading.Lock()
     stop = time.monotonic() + seconds
     counter = iter(range(max_requests))
+
+    import requests
 
     def client(k: int) -> None:
         session = requests.Session()

@@ -17,6 +17,24 @@ CI = bool(os.environ.get("CI"))  # CI has ../shared and Chromium: there every te
 sys.path.insert(0, str(ROOT))  # for benchmarks.styles
 
 
+class lazy:
+    """An optional package (an extra's: onnx, requests, ray, ...) imported on first use, not when the test
+    module is collected: `pytest -m "not export and not serve ..."` runs on a runtime-only install, while a
+    test that uses a missing package fails (it is never skipped)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        import importlib
+
+        module = importlib.import_module(self._name)
+        try:
+            return getattr(module, attr)
+        except AttributeError:  # a submodule not imported yet (ray.data)
+            return importlib.import_module(f"{self._name}.{attr}")
+
+
 def _data(env: str, name: str) -> Path:
     return Path(os.environ.get(env, SHARED / name))
 

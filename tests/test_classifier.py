@@ -6,17 +6,17 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
 from PIL import Image
 
 import mnist_onnx
 
-from conftest import ROOT, THIRD_PARTY
+from conftest import ROOT, THIRD_PARTY, lazy
 from mnist_onnx import Classifier, ModelError, ProviderError, resolve_model
 from mnist_onnx._model import bundled_model_path, cuda_problem
+
+onnx = lazy("onnx")  # the export extra's: tests that build a model are marked `export`
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +84,11 @@ def test_third_party_cnn_with_its_normalisation(test_set, third_party):
     assert (probs.argmax(1) == y).mean() > 0.97
 
 
-def _tiny_model(path, shape, elem=TensorProto.FLOAT, out=10, meta=None):
+def _tiny_model(path, shape, elem=None, out=10, meta=None):
     """A model whose scores are simply its first *out* input values: shows exactly what it was fed."""
-    inp = helper.make_tensor_value_info("x", elem, shape)
+    from onnx import TensorProto, helper
+
+    inp = helper.make_tensor_value_info("x", TensorProto.FLOAT if elem is None else elem, shape)
     outp = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", out])
     nodes = [helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
              helper.make_node("Flatten", ["xf"], ["flat"]),
@@ -108,11 +110,12 @@ def softmax(z):
     return e / e.sum(1, keepdims=True)
 
 
+@pytest.mark.export  # builds ONNX models with the onnx package
 def test_uint8_input_and_black_on_white_models(tmp_path):
     """Contract variants: a uint8 [N,28,28] model gets raw 0..255 pixels; metadata can ask for black-on-white."""
     x = np.zeros((1, 28, 28), np.float32)
     x[0, 0, :10] = np.linspace(0, 0.9, 10)
-    u8 = Classifier(_tiny_model(tmp_path / "u8.onnx", ["N", 28, 28], TensorProto.UINT8), provider="cpu")
+    u8 = Classifier(_tiny_model(tmp_path / "u8.onnx", ["N", 28, 28], onnx.TensorProto.UINT8), provider="cpu")
     assert u8.info.input_dtype == np.uint8
     assert np.allclose(u8.predict_pixels(x), softmax(np.rint(x[:, 0, :10] * 255)), atol=1e-6)
     bow = Classifier(_tiny_model(tmp_path / "bow.onnx", ["N", 784], meta={
@@ -123,6 +126,7 @@ def test_uint8_input_and_black_on_white_models(tmp_path):
     assert np.allclose(flipped.predict_pixels(x), softmax((x[:, 0, :10] - 0.5) / 2.0), atol=1e-6)
 
 
+@pytest.mark.export  # builds ONNX models with the onnx package
 def test_incompatible_missing_and_corrupt_models(tmp_path):
     with pytest.raises(ModelError, match=r"input shape \['N', 3, 32, 32\]"):
         Classifier(_tiny_model(tmp_path / "rgb.onnx", ["N", 3, 32, 32]), provider="cpu")

@@ -130,7 +130,6 @@ time.sleep(3600)
 def s3():
     """A bucket `digits` with the samples under `forms/` and one more under `forms/sub/`; the environment a
     user would set. Nothing here leaves loopback (instance metadata lookups are off)."""
-    pytest.importorskip("moto")
     port = free_port()
     server = _moto(port, auth=False)
     env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",

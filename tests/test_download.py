@@ -17,6 +17,8 @@ from conftest import DATA
 from mnist_onnx.errors import DataError
 from mnist_onnx_export.data import MNIST_FILES, download_mnist, load_mnist
 
+pytestmark = pytest.mark.export  # the download and font code live in the export extra
+
 
 
 def sha(path):

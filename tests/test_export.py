@@ -6,16 +6,15 @@ import sys
 import textwrap
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
-from onnx import numpy_helper
 
-from conftest import DATA, run_cli
-from mnist_onnx.errors import DataError, OutputError
-from mnist_onnx_export import PRESETS, export_model, make_config
-from mnist_onnx_export.onnx_export import ParityError, check_parity
-from mnist_onnx_export.train import build_model
+from conftest import DATA, lazy, run_cli
+from mnist_onnx.errors import DataError, OutputError, ParityError
+
+# the export extra's packages, imported when a test runs (this module is marked `export`)
+onnx, numpy_helper = lazy("onnx"), lazy("onnx.numpy_helper")
+exp, onnx_export, train = lazy("mnist_onnx_export"), lazy("mnist_onnx_export.onnx_export"), lazy("mnist_onnx_export.train")
 
 pytestmark = [pytest.mark.slow, pytest.mark.export]
 
@@ -75,7 +74,7 @@ def test_plain_onnxruntime_without_tensorflow_scores_what_the_card_says(exported
 
 
 def test_same_seed_same_weights(exported, tmp_path):
-    again = export_model(DATA, tmp_path / "again.onnx", epochs=8, patience=8, seed=1, log=lambda s: None)
+    again = exp.export_model(DATA, tmp_path / "again.onnx", epochs=8, patience=8, seed=1, log=lambda s: None)
     a = [numpy_helper.to_array(t) for t in onnx.load(str(exported.model_path)).graph.initializer]
     b = [numpy_helper.to_array(t) for t in onnx.load(str(again.model_path)).graph.initializer]
     assert len(a) == len(b) and all(np.array_equal(u, v) for u, v in zip(a, b))
@@ -85,34 +84,34 @@ def test_parity_gate_rejects_a_different_model(exported):
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(3)
-    other = build_model(make_config())  # untrained: must disagree with the exported, trained model
+    other = train.build_model(exp.make_config())  # untrained: must disagree with the exported, trained model
     x = np.random.default_rng(0).random((100, 784), dtype=np.float32)
     with pytest.raises(ParityError, match="disagrees with TensorFlow.*no model written"):
-        check_parity(other, exported.model_path.read_bytes(), x)
+        onnx_export.check_parity(other, exported.model_path.read_bytes(), x)
 
 
 def test_unwritable_out_fails_before_loading_data(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(OutputError, match="cannot create directory"):
-        export_model(tmp_path / "no-such-data", blocker / "sub" / "model.onnx")  # data is never looked at
+        exp.export_model(tmp_path / "no-such-data", blocker / "sub" / "model.onnx")  # data is never looked at
 
 
 def test_bad_data_one_line(tmp_path):
     with pytest.raises(DataError, match="no train-images"):
-        export_model(tmp_path, tmp_path / "m.onnx")
+        exp.export_model(tmp_path, tmp_path / "m.onnx")
 
 
 def test_presets_and_overrides():
-    assert set(PRESETS) == {"tutorial", "cnn", "softmax", "mlp300", "mlp200", "sigmoid5"}
-    assert make_config("softmax").hidden == () and make_config("softmax").optimizer == "sgd"
-    assert make_config("mlp200").batch_size == 1000
-    cfg = make_config("mlp300", hidden=(64,), learning_rate=0.1, epochs=None)
-    assert cfg.hidden == (64,) and cfg.learning_rate == 0.1 and cfg.epochs == make_config("mlp300").epochs
-    widths = [layer.units for layer in build_model(make_config("sigmoid5")).layers if hasattr(layer, "units")]
+    assert set(exp.PRESETS) == {"tutorial", "cnn", "softmax", "mlp300", "mlp200", "sigmoid5"}
+    assert exp.make_config("softmax").hidden == () and exp.make_config("softmax").optimizer == "sgd"
+    assert exp.make_config("mlp200").batch_size == 1000
+    cfg = exp.make_config("mlp300", hidden=(64,), learning_rate=0.1, epochs=None)
+    assert cfg.hidden == (64,) and cfg.learning_rate == 0.1 and cfg.epochs == exp.make_config("mlp300").epochs
+    widths = [layer.units for layer in train.build_model(exp.make_config("sigmoid5")).layers if hasattr(layer, "units")]
     assert widths == [200, 100, 60, 30, 10]
     with pytest.raises(ValueError, match="unknown preset"):
-        make_config("lenet")
+        exp.make_config("lenet")
 
 
 def test_augment_is_identity_at_zero_and_keeps_range():

@@ -18,6 +18,8 @@ from mnist_onnx.errors import DataError
 from mnist_onnx_export import fonts
 from test_download import _serve
 
+pytestmark = pytest.mark.export  # the download and font code live in the export extra
+
 
 def _font_package(name: str) -> bytes:
     """An npm package laid out as Fontsource's, holding Pillow's own built-in TrueType font (Aileron)."""

@@ -255,6 +255,7 @@ def _model_with_metadata(path, meta):
     {"preprocessing": "[" * 100_000 + "]" * 100_000},
     {"labels": '"0123456789"'},
 ])
+@pytest.mark.export
 def test_hostile_model_metadata_is_one_line(meta, tmp_path):
     model = _model_with_metadata(tmp_path / "m.onnx", meta)
     r = run_cli("classify", "samples", "-m", str(model), "-p", "cpu")
@@ -387,6 +388,7 @@ def test_output_past_the_file_size_limit(digits, tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".rows.csv*"))
 
 
+@pytest.mark.export
 def test_model_output_shape_contradicting_its_declaration(tmp_path):
     """Declares [N, 10], returns [N, 5] (the slice end is only known at run time)."""
     import onnx
@@ -457,6 +459,7 @@ def test_symlink_loop_file_is_named_as_such(tmp_path):
     assert r.returncode == 1 and csv_rows(r.stdout)[0]["error"] == "unreadable (too many levels of symbolic links)"
 
 
+@pytest.mark.export
 def test_nan_scores_are_an_error_row_never_ok(tmp_path):
     import onnx
     from onnx import TensorProto, helper

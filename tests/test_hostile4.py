@@ -132,8 +132,8 @@ def test_an_output_name_up_to_255_bytes_is_written(digits, tmp_path, length):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["digits", name])
 
 
+@pytest.mark.parquet
 def test_a_parquet_output_name_of_250_bytes_resumes(digits, tmp_path):
-    pytest.importorskip("pyarrow")
     name = "r" * 242 + ".parquet"
     for _ in range(2):
         r = run_cli("classify", str(digits), "-o", str(tmp_path / name), "--resume")
@@ -151,10 +151,8 @@ def many(tmp_path, test_set):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", pytest.param("parquet", marks=pytest.mark.parquet)])
 def test_two_resume_runs_at_once_write_every_file_exactly_once(many, tmp_path, suffix):
-    if suffix == "parquet":
-        pytest.importorskip("pyarrow")
     out = tmp_path / f"rows.{suffix}"
     # `read` (a few hundred files a second): the second run starts while the first is surely still writing
     args = [CLI, "read", str(many), "-o", str(out), "--resume", "--batch-size", "64", "--provider", "cpu"]
@@ -209,8 +207,8 @@ def test_foreign_jsonl_is_refused_in_one_line_and_left_alone(digits, tmp_path, c
     assert out.read_text() == content
 
 
+@pytest.mark.parquet
 def test_a_users_file_or_folder_in_the_parquet_journal_is_refused_not_deleted(digits, tmp_path):
-    pytest.importorskip("pyarrow")
     out = tmp_path / "rows.parquet"
     journal = tmp_path / ".rows.parquet.parts"
     journal.mkdir()
@@ -224,8 +222,9 @@ def test_a_users_file_or_folder_in_the_parquet_journal_is_refused_not_deleted(di
     assert r.returncode == 2 and "'sub', which is not a part of ours" in r.stderr and (journal / "sub").is_dir()
 
 
+@pytest.mark.parquet
 def test_crafted_merge_metadata_is_refused(digits, tmp_path):
-    pa = pytest.importorskip("pyarrow")
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     out = tmp_path / "rows.parquet"
@@ -270,8 +269,8 @@ def test_resume_past_ulimit_says_the_rows_are_kept(many, tmp_path, command, suff
 
 # --- 9. Parquet names: a non-UTF-8 name and its escape spelled literally are two files --------------------
 
+@pytest.mark.parquet
 def test_parquet_resume_keeps_a_bad_name_and_its_literal_escape_apart(tmp_path, test_set):
-    pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
     x, _ = test_set
@@ -300,9 +299,9 @@ def test_an_output_uri_is_refused_and_nothing_is_left(digits, tmp_path, uri):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]
 
 
+@pytest.mark.parquet
 @pytest.mark.parametrize("resume", [False, True])
 def test_a_non_utf8_parquet_name_is_written_as_those_bytes(digits, tmp_path, resume):
-    pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
     name = os.fsencode(tmp_path) + b"/rows\xff.parquet"
@@ -353,6 +352,7 @@ def api():
 
 @pytest.mark.parametrize("value", ["abc", "", "0x10", "true", "2", "nan"])
 @pytest.mark.parametrize("endpoint", ["read", "classify"])
+@pytest.mark.serve
 def test_a_bad_min_confidence_is_a_400_json_error(api, value, endpoint):
     import requests
 
@@ -363,6 +363,7 @@ def test_a_bad_min_confidence_is_a_400_json_error(api, value, endpoint):
     assert list(r.json()) == ["error"] and "min_confidence" in r.json()["error"]
 
 
+@pytest.mark.serve
 def test_the_host_check_answers_in_json(api):
     import requests
 
@@ -371,6 +372,7 @@ def test_the_host_check_answers_in_json(api):
     assert r.json()["error"].startswith("Host 'evil.example' is not served here")
 
 
+@pytest.mark.serve
 def test_three_hostile_images_in_one_read_request_are_error_rows(api, tmp_path):
     import requests
 
@@ -399,9 +401,11 @@ def test_model_names_paths_and_the_environment(tmp_path):
 
 # --- 13. a model whose own threshold is not a probability -----------------------------------------------
 
+@pytest.mark.export
 @pytest.mark.parametrize("value", ["nan", "5", "-1", "inf"])
 def test_a_model_threshold_that_is_not_a_probability_is_said(tmp_path, value):
-    onnx = pytest.importorskip("onnx")
+    import onnx
+
     proto = onnx.load(str(ROOT / "mnist_onnx" / "models" / "default.onnx"))
     for prop in proto.metadata_props:
         if prop.key == "min_confidence":
@@ -416,7 +420,6 @@ def test_a_model_threshold_that_is_not_a_probability_is_said(tmp_path, value):
 # --- 14. a model's size, external data included, is checked before it is loaded ---------------------------
 
 def _external_model(folder: Path, size: int) -> Path:
-    onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
     folder.mkdir()
@@ -434,6 +437,7 @@ def _external_model(folder: Path, size: int) -> Path:
     return path
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("command", ["classify", "info"])
 def test_a_model_with_2_gib_of_external_data_is_refused_before_loading(tmp_path, command):
     path = _external_model(tmp_path / "m", 2 << 30)
@@ -444,6 +448,7 @@ def test_a_model_with_2_gib_of_external_data_is_refused_before_loading(tmp_path,
                                 "(set $MNIST_ONNX_MAX_MODEL_MB to allow more)")
 
 
+@pytest.mark.export
 def test_the_bundled_models_and_small_external_data_pass_the_size_check(tmp_path):
     from mnist_onnx._modelsize import check_size
 
@@ -457,8 +462,8 @@ def test_the_bundled_models_and_small_external_data_pass_the_size_check(tmp_path
 
 @pytest.mark.parametrize("model,problem", [("missing.onnx", "no such model file"), ("README.md", "not a loadable ONNX model"),
                                            ("mnist_onnx/models/default.onnx", "already calibrated")])
+@pytest.mark.export
 def test_calibrate_says_what_is_wrong_in_one_line(model, problem):
-    pytest.importorskip("onnx")
     r = subprocess.run([sys.executable, "-m", "mnist_onnx_export.calibrate", model, "--data", "nowhere"], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
@@ -509,7 +514,6 @@ def test_rates_keep_their_digits():
 @pytest.mark.ray
 @pytest.mark.slow
 def test_a_ray_run_prints_only_its_summary(digits):
-    pytest.importorskip("ray")
     r = run_cli("classify", str(digits), "--engine", "ray", "-f", "csv", timeout=300)
     assert r.returncode == 0, r.stderr
     assert "core_worker.cc" not in r.stderr

@@ -32,8 +32,9 @@ def numbers(tmp_path_factory, test_set):
     return out
 
 
+@pytest.mark.parquet
 def test_pandas_recipes_keep_numbers_as_text_and_digits_as_lists(numbers):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
     import mnist_onnx
 
     csv_df = pd.read_csv(numbers / "numbers.csv", dtype={"number": "string"})
@@ -49,8 +50,9 @@ def test_pandas_recipes_keep_numbers_as_text_and_digits_as_lists(numbers):
     assert [d["digit"] for d in parquet_df["digits"][0]] == [0, 0, 4, 2]
 
 
+@pytest.mark.parquet
 def test_polars_recipes_keep_numbers_as_text(numbers):
-    pl = pytest.importorskip("polars")
+    import polars as pl
     frames = [pl.read_csv(numbers / "numbers.csv", schema_overrides={"number": pl.String}),
               pl.read_ndjson(numbers / "numbers.jsonl"), pl.read_parquet(numbers / "numbers.parquet")]
     for df in frames:
@@ -129,7 +131,6 @@ def test_extras_are_named_one_way():
 @pytest.mark.ray
 @pytest.mark.slow
 def test_ray_address_auto_without_a_cluster_names_our_flag():
-    pytest.importorskip("ray")
     r = run_cli("classify", str(ROOT / "samples"), "--engine", "ray", "--ray-address", "auto", timeout=120)
     assert r.returncode == 2 and "--address" not in r.stderr.replace("--ray-address", "")
     assert "no running Ray cluster was found" in r.stderr

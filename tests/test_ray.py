@@ -14,10 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli, save_png
-
-import ray  # the test extra installs it: a missing Ray fails here rather than skipping
-import ray.data
+from conftest import ROOT, lazy, run_cli, save_png
 
 import mnist_onnx.ray as mray
 import mnist_onnx
@@ -25,6 +22,7 @@ from mnist_onnx import Classifier
 from mnist_onnx._batch import classify_items
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
+ray = lazy("ray")  # the test extra installs it: a missing Ray fails these tests (never skips them)
 
 LIMIT = 300  # seconds: a hang fails the test instead of stalling CI
 

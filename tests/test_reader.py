@@ -161,8 +161,8 @@ def test_read_uses_the_reader_by_default_with_boxes_per_digit(tmp_path):
     assert seg.returncode == 0 and "default.onnx (bundled mlp)" in seg.stderr
 
 
+@pytest.mark.serve
 def test_server_reads_with_the_reader_and_the_library_and_cli_agree(reader, tmp_path):
-    pytest.importorskip("fastapi")
     import requests
     from test_serve import start_server
 
@@ -212,6 +212,7 @@ def test_blank_and_bad_files_get_their_rows(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_export_preset_reader_end_to_end(tmp_path):
     """`export --preset reader` as a user runs it (a short run on mnist-5k): a verified sequence model and its
     card; `read --model` reads with it; the MLP's options are refused before TensorFlow loads."""

@@ -100,6 +100,7 @@ def _kill_at_parts(args: list[str], out: Path, parts: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.parquet
 def test_parquet_killed_then_resumed_every_file_exactly_once(tmp_path, test_set):
     """Parquet cannot be appended to: --resume journals row groups beside the output (`_parquet`). Killed
     twice mid-run, then resumed: every file once, typed columns, the journal gone, and the rows those of an
@@ -133,6 +134,7 @@ def test_parquet_killed_then_resumed_every_file_exactly_once(tmp_path, test_set)
     assert pq.read_table(out).num_rows == len(expected)
 
 
+@pytest.mark.parquet
 def test_parquet_resume_merges_a_journal_and_drops_what_the_output_holds(tmp_path):
     """What a kill leaves at each moment: a torn part (.tmp), parts merged into the output but not yet
     removed (killed between the rename and the removal). Neither counts twice; another output's columns
@@ -181,6 +183,7 @@ def test_resume_checks_its_output(tmp_path):
     assert r.returncode == 0 and sorted(_rows(done, "csv")) == sorted(str(p) for p in (ROOT / "samples").glob("*.png"))
 
 
+@pytest.mark.parquet
 def test_parquet_rows_are_the_csv_rows_typed_and_written_in_row_groups(tmp_path, test_set):
     """`-o rows.parquet`: the CSV's rows with typed columns (digit a nullable integer), a row group per 4,096
     rows (memory flat), nothing left under the name when the run fails."""

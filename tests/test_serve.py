@@ -19,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
-
-from mnist_onnx import Classifier
 from PIL import Image
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, lazy, run_cli
+from mnist_onnx import Classifier
+
+pytestmark = pytest.mark.serve
+requests = lazy("requests")  # the serve tests' HTTP client (the test extra)
 
 SAMPLES = ROOT / "samples"
 

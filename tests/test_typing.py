@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.dev]
 
 
 def test_mypy_is_clean():
