@@ -164,6 +164,12 @@ def fit_reader(cfg: ReaderConfig, train_pool: strings.Pool, val_pool: strings.Po
         warm = min(1.0, step / cfg.warmup)
         cosine = 0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))
         optimizer.learning_rate.assign(cfg.learning_rate * warm * cosine)
+        frames = x.shape[2] // STRIDE  # CTC cannot align a label needing more frames: never train on one
+        fits = [len(lab) + sum(a == b for a, b in zip(lab, lab[1:])) <= frames for lab in labels]
+        if not all(fits):
+            x, labels = x[np.flatnonzero(fits)], [lab for lab, f in zip(labels, fits) if f]
+            if not labels:
+                continue
         idx = [(i, j) for i, lab in enumerate(labels) for j in range(len(lab))]
         sparse = tf.SparseTensor(np.array(idx, np.int64), np.array([int(c) for lab in labels for c in lab], np.int32),
                                  [len(labels), max(len(lab) for lab in labels)])
