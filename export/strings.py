@@ -229,14 +229,16 @@ def _photo(canvas: np.ndarray, height: int, rng: np.random.Generator) -> np.ndar
     return levels(np.asarray(im), "auto")
 
 
-def sample(pool: Pool, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """One training string: the reader's input (HEIGHT, W) and its digits."""
+def sample(pool: Pool, rng: np.random.Generator, photo_share: float | None = None) -> tuple[np.ndarray, str]:
+    """One training string: the reader's input (HEIGHT, W) and its digits. *photo_share*: the share
+    photographed (default PHOTO_SHARE)."""
+    share = PHOTO_SHARE if photo_share is None else photo_share
     while True:
         n = int(rng.choice(LENGTHS, p=LENGTH_WEIGHTS / LENGTH_WEIGHTS.sum()))
         digits = [int(d) for d in rng.integers(0, 10, n)]
         height = int(rng.integers(18, 64))
         canvas = compose(digits, pool, rng, height)
-        if rng.random() < PHOTO_SHARE:
+        if rng.random() < share:
             canvas = _photo(canvas, height, rng)
         line = find_line(canvas)
         if line is None:
@@ -248,6 +250,7 @@ def sample(pool: Pool, rng: np.random.Generator) -> tuple[np.ndarray, str]:
             return x, "".join(map(str, digits))
 
 
-def batch(pool: Pool, n: int, rng: np.random.Generator) -> tuple[list[np.ndarray], list[str]]:
-    out = [sample(pool, rng) for _ in range(n)]
+def batch(pool: Pool, n: int, rng: np.random.Generator, photo_share: float | None = None
+          ) -> tuple[list[np.ndarray], list[str]]:
+    out = [sample(pool, rng, photo_share) for _ in range(n)]
     return [o[0] for o in out], [o[1] for o in out]
