@@ -100,6 +100,54 @@ def run_case(args: list[str], cwd: Path) -> str:
     return f"{r.stdout}{written}--- stderr\n{stderr}--- exit {r.returncode}\n"
 
 
+# the HTTP API: name -> (endpoint, the folders under `in/` whose files one request sends, query)
+API: dict[str, tuple[str, list[str], dict[str, str]]] = {
+    "serve.classify": ("v1/classify", ["samples", "rw", "bad", "hostile"], {}),
+    "serve.pixels": ("v1/classify", ["samples"], {"pixels": "true", "min_confidence": "0.99"}),
+    "serve.read": ("v1/read", ["num", "bad", "hostile"], {}),
+    "serve.read-0.5": ("v1/read", ["num"], {"min_confidence": "0.5"}),
+}
+
+
+def api_cases(cwd: Path, names: list[str]) -> dict[str, str]:
+    """What `mnist-onnx serve` answers for each of *names* (one server for all), as the JSON text it sent."""
+    import socket
+    import time
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MNIST_ONNX_DATA_DIR": str(cwd / ".user" / "data"),
+           "MNIST_ONNX_CACHE_DIR": str(cwd / ".user" / "cache")}
+    env.pop("MNIST_ONNX_MODEL", None)
+    proc = subprocess.Popen([CLI, "serve", "--port", str(port), "--provider", "cpu"], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(url + "healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the server did not come up") from None
+                time.sleep(0.2)
+        out = {}
+        for name in names:
+            endpoint, folders, query = API[name]
+            files = [("files", (p.relative_to(cwd / "in").as_posix(), p.read_bytes(), "image/png"))
+                     for folder in folders for p in sorted((cwd / "in" / folder).rglob("*.*"))]
+            r = requests.post(url + endpoint, files=files, params=query, timeout=120)
+            out[name] = f"--- {r.status_code}\n{r.text}\n"
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("golden")
@@ -116,8 +164,16 @@ def test_the_command_line_answers_exactly_as_stored(name, inputs):
     assert got == want, f"{name}: the output differs from tests/data/golden/{name}.txt"
 
 
+@pytest.mark.slow
+@pytest.mark.serve
+def test_the_http_api_answers_exactly_as_stored(inputs):
+    got = api_cases(inputs, sorted(API))
+    for name, text in got.items():
+        assert text == (GOLDEN / f"{name}.txt").read_text(), f"{name}: differs from tests/data/golden/{name}.txt"
+
+
 def test_every_case_has_its_stored_answer():
-    assert sorted(p.stem for p in GOLDEN.glob("*.txt")) == sorted(CASES)
+    assert sorted(p.stem for p in GOLDEN.glob("*.txt")) == sorted([*CASES, *API])
 
 
 if __name__ == "__main__":  # python tests/test_golden.py --write
@@ -132,4 +188,7 @@ if __name__ == "__main__":  # python tests/test_golden.py --write
         make_inputs(Path(tmp))
         for name, args in sorted(CASES.items()):
             (GOLDEN / f"{name}.txt").write_text(run_case(args, Path(tmp)))
+            print("wrote", name)
+        for name, text in api_cases(Path(tmp), sorted(API)).items():
+            (GOLDEN / f"{name}.txt").write_text(text)
             print("wrote", name)
