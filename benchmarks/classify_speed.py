@@ -54,7 +54,7 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, onnx, tensorflow as tf
 from onnx import numpy_helper
 from mnist_onnx._chunk import decode_chunk
-from mnist_onnx._preprocess import PreprocessConfig
+from mnist_onnx.image.normal import PreprocessConfig
 from mnist_onnx._files import iter_files
 from mnist_onnx._model import bundled_model_path
 # the same weights as the ONNX model, in a Keras MLP: MatMul/Add initialisers in graph order

@@ -28,9 +28,9 @@ from benchmarks import number_cases  # noqa: E402
 from benchmarks.common import DATA, ROOT, cli, peak_rss_mib, run_timed  # noqa: E402
 from mnist_onnx import Classifier  # noqa: E402
 from mnist_onnx._idx import load_split  # noqa: E402
-from mnist_onnx._clean import _levels  # noqa: E402
-from mnist_onnx._decode import decode  # noqa: E402
-from mnist_onnx._preprocess import to_mnist  # noqa: E402
+from mnist_onnx.image.clutter import levels  # noqa: E402
+from mnist_onnx.image.decode import decode  # noqa: E402
+from mnist_onnx.image.normal import to_mnist  # noqa: E402
 
 NUMBERS = Path(os.environ.get("MNIST_ONNX_NUMBERS", ROOT.parent / "shared" / "numbers-dev"))
 REALWORLD = Path(os.environ.get("MNIST_ONNX_REALWORLD", ROOT.parent / "shared" / "realworld-dev"))
@@ -40,7 +40,7 @@ def empty_columns(clf: Classifier, image) -> str:
     """The usual recipe: levels (our background and polarity), split where a column has no ink, classify
     each piece (cropped from the decoded image) with the full single-digit preprocessing."""
     gray = decode(image)
-    on = (_levels(gray, "auto") > 0.25).any(0)
+    on = (levels(gray, "auto") > 0.25).any(0)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(np.int8), [0]])))
     pieces = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= 2]
     if not pieces:

@@ -40,8 +40,8 @@ from benchmarks.photos import CASES  # noqa: E402
 from mnist_onnx import Classifier  # noqa: E402
 from mnist_onnx._calibration import accuracy_at_coverage, expected_calibration_error, threshold_for  # noqa: E402
 from mnist_onnx._idx import load_split  # noqa: E402
-from mnist_onnx._decode import decode  # noqa: E402
-from mnist_onnx._preprocess import to_mnist  # noqa: E402
+from mnist_onnx.image.decode import decode  # noqa: E402
+from mnist_onnx.image.normal import to_mnist  # noqa: E402
 
 REALWORLD = Path(os.environ.get("MNIST_ONNX_REALWORLD", ROOT.parent / "shared" / "realworld-dev"))
 PREVIOUS = ROOT / "benchmarks" / "previous"

@@ -78,8 +78,8 @@ def photo_cases(data: str) -> None:
 
     from benchmarks.photos import CASES, blank_images
     from mnist_onnx._idx import load_split
-    from mnist_onnx._decode import decode
-    from mnist_onnx._preprocess import to_mnist
+    from mnist_onnx.image.decode import decode
+    from mnist_onnx.image.normal import to_mnist
 
     spec = importlib.util.spec_from_file_location("old", ROOT / "benchmarks" / "previous" / "preprocess_0_1_0.py")
     old = importlib.util.module_from_spec(spec)

@@ -403,7 +403,7 @@ def write_reader(model, history: ReaderHistory, cfg: ReaderConfig, data, val_poo
                          "CTC over 0-9 and blank, one frame per 4 columns"),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "input": {"name": "lines", "shape": ["batch", HEIGHT, "width"], "dtype": "float32",
-                  "made_by": "mnist_onnx._line.find_line + to_input (white ink on black, ink box 28 rows high)"},
+                  "made_by": "mnist_onnx.image.line.find_line + to_input (white ink on black, ink box 28 rows high)"},
         "output": {"name": "probabilities", "shape": ["batch", "frames", 11], "kind": "softmax per frame",
                    "blank": BLANK},
         "labels": [str(d) for d in range(10)],

@@ -21,20 +21,20 @@ _EXPORTS = {
     "Classifier": "._classifier",
     "Prediction": "._classifier",
     "Options": "._classifier",
-    "FileResult": "._chunk",
-    "Reading": "._read",
-    "DigitBox": "._read",
+    "FileResult": "._schema",
+    "Reading": "._schema",
+    "DigitBox": "._schema",
     "ModelInfo": "._model",
     "Preprocessing": "._model",
     "resolve_model": "._model",
-    "load_image": "._preprocess",
-    "PreprocessConfig": "._preprocess",
+    "load_image": ".image.normal",
+    "PreprocessConfig": ".image.normal",
     "Evaluation": "._evaluate",
     "evaluate": "._evaluate",
     "model_summary": "._model",
     "iter_files": "._files",
     "load_idx": "._idx",
-    "parse_digits": "._output",
+    "parse_digits": "._schema",
     "MnistOnnxError": ".errors",
     "DataError": ".errors",
     "ModelError": ".errors",
@@ -79,16 +79,14 @@ __all__ = [  # static, so tools and readers see the public API without running a
 assert set(__all__) == {"__version__", *_EXPORTS}
 
 if TYPE_CHECKING:
-    from ._chunk import FileResult
     from ._classifier import Classifier, Options, Prediction
     from ._evaluate import Evaluation
     from ._evaluate import evaluate
     from ._files import iter_files
     from ._idx import load_split as load_idx
     from ._model import ModelInfo, Preprocessing, model_summary, resolve_model
-    from ._output import parse_digits
-    from ._read import DigitBox, Reading
-    from ._preprocess import PreprocessConfig, load_image
+    from ._schema import DigitBox, FileResult, Reading, parse_digits
+    from .image.normal import PreprocessConfig, load_image
     from .errors import (DataError, EngineError, ImageError, MnistOnnxError, ModelError, OutputError, ProviderError,
                          Status, UsageError)
 

@@ -1,6 +1,6 @@
-"""One chunk of files -> model inputs and rows: what decoding processes run, and the row type every front
-end writes. A leaf: it imports only the image pipeline (numpy, Pillow) and errors, so worker processes load
-nothing else, and every layer above may use it.
+"""classify's task (`Classify`): one chunk of files -> 28x28 model inputs (`decode_chunk`, what decoding
+processes run) -> FileResults (`rows`). It imports only the image pipeline (numpy, Pillow), the rows and
+errors, so worker processes load nothing else, and every layer above may use it.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any, NamedTuple, Union
 import numpy as np
 from PIL import Image
 
-from ._decode import decode
-from ._preprocess import NO_DIGIT, PreprocessConfig, no_digit, to_mnist, to_mnist_batch
-from .errors import ImageError, MnistOnnxError, ModelError, Row
+from .image.decode import decode
+from .image.normal import PreprocessConfig, no_digit, to_mnist, to_mnist_batch
+from ._schema import FileResult, blank, failed, nan_scores
+from .errors import ImageError
 
-NAN_SCORES = "model returned NaN or infinite scores"
 Item = Union[str, tuple[str, bytes], Image.Image]  # a path, an upload (name, file bytes), or a PIL image
 
 
@@ -26,39 +26,6 @@ class Decoded(NamedTuple):
     pixels: np.ndarray  # (len(good), 28, 28) float32
     good: list[int]
     errors: list[str | None]
-
-
-@dataclass(slots=True)
-class FileResult(Row):
-    """One image's digit. `status` (a `Status`): `ok`; `unsure` (classified below the minimum confidence: a
-    person should look); `no-digit` (readable, but nothing to classify) or `error` (unusable, `error` says
-    why and `problem` is the typed error)."""
-
-    path: str
-    digit: int | None = None
-    confidence: float | None = None
-    probabilities: np.ndarray | None = None
-    pixels: np.ndarray | None = None  # the (28, 28) input the model saw, when asked for (keep_pixels)
-    error: str | None = None
-    unsure: bool = False  # classified, but below the minimum confidence: the digit is given, check it
-    blank: bool = False  # readable, no digit in it (`error` says so)
-    problem: MnistOnnxError | None = None
-
-
-def failed(row_type: type, name: str, error: str) -> Any:
-    """A row (of *row_type*) for a file that cannot be used: its words and its ImageError."""
-    return row_type(name, error=error, problem=ImageError(name, error))
-
-
-def blank(row_type: type, name: str) -> Any:
-    """A row for a readable image with nothing to read in it: status `no-digit`."""
-    return row_type(name, error=NO_DIGIT, blank=True, problem=ImageError(name, NO_DIGIT))
-
-
-def nan_scores(row_type: type, name: str) -> Any:
-    """A row whose model answered NaN or infinite scores: a fault of the model (or its normalisation), never
-    an `ok` row with confidence nan."""
-    return row_type(name, error=NAN_SCORES, problem=ModelError(f"{NAN_SCORES} for {name}"))
 
 
 def decode_chunk(paths: Sequence[Item], config: PreprocessConfig) -> Decoded:
@@ -132,6 +99,35 @@ def rows(names: Sequence[str], decoded: Decoded, probs: np.ndarray | None, keep_
             if keep_probabilities:
                 r.probabilities = probs[j]
     return results
+
+
+@dataclass(frozen=True)
+class Classify:
+    """classify as an engine task (`_engine.Task`): a chunk decoded to 28x28 model inputs, one model call
+    (*model*: (N, 28, 28) -> (N, 10) probabilities), a FileResult per item (`rows`)."""
+
+    min_confidence: float = 0.0
+    keep_probabilities: bool = False
+    keep_pixels: bool = False
+    job = "decode"
+    window = None  # 28x28 inputs are small: two chunks per worker in flight
+
+    def prepare(self, items: Sequence[Item], config: PreprocessConfig) -> Decoded:
+        return decode_chunk(items, config)
+
+    def join(self, parts: list[Decoded]) -> Decoded:
+        good: list[int] = []
+        errors: list[str | None] = []
+        for part in parts:
+            good.extend(len(errors) + i for i in part[1])
+            errors.extend(part[2])
+        return Decoded(np.concatenate([part[0] for part in parts]), good, errors)
+
+    def infer(self, decoded: Decoded, model: Any) -> np.ndarray | None:
+        return model(decoded.pixels) if len(decoded.good) else None
+
+    def rows(self, names: Sequence[str], decoded: Decoded, probs: np.ndarray | None) -> list[FileResult]:
+        return rows(names, decoded, probs, self.keep_probabilities, self.keep_pixels, self.min_confidence)
 
 
 def item_name(item: Item) -> str:

@@ -1,4 +1,5 @@
-"""The Classifier: one ONNX model, one session, predictions on arrays, PIL images or files."""
+"""The Classifier: the library's façade over one model (`_model.Model`, opened by `open_model`) and the
+engine's tasks (`task`): predictions on arrays, PIL images or files, numbers read, files streamed."""
 
 from __future__ import annotations
 
@@ -7,25 +8,25 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import numpy as np
 from PIL import Image
 
-from ._batch import classify_chunks, classify_items
-from ._calibration import softmax
-from ._chunk import FileResult, Item, decode_chunk, item_name
+from ._chunk import Classify, Item, decode_chunk, item_name
+from ._schema import FileResult
+from ._engine import Task, run_chunks, run_items
 from ._files import iter_files
-from ._model import KIND_SEQUENCE, Ink, ModelInfo, Provider, open_session, read_contract, resolve_model
-from ._clean import Invert
-from ._defaults import CHUNK, DEFAULT_MIN_CONFIDENCE, MODEL_BATCH, READ_CHUNK
+from ._model import Ink, ModelInfo, Provider, open_model
+from .image.levels import Invert
+from ._defaults import CHUNK, MODEL_BATCH, READ_CHUNK
 from ._formats import DEFAULT_MAX_PIXELS
-from ._preprocess import PreprocessConfig
+from .image.normal import PreprocessConfig
 from .errors import ImageError, ModelError, Status, UsageError
 
 if TYPE_CHECKING:  # the decoding processes' module (sockets, subprocesses) loads only when workers > 1
     from ._evaluate import Evaluation
-    from ._read import Reading
+    from ._schema import Reading
     from ._workers import DecoderPool
 
 T = TypeVar("T")
@@ -101,16 +102,11 @@ class Classifier:
         self._digit_model: Classifier | None = None  # a reader's companion for one-digit lines (_line_models)
         self._lock = threading.Lock()  # one Classifier may serve several threads
         self.options = Options(provider, device_id, invert, center, mean, std, scale, model_ink, threads, max_pixels)
-        path, source = resolve_model(model)
-        self.session, self.provider, self.provider_note = open_session(path, provider, device_id, threads)
-        self.info: ModelInfo = read_contract(self.session, path, source, mean=mean, std=std, scale=scale, ink=model_ink)
+        self.model = open_model(model, provider=provider, device_id=device_id, threads=threads, mean=mean, std=std,
+                                scale=scale, ink=model_ink)
+        self.session, self.provider, self.provider_note = self.model.session, self.model.provider, self.model.provider_note
+        self.info: ModelInfo = self.model.info
         self.config = PreprocessConfig(invert, center, max_pixels)
-        pre = self.info.preprocessing
-        # Fold "to 0..255, times scale, minus mean, over std" into one multiply-add per pixel.
-        self._mul = np.float32(255.0 * pre.scale / pre.std)
-        self._add = np.float32(-pre.mean / pre.std)
-        dims = [d if isinstance(d, int) else -1 for d in self.info.input_shape]
-        self._shape = [-1, *dims[1:]]
 
     @property
     def model_path(self) -> Path:
@@ -136,21 +132,16 @@ class Classifier:
     @property
     def reads_lines(self) -> bool:
         """A sequence reader (`reader`): reads a number's whole line; `read` only."""
-        return self.info.kind == KIND_SEQUENCE
+        return self.model.reads_lines
 
     def threshold(self, min_confidence: float | None = None, task: str = "classify") -> float:
         """The minimum confidence *task* ("classify" or "read") uses with this model: *min_confidence*
-        checked, or by default the model's own (`decide_threshold`)."""
-        return decide_threshold(min_confidence, self.min_confidence, self.reads_lines, task)
+        checked, or by default the model's own (`_model.decide_threshold`)."""
+        return self.model.threshold(min_confidence, task)
 
     def run_lines(self, lines: np.ndarray) -> np.ndarray:
-        """A sequence reader's (N, frames, 11) probabilities for (N, 32, W) lines (`_line.to_input`)."""
-        out = self.session.run([self.info.output_name], {self.info.input_name: np.ascontiguousarray(lines, np.float32)})[0]
-        out = np.asarray(out, np.float32)
-        if out.ndim != 3 or out.shape[0] != len(lines) or out.shape[2] != 11:
-            raise ModelError(f"{self.model_path}: the reader returned shape {list(out.shape)} for {len(lines)} "
-                             "lines; expected [N, frames, 11]")
-        return softmax(out) if self.info.output_kind == "logits" else out
+        """A sequence reader's (N, frames, 11) probabilities for (N, 32, W) lines (`image.line.to_input`)."""
+        return self.model.run_lines(lines)
 
     def _line_models(self):
         """The sequence reader and, for lines of one digit, classify's model (the default one, as `classify`
@@ -164,17 +155,29 @@ class Classifier:
                     self._digit_model = Classifier("mlp", **asdict(self.options))
         return LineModels(self.run_lines, self._digit_model.predict_pixels)
 
+    def task(self, name: str, min_confidence: float | None = None, **options: bool) -> tuple[Task, Any]:
+        """The engine's task *name* with this model (`"classify"`: *options* keep_probabilities, keep_pixels;
+        `"read"`: the sequence reader's lines, or the segmentation over a digit model) at its threshold
+        (`threshold`), and the model it runs. The one place a task meets a model kind: every front end gets
+        its work from here."""
+        threshold = self.threshold(min_confidence, name)
+        if name == "classify":
+            return Classify(threshold, **options), self.predict_pixels
+        if name != "read":
+            raise UsageError(f"task {name!r}: choose classify or read")
+        if self.reads_lines:
+            from ._sequence import Lines
+
+            return Lines(threshold), self._line_models()
+        from ._read import Segment
+
+        return Segment(threshold), self.predict_pixels
+
     def read_items(self, items: Sequence[Item], min_confidence: float | None = None) -> list[Reading]:
         """Read one chunk of items (paths, (name, bytes) uploads, PIL images) with this model: the sequence
         reader's lines, or the segmentation over a digit model. The server and the Ray actors call this."""
-        threshold = self.threshold(min_confidence, "read")
-        if self.reads_lines:
-            from ._sequence import read_line_items
-
-            return read_line_items(items, self.config, self._line_models(), threshold)
-        from ._read import read_items
-
-        return read_items(items, self.config, self.predict_pixels, threshold)
+        task, model = self.task("read", min_confidence)
+        return run_items(items, task, self.config, model)
 
     def __repr__(self) -> str:
         return f"Classifier(model={str(self.model_path)!r}, provider={self.provider!r})"
@@ -189,26 +192,8 @@ class Classifier:
         x = np.asarray(x, dtype=np.float32).reshape(-1, 28, 28)
         out = np.empty((len(x), 10), np.float32)
         for start in range(0, len(x), batch_size):
-            out[start : start + batch_size] = self._run(x[start : start + batch_size])
+            out[start : start + batch_size] = self.model.predict(x[start : start + batch_size])
         return out
-
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        if self.info.preprocessing.ink == "black-on-white":
-            x = 1.0 - x
-        if self.info.input_dtype == np.uint8:
-            feed = np.rint(x * 255.0).astype(np.uint8)
-        else:
-            feed = x * self._mul + self._add if (self._mul != 1 or self._add != 0) else x
-        feed = np.ascontiguousarray(feed.reshape(self._shape), dtype=self.info.input_dtype)
-        scores = self.session.run([self.info.output_name], {self.info.input_name: feed})[0].astype(np.float32)
-        if scores.size != len(x) * 10:  # declared [N, 10], returned something else
-            raise ModelError(f"{self.model_path}: the model returned shape {list(scores.shape)} for {len(x)} "
-                             "images; expected [N, 10]")
-        scores = scores.reshape(len(x), 10)
-        kind = self.info.output_kind
-        if kind == "logits" or (kind == "auto" and not _looks_like_probabilities(scores)):
-            scores = softmax(scores)
-        return scores
 
     # --- conveniences ----------------------------------------------------------------------------------
 
@@ -221,13 +206,9 @@ class Classifier:
         Streams: memory stays bounded whatever the number of files; a bad file gets an error, never an
         exception. *keep_pixels* keeps on each row the (28, 28) input the model saw. A digit read with less
         than *min_confidence* (default: the model's own, `min_confidence`) has status `unsure`."""
-        _check_batch_size(batch_size)
-        threshold = self.threshold(min_confidence)
-        files = iter_files(path_list(paths), pattern, recursive)
-        pool, private = self._pool(workers)
-        rows = classify_chunks(files, self.config, self.predict_pixels, batch_size, pool, keep_probabilities,
-                               keep_pixels, threshold)
-        return _closing(rows, pool) if private and pool is not None else rows
+        return self.run_files("classify", paths, recursive=recursive, pattern=pattern, batch_size=batch_size,
+                              workers=workers, min_confidence=min_confidence, keep_probabilities=keep_probabilities,
+                              keep_pixels=keep_pixels)
 
     def read(self, inputs: ImageLike | bytes | Sequence[ImageLike | bytes], *,
              min_confidence: float | None = None) -> Reading | list[Reading]:
@@ -256,18 +237,20 @@ class Classifier:
                    min_confidence: float | None = None) -> Iterator[Reading]:
         """Yield a Reading for every matching file under *paths*, in order, like `classify_files`: memory
         bounded whatever the number of files; a bad file gets an error, never an exception."""
+        return self.run_files("read", paths, recursive=recursive, pattern=pattern, batch_size=batch_size,
+                              workers=workers, min_confidence=min_confidence)
+
+    def run_files(self, name: str, paths: Iterable[str | Path] | str | Path, *, recursive: bool = False,
+                  pattern: str | None = None, batch_size: int = CHUNK, workers: int = 1,
+                  min_confidence: float | None = None, **options: bool) -> Iterator[Any]:
+        """Task *name*'s rows ("classify": FileResults, with *options* keep_probabilities and keep_pixels;
+        "read": Readings) for every matching file, streamed by the engine (`_engine.run_chunks`):
+        `classify_files` and `read_files` are this with their task."""
         _check_batch_size(batch_size)
-        threshold = self.threshold(min_confidence, "read")
+        task, model = self.task(name, min_confidence, **options)
         files = iter_files(path_list(paths), pattern, recursive)
         pool, private = self._pool(workers)
-        from ._read import read_chunks
-
-        if self.reads_lines:
-            from ._sequence import LINES
-
-            rows = read_chunks(files, self.config, self._line_models(), batch_size, pool, threshold, LINES)
-        else:
-            rows = read_chunks(files, self.config, self.predict_pixels, batch_size, pool, threshold)
+        rows = run_chunks(files, task, self.config, model, batch_size, pool)
         return _closing(rows, pool) if private and pool is not None else rows
 
     def _pool(self, workers: int) -> tuple[DecoderPool | None, bool]:
@@ -379,8 +362,8 @@ class Classifier:
             for i, p in zip(arrays, probs):
                 out[i] = prediction(p)
         files = [i for i in range(len(items)) if out[i] is None]
-        rows = classify_items([_item(items[i]) for i in files], self.config, self.predict_pixels,
-                              keep_probabilities=True)
+        task, model = self.task("classify", keep_probabilities=True)
+        rows = run_items([_item(items[i]) for i in files], task, self.config, model)
         blank: np.ndarray | None = None
         for i, r in zip(files, rows):
             if r.status is Status.ERROR:
@@ -411,26 +394,6 @@ def _item(item: object) -> Item:
     return item if isinstance(item, Image.Image) else str(item)
 
 
-def decide_threshold(min_confidence: float | None, own: float, reads_lines: bool, task: str = "classify") -> float:
-    """The one rule for the `unsure` threshold, wherever a model is used (here, the CLI, a Ray driver that
-    checked the model elsewhere, the actors): *min_confidence* when given (checked: a probability), else the
-    model's *own* (chosen by measurement when it was made) -- except that `read` with a digit model
-    (segmentation) multiplies digit confidences, and uses 0.9 for that product."""
-    if min_confidence is not None:
-        return check_probability(min_confidence)
-    if task == "read" and not reads_lines:
-        return DEFAULT_MIN_CONFIDENCE
-    return own
-
-
-def check_probability(value: object, name: str = "min_confidence") -> float:
-    """A threshold given by the caller: a number from 0 to 1 (NaN, -1, 2, None, 'abc' are a UsageError)."""
-    if isinstance(value, bool) or not (isinstance(value, (int, float, np.floating, np.integer))
-                                       and 0.0 <= float(value) <= 1.0):
-        raise UsageError(f"{name} {value!r}: must be a probability from 0 to 1")
-    return float(value)
-
-
 def path_list(paths: object) -> Iterable[str | Path]:
     """*paths* as `classify_files`/`read_files` take it: one path (str, bytes, os.PathLike) or an iterable of
     them. A memoryview, a bytearray or an array is refused: iterated, it would be one "file" per byte or row."""
@@ -444,10 +407,6 @@ def path_list(paths: object) -> Iterable[str | Path]:
 def _check_batch_size(batch_size: int) -> None:
     if not isinstance(batch_size, int) or not 1 <= batch_size <= 1 << 20:
         raise UsageError(f"batch_size {batch_size!r}: must be a whole number from 1 to {1 << 20:,}")
-
-
-def _looks_like_probabilities(scores: np.ndarray) -> bool:
-    return bool(scores.min() >= 0 and scores.max() <= 1 and np.allclose(scores.sum(1), 1, atol=1e-3))
 
 
 def _array_to_pixels(a: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ PREPROCESSING = {
 INKS = ("white-on-black", "black-on-white")
 
 # The sequence reader (`export --preset reader`): lines of LINE_HEIGHT rows in ([N, 32, W], float32, white ink on
-# black, `_line.to_input`), per LINE_STRIDE columns one frame of probabilities over 0-9 and CTC's blank out.
+# black, `image.line.to_input`), per LINE_STRIDE columns one frame of probabilities over 0-9 and CTC's blank out.
 LINE_HEIGHT = 32
 LINE_STRIDE = 4
 LINE_CLASSES = 11

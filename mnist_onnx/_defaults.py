@@ -7,7 +7,7 @@ CHUNK = 256
 CLI_CHUNK = 1024
 MODEL_BATCH = 4096
 # Images per chunk for `read`: every candidate digit of a chunk is held until its model call, up to ~1.6 MB an
-# image (_segment.MAX_CANDIDATES), so a chunk of hostile images stays near 100 MB (#29).
+# image (image.segment.MAX_CANDIDATES), so a chunk of hostile images stays near 100 MB (#29).
 READ_CHUNK = 64
 
 # Numbers read with a lower confidence (the product of their digits') are `unsure` (benchmarks/read_numbers.py:

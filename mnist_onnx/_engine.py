@@ -1,7 +1,14 @@
-"""Classify many files: decode in chunks (optionally in worker processes) while the model runs on the
-previous chunk, and yield one result per input file, in input order, as soon as its chunk is done.
+"""The engine: one loop for every task. Files go in chunks; a chunk is decoded (in this process, or split
+across the decoding processes of a `Pool`), the model runs on it on its own thread while the next chunk
+decodes, and its rows come out in input order as soon as it is done.
 
-Memory is bounded by the number of chunks in flight, never by the number of files.
+A task (`Task`) says what a chunk becomes -- `classify` (`_chunk.Classify`), `read` by segmentation
+(`_read.Segment`) or by the sequence reader (`_sequence.Lines`) -- in three steps: `prepare` (decoding
+processes run it, by its `job` name: numpy and Pillow only), `infer` (the model: it may run on the
+inference thread) and `rows` (this thread). The engine knows no task by name, and no model: the front ends
+hand it a task and the task's model (`Classifier.task`).
+
+Memory is bounded by the chunks in flight, never by the number of files.
 """
 
 from __future__ import annotations
@@ -14,9 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ._chunk import Decoded, FileResult, Item, decode_chunk, item_name, rows
-from ._defaults import CHUNK
-from ._preprocess import PreprocessConfig
+from ._chunk import Item, item_name
+from .image.normal import PreprocessConfig
 
 if TYPE_CHECKING:  # a run over a few files starts no thread: the pool is imported when needed
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,26 +30,41 @@ if TYPE_CHECKING:  # a run over a few files starts no thread: the pool is import
 Predict = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) model inputs -> (N, 10) probabilities
 
 
+class Task(Protocol):
+    """What a chunk of items becomes. `prepare(items, config)` decodes them (what a decoding process runs:
+    the task's `job`, registered in `_workers.JOBS`); `join(parts)` makes one prepared chunk of the parts
+    decoded apart; `infer(prepared, model)` runs the model; `rows(names, prepared, inferred)` gives one row
+    per item. `window`: the chunks a run keeps decoding at once (None: two per worker)."""
+
+    @property
+    def job(self) -> str: ...
+
+    @property
+    def window(self) -> int | None: ...
+
+    def prepare(self, items: Sequence[Item], config: PreprocessConfig) -> Any: ...
+
+    def join(self, parts: list[Any]) -> Any: ...
+
+    def infer(self, prepared: Any, model: Any) -> Any: ...
+
+    def rows(self, names: Sequence[str], prepared: Any, inferred: Any) -> list[Any]: ...
+
 
 class Pool(Protocol):
-    """Decoding processes (`_workers.DecoderPool`): run a chunk job (`decode` or `plan`) elsewhere."""
+    """Decoding processes (`_workers.DecoderPool`): run a task's job on a chunk elsewhere."""
 
     size: int
 
     def submit(self, items: list, config: PreprocessConfig, job: str = "decode") -> Future: ...
 
 
-def classify_items(items: Sequence[Item], config: PreprocessConfig, predict: Predict,
-                   keep_pixels: bool = False, keep_probabilities: bool = True,
-                   min_confidence: float = 0.0) -> list[FileResult]:
-    """Classify one chunk -- file paths, in-memory image files (name, bytes) or PIL images -- in one go,
-    exactly as `classify_chunks` does: the same decoding, preprocessing, errors and rows. The server, the Ray
-    actors and `Classifier.classify` call this. *predict* is the model (the server passes its request
-    batcher); *keep_pixels* puts the model's input on each decoded row."""
-    decoded = decode_chunk(items, config)
-    probs = predict(decoded.pixels) if decoded.good else None
-    return rows([item_name(i) for i in items], decoded, probs, keep_probabilities=keep_probabilities,
-                keep_pixels=keep_pixels, min_confidence=min_confidence)
+def run_items(items: Sequence[Item], task: Task, config: PreprocessConfig, model: Any) -> list[Any]:
+    """One chunk -- file paths, in-memory image files (name, bytes) or PIL images -- in one go, exactly as
+    `run_chunks` does it: the same decoding, preprocessing, errors and rows. The server, the Ray actors and
+    the library's one-call methods use this."""
+    prepared = task.prepare(items, config)
+    return task.rows([item_name(i) for i in items], prepared, task.infer(prepared, model))
 
 
 def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -59,25 +80,15 @@ def inference_threads(workers: int) -> int:
 
 
 class _Parts:
-    """The decoded parts of one chunk, decoded by several workers, behind one Future-like `result()`."""
+    """The parts of one chunk, decoded by several workers, behind one Future-like `result()`."""
 
-    __slots__ = ("parts",)
+    __slots__ = ("parts", "task")
 
-    def __init__(self, parts: list[Future]) -> None:
-        self.parts = parts
+    def __init__(self, parts: list[Future], task: Task) -> None:
+        self.parts, self.task = parts, task
 
-    def result(self) -> Decoded:
-        pixels: list[np.ndarray] = []
-        good: list[int] = []
-        errors: list[str | None] = []
-        offset = 0
-        for part in self.parts:
-            decoded = part.result()
-            pixels.append(decoded[0])
-            good.extend(offset + i for i in decoded[1])
-            errors.extend(decoded[2])
-            offset += len(decoded[2])
-        return Decoded(np.concatenate(pixels), good, errors)
+    def result(self) -> Any:
+        return self.task.join([part.result() for part in self.parts])
 
     def cancel(self) -> bool:
         return all([part.cancel() for part in self.parts])
@@ -98,66 +109,58 @@ class _Ready:
         return False
 
 
-def classify_chunks(paths: Iterable[str], config: PreprocessConfig, predict: Predict, batch_size: int = CHUNK,
-                    pool: Pool | None = None, keep_probabilities: bool = False,
-                    keep_pixels: bool = False, min_confidence: float = 0.0) -> Iterator[FileResult]:
-    """Yield a FileResult for every path, in order. With a *pool*, its processes decode the chunks.
+def run_chunks(paths: Iterable[str], task: Task, config: PreprocessConfig, model: Any, batch_size: int,
+               pool: Pool | None = None) -> Iterator[Any]:
+    """Yield *task*'s row for every path, in order, *batch_size* files a chunk. With a *pool*, its
+    processes decode the chunks (a chunk of at least two files per worker is split across them, so a folder
+    that fits in one chunk still keeps every worker busy, and the model still sees the whole chunk at once).
 
     The model runs on its own thread while the next chunk decodes, from the second chunk on: the first
     runs inline, so a run over a few files starts no thread (and imports no thread pool)."""
-    decoder = pool
     workers = pool.size if pool is not None else 1
     infer: ThreadPoolExecutor | None = None
-    window = max(2, 2 * workers)  # chunks decoding at once: enough to keep every worker busy, no more
+    window = task.window or max(2, 2 * workers)  # chunks decoding at once: every worker busy, no more
 
-    def submit_decode(chunk: list[str]) -> Future | _Ready | _Parts:
-        if decoder is not None:
-            if len(chunk) < 2 * workers:
-                return decoder.submit(chunk, config)
-            # A chunk is split across the workers: a folder that fits in one chunk (300 photos) still keeps
-            # every worker busy, and the model still sees the whole chunk at once.
-            step = -(-len(chunk) // workers)
-            return _Parts([decoder.submit(chunk[i : i + step], config) for i in range(0, len(chunk), step)])
-        return _Ready(decode_chunk(chunk, config))
+    def submit(chunk: list[str]) -> Future | _Ready | _Parts:
+        if pool is None:
+            return _Ready(task.prepare(chunk, config))
+        if len(chunk) < 2 * workers:
+            return pool.submit(chunk, config, task.job)
+        step = -(-len(chunk) // workers)
+        return _Parts([pool.submit(chunk[i : i + step], config, task.job) for i in range(0, len(chunk), step)],
+                      task)
 
-    def finish(chunk: list[str], decoded, probs: Future | _Ready | None) -> list[FileResult]:
-        """Built on the calling thread: only the model itself runs on the inference thread (GIL-free)."""
-        return rows(chunk, decoded, None if probs is None else probs.result(), keep_probabilities, keep_pixels,
-                    min_confidence)
-
-    def start_model(decoded, first: bool) -> Future | _Ready | None:
+    def start_model(prepared: Any, first: bool) -> Future | _Ready:
         nonlocal infer
-        if not len(decoded[1]):
-            return None
         if first:
-            return _Ready(predict(decoded[0]))
+            return _Ready(task.infer(prepared, model))
         if infer is None:
             from concurrent.futures import ThreadPoolExecutor
 
             infer = ThreadPoolExecutor(1, thread_name_prefix="mnist-onnx-infer")
-        return infer.submit(predict, decoded[0])
+        return infer.submit(task.infer, prepared, model)
 
     decoding: deque[tuple[list[str], Future | _Ready | _Parts]] = deque()
     try:
-        pending = None  # (chunk, decoded, model future): its model runs while the next chunk decodes
+        pending = None  # (chunk, prepared, the model's future): its model runs while the next chunk decodes
         chunks = _chunks(paths, batch_size)
         first = True
         while True:
             for chunk in chunks:  # keep up to `window` chunks decoding (one, in-process)
-                decoding.append((chunk, submit_decode(chunk)))
-                if len(decoding) >= window or decoder is None:
+                decoding.append((chunk, submit(chunk)))
+                if len(decoding) >= window or pool is None:
                     break
             if not decoding:
                 break
             chunk, fut = decoding.popleft()
-            decoded = fut.result()
-            nxt = (chunk, decoded, start_model(decoded, first))
+            prepared = fut.result()
+            nxt = (chunk, prepared, start_model(prepared, first))
             first = False
-            if pending is not None:
-                yield from finish(*pending)
+            if pending is not None:  # rows are built on this thread: only the model runs on the other
+                yield from task.rows(pending[0], pending[1], pending[2].result())
             pending = nxt
         if pending is not None:
-            yield from finish(*pending)
+            yield from task.rows(pending[0], pending[1], pending[2].result())
     finally:
         if infer is not None:
             infer.shutdown(wait=True, cancel_futures=True)

@@ -17,7 +17,7 @@ from typing import Protocol, overload
 import numpy as np
 
 from ._calibration import COVERAGES, accuracy_at_coverage, expected_calibration_error
-from ._chunk import FileResult
+from ._schema import FileResult
 from ._files import iter_files
 from ._idx import find_split, load_split
 from .errors import DataError, UsageError

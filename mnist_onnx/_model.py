@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ._defaults import DEFAULT_MIN_CONFIDENCE
 from ._contract import INKS, LINE_CLASSES, LINE_HEIGHT, KEY_LABELS, KEY_MIN_CONFIDENCE, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING, LABELS
 from ._paths import MODEL_ENV, default_export_path
 from .errors import ModelError, ProviderError
@@ -350,3 +351,99 @@ def model_summary(model: str | Path | None = None) -> dict:
         "min_confidence": info.min_confidence,
         "card": info.card,
     }
+
+
+class Model:
+    """One ONNX model, opened (`open_model`): its session on the provider that really works, its contract
+    (`info`), what it computes -- `predict` for a digit model ((N, 28, 28) [0, 1] white on black -> (N, 10)
+    probabilities), `run_lines` for a sequence reader -- and `threshold`, the one rule for `unsure`. The
+    `Classifier` is a façade over a Model and the engine's tasks."""
+
+    def __init__(self, path: Path, source: str, session: Any, provider: str, provider_note: str | None,
+                 info: ModelInfo) -> None:
+        self.path, self.source, self.session, self.info = path, source, session, info
+        self.provider, self.provider_note = provider, provider_note
+        pre = info.preprocessing
+        # Fold "to 0..255, times scale, minus mean, over std" into one multiply-add per pixel.
+        self._mul = np.float32(255.0 * pre.scale / pre.std)
+        self._add = np.float32(-pre.mean / pre.std)
+        dims = [d if isinstance(d, int) else -1 for d in info.input_shape]
+        self._shape = [-1, *dims[1:]]
+
+    @property
+    def reads_lines(self) -> bool:
+        """A sequence reader (`reader`): reads a number's whole line; `read` only."""
+        return self.info.kind == KIND_SEQUENCE
+
+    def threshold(self, min_confidence: float | None = None, task: str = "classify") -> float:
+        """The minimum confidence *task* ("classify" or "read") uses with this model (`decide_threshold`)."""
+        return decide_threshold(min_confidence, self.info.min_confidence, self.reads_lines, task)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(N, 10) probabilities for (N, 28, 28) float32 inputs in [0, 1], white on black, in one call."""
+        from ._calibration import softmax
+
+        if self.info.preprocessing.ink == "black-on-white":
+            x = 1.0 - x
+        if self.info.input_dtype == np.uint8:
+            feed = np.rint(x * 255.0).astype(np.uint8)
+        else:
+            feed = x * self._mul + self._add if (self._mul != 1 or self._add != 0) else x
+        feed = np.ascontiguousarray(feed.reshape(self._shape), dtype=self.info.input_dtype)
+        scores = self.session.run([self.info.output_name], {self.info.input_name: feed})[0].astype(np.float32)
+        if scores.size != len(x) * 10:  # declared [N, 10], returned something else
+            raise ModelError(f"{self.path}: the model returned shape {list(scores.shape)} for {len(x)} "
+                             "images; expected [N, 10]")
+        scores = scores.reshape(len(x), 10)
+        kind = self.info.output_kind
+        if kind == "logits" or (kind == "auto" and not _looks_like_probabilities(scores)):
+            scores = softmax(scores)
+        return scores
+
+    def run_lines(self, lines: np.ndarray) -> np.ndarray:
+        """A sequence reader's (N, frames, 11) probabilities for (N, 32, W) lines (`image.line.to_input`)."""
+        from ._calibration import softmax
+
+        out = self.session.run([self.info.output_name], {self.info.input_name: np.ascontiguousarray(lines, np.float32)})[0]
+        out = np.asarray(out, np.float32)
+        if out.ndim != 3 or out.shape[0] != len(lines) or out.shape[2] != 11:
+            raise ModelError(f"{self.path}: the reader returned shape {list(out.shape)} for {len(lines)} "
+                             "lines; expected [N, frames, 11]")
+        return softmax(out) if self.info.output_kind == "logits" else out
+
+
+def open_model(model: str | Path | None = None, *, provider: Provider = "auto", device_id: int = 0,
+               threads: int | None = None, mean: float | None = None, std: float | None = None,
+               scale: float | None = None, ink: Ink | None = None) -> Model:
+    """The factory: find *model* (`resolve_model`), open its session (`open_session`), read its contract
+    (`read_contract`, with the caller's normalisation overrides)."""
+    path, source = resolve_model(model)
+    session, used, note = open_session(path, provider, device_id, threads)
+    info = read_contract(session, path, source, mean=mean, std=std, scale=scale, ink=ink)
+    return Model(path, source, session, used, note, info)
+
+
+def _looks_like_probabilities(scores: np.ndarray) -> bool:
+    return bool(scores.min() >= 0 and scores.max() <= 1 and np.allclose(scores.sum(1), 1, atol=1e-3))
+
+
+def decide_threshold(min_confidence: float | None, own: float, reads_lines: bool, task: str = "classify") -> float:
+    """The one rule for the `unsure` threshold, wherever a model is used (the Classifier, the CLI, a Ray
+    driver that checked the model elsewhere, the actors): *min_confidence* when given (checked: a
+    probability), else the model's *own* (chosen by measurement when it was made) -- except that `read` with a
+    digit model (segmentation) multiplies digit confidences, and uses 0.9 for that product."""
+    if min_confidence is not None:
+        return check_probability(min_confidence)
+    if task == "read" and not reads_lines:
+        return DEFAULT_MIN_CONFIDENCE
+    return own
+
+
+def check_probability(value: object, name: str = "min_confidence") -> float:
+    """A threshold given by the caller: a number from 0 to 1 (NaN, -1, 2, None, 'abc' are a UsageError)."""
+    from .errors import UsageError
+
+    if isinstance(value, bool) or not (isinstance(value, (int, float, np.floating, np.integer))
+                                       and 0.0 <= float(value) <= 1.0):
+        raise UsageError(f"{name} {value!r}: must be a probability from 0 to 1")
+    return float(value)

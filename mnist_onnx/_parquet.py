@@ -25,10 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._chunk import FileResult
 from ._paths import beside
-from ._read import Reading
 from ._resume import Done, path_key
+from ._schema import Schema
 from .errors import EngineError, OutputError, needs_extra
 
 ROW_GROUP = 4096
@@ -62,22 +61,15 @@ def _text(s: str) -> str:
 
 
 class ParquetRows:
-    """A writer for classify's FileResults or read's Readings (*kind*), used as a context manager."""
+    """The Parquet writer (registered in `_writers.FILE_FORMATS` by its suffix): any task's rows, typed by
+    its *schema* (`_schema`), used as a context manager; `done` is its resume reader."""
 
-    def __init__(self, path: Path, kind: str, top_k: int = 0, resume: bool = False) -> None:
+    name, suffixes = "parquet", (".parquet",)
+
+    def __init__(self, path: Path, schema: Schema, resume: bool = False) -> None:
         pa = _pyarrow()
-        self._pa, self.path, self.kind, self.top_k = pa, Path(path), kind, top_k
-        common = [("path", pa.string()), ("status", pa.string()), ("error", pa.string())]
-        if kind == "read":
-            box = pa.list_(pa.int32())
-            digit = pa.struct([("digit", pa.int8()), ("confidence", pa.float64()), ("box", box)])
-            fields = [common[0], ("number", pa.string()), ("confidence", pa.float64()), *common[1:],
-                      ("digits", pa.list_(digit))]
-        else:
-            fields = [common[0], ("digit", pa.int8()), ("confidence", pa.float64()), *common[1:]]
-            if top_k:
-                fields.append(("top_k", pa.list_(pa.struct([("digit", pa.int8()), ("probability", pa.float64())]))))
-        self.schema = pa.schema(fields)
+        self._pa, self.path, self.rows = pa, Path(path), schema
+        self.schema = pa.schema(schema.arrow(pa))
         self._rows: list[dict[str, Any]] = []
         self._writer: Any = None
         self._file: Any = None  # pyarrow is handed open files, never path strings: a string is read as a URI
@@ -188,17 +180,9 @@ class ParquetRows:
         os.replace(merging, self.path)
         shutil.rmtree(self.journal, ignore_errors=True)
 
-    def write(self, r: FileResult | Reading) -> None:
-        row: dict[str, Any] = {"path": _text(r.path), "status": r.status, "error": r.error}
-        if isinstance(r, Reading):
-            row.update(number=r.number, confidence=r.confidence,
-                       digits=[{"digit": d.digit, "confidence": d.confidence, "box": list(d.box)} for d in r.digits])
-        else:
-            row.update(digit=r.digit, confidence=r.confidence)
-            if self.top_k:
-                probs = r.probabilities
-                order: list[int] = [] if probs is None else (-probs).argsort(kind="stable")[: self.top_k].tolist()
-                row["top_k"] = [{"digit": d, "probability": float(probs[d])} for d in order] if probs is not None else []
+    def write(self, r: Any) -> None:
+        row = self.rows.record(r)
+        row["path"] = _text(r.path)
         self._rows.append(row)
         if len(self._rows) >= ROW_GROUP:
             self.flush()

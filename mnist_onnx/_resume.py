@@ -5,13 +5,13 @@ included) leaves every finished row and at most one torn one. The next run reads
 its last complete row, skips the files it holds and appends the rest: every file exactly once.
 
 Files are remembered as 8-byte hashes of their path in one sorted array (8 MB for a million files), never as
-a set of strings.
+a set of strings. Each format's reader of an output (the rows it holds) lives beside its writer
+(`_writers`, `_parquet`); this module holds what they share.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import json
 import os
@@ -112,13 +112,15 @@ class Done:
         return (p for p in paths if p not in self)
 
 
-class _Lines:
-    """Lines of a binary file as text (names that are not UTF-8 round-trip), with the byte offset after
-    the last one handed out and whether it ended with a newline."""
+class Lines:
+    """Lines of a binary file as text (names that are not UTF-8 round-trip): whether the last one handed out
+    ended with a newline (`complete`), and the byte offset after the last line a reader marked as a whole
+    row (`keep()`, `kept`): a resume reader truncates the file there."""
 
     def __init__(self, f: BinaryIO) -> None:
         self._f = f
         self.offset = 0
+        self.kept = 0
         self.complete = True
 
     def __iter__(self) -> Iterator[str]:
@@ -127,53 +129,5 @@ class _Lines:
             self.complete = raw.endswith(b"\n")
             yield raw.decode("utf-8", "surrogateescape")
 
-
-def read_done(path: Path, fmt: str, header: list[str]) -> Done:  # noqa: C901 -- one reader per format
-    """The files *path* holds, a CSV with *header* or JSON Lines; a torn last row is cut off (the file is
-    truncated after the last complete row, and to nothing when even the CSV header is torn). An output that
-    is not one of ours is an OutputError: it is never truncated."""
-    if not path.exists() or path.stat().st_size == 0:
-        return Done(())
-    keys: list[int] = []
-    end = 0
-    try:
-        with open(path, "rb") as f:
-            lines = _Lines(f)
-            if fmt == "jsonl":
-                columns = set(header)
-                for n, line in enumerate(lines, start=1):
-                    if not lines.complete:
-                        break
-                    try:
-                        row = json.loads(line)
-                    except (ValueError, RecursionError):
-                        row = None
-                    # ours: an object with exactly our columns (another tool's rows, or `read` rows resumed by
-                    # `classify`, are not), its path a string
-                    if not (isinstance(row, dict) and set(row) == columns and isinstance(row["path"], str)):
-                        raise OutputError(f"{path}: line {n} is not a row of ours; cannot resume into it")
-                    keys.append(path_key(row["path"]))
-                    end = lines.offset
-            else:
-                reader = csv.reader(lines)
-                first = next(reader, None)
-                if lines.complete:
-                    if first != header:
-                        raise OutputError(f"{path}: its columns are {first}, not {header}; cannot resume into it")
-                    end = lines.offset
-                    for row in reader:
-                        if not lines.complete:
-                            break
-                        if not row:
-                            raise OutputError(f"{path}: an empty line; cannot resume into it")
-                        keys.append(path_key(row[0]))
-                        end = lines.offset
-    except csv.Error as e:
-        raise OutputError(f"{path}: not a CSV of ours ({e}); cannot resume into it") from None
-    except OutputError:
-        raise  # already one line (an OutputError is an OSError too: not wrapped again)
-    except OSError as e:
-        raise OutputError(f"{path}: cannot read ({e.strerror or e})") from None
-    if end < path.stat().st_size:  # a torn last row (the run was killed while writing it)
-        os.truncate(path, end)
-    return Done(keys)
+    def keep(self) -> None:
+        self.kept = self.offset

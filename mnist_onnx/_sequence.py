@@ -1,7 +1,7 @@
 """Read whole numbers with the sequence reader: the number's line in, the digit string out, nothing cut.
 
-The reader task beside `_read`'s segmentation one, run by the same engine loop (`_read.read_chunks`): decode
-and clean each image as for a single digit (`_levels`), find the number's row of ink (`_line.find_line`:
+The reader task beside `_read`'s segmentation one (`Lines`), run by the one engine loop (`_engine`): decode
+and clean each image as for a single digit (`levels`), find the number's row of ink (`image.line.find_line`:
 specks, page edges and far marks left out), scale it to the reader's height, run the network on every line of
 a chunk at once (lines of similar width together), and decode its output along the line with CTC's best path
 (NumPy). Each digit's confidence is its peak probability, its box the ink between its neighbours' peaks; the
@@ -18,11 +18,12 @@ from typing import NamedTuple, Union
 
 import numpy as np
 
-from ._chunk import Item, blank, failed, nan_scores
-from ._clean import _levels
-from ._line import SIDE, STRIDE, ctc_greedy, find_line, to_input
-from ._preprocess import PreprocessConfig, normal_form
-from ._read import DigitBox, Reading, ReadTask, plan_each
+from ._chunk import Item
+from .image.levels import levels
+from .image.line import SIDE, STRIDE, ctc_greedy, find_line, to_input
+from .image.normal import PreprocessConfig, normal_form
+from ._read import plan_each
+from ._schema import DigitBox, Reading, blank, failed, nan_scores
 
 BLANK = 10
 _BATCH_COLUMNS = 64 * 512  # input columns per model call
@@ -49,7 +50,7 @@ Planned = Union[LinePlan, str, None]  # a line, an error's words, or None: no in
 
 
 def _plan_line(gray: np.ndarray, size: tuple[int, int], config: PreprocessConfig) -> Planned:
-    x = _levels(gray, config.invert)
+    x = levels(gray, config.invert)
     line = find_line(x.copy())
     if line is None:
         return None
@@ -116,47 +117,56 @@ class LineModels(NamedTuple):
     digits: Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) -> (N, 10) probabilities
 
 
-def line_readings(names: Sequence[str], planned: Sequence[Planned], models: LineModels,
-                  min_confidence: float) -> list[Reading]:
-    """One model pass over every planned line, then each image's reading. A line of one digit's width that
-    the reader reads as one digit (or none) is read as `classify` reads the image: a one-digit image gets
-    exactly classify's digit and confidence, as with the segmentation reader."""
-    lines = [p.pixels for p in planned if isinstance(p, LinePlan)]
-    probs = iter(_run_all(lines, models.lines) if lines else [])
-    singles = [p.single for p in planned if isinstance(p, LinePlan) and p.single is not None]
-    digit_probs = iter(models.digits(np.stack(singles)) if singles else [])
-    out = []
-    for name, entry in zip(names, planned):
-        if entry is None:
-            out.append(blank(Reading, name))
-            continue
-        if isinstance(entry, str):
-            out.append(failed(Reading, name, entry))
-            continue
-        p = next(probs)
-        one = next(digit_probs) if entry.single is not None else None
-        if not np.isfinite(p).all() or (one is not None and not np.isfinite(one).all()):
-            out.append(nan_scores(Reading, name))
-            continue
-        found = ctc_greedy(p, BLANK)
-        if one is not None and len(found) <= 1:  # one digit: classify's reading
-            found = [(int(one.argmax()), 0, len(p), float(one.max()))]
-        if not found:
-            out.append(blank(Reading, name))
-            continue
-        confidence = float(np.prod([peak for *_, peak in found]))  # as export/reader.py calibrated it
-        digits = _digits(entry, found)
-        out.append(Reading(name, "".join(str(d.digit) for d in digits), confidence, digits,
-                           unsure=confidence < min_confidence))
-    return out
+@dataclass(frozen=True)
+class Lines:
+    """read by the sequence reader as an engine task (`_engine.Task`): each image's line found
+    (`plan_lines`), one pass of the reader over every line of the chunk and one of the digit model over the
+    lines of one digit's width (*model*: `LineModels`), then each line decoded (`rows`)."""
 
+    min_confidence: float
+    job = "lines"
+    window = 2  # a planned image holds its line's ink
 
-def read_line_items(items: Sequence[Item], config: PreprocessConfig, models: LineModels,
-                    min_confidence: float) -> list[Reading]:
-    """Read one chunk -- paths, uploads (name, bytes) or PIL images -- in one go."""
-    from ._chunk import item_name
+    def prepare(self, items: Sequence[Item], config: PreprocessConfig) -> list[Planned]:
+        return plan_lines(items, config)
 
-    return line_readings([item_name(i) for i in items], plan_lines(items, config), models, min_confidence)
+    def join(self, parts: list[list[Planned]]) -> list[Planned]:
+        return [entry for part in parts for entry in part]
 
+    def infer(self, planned: Sequence[Planned], models: LineModels) -> tuple[list[np.ndarray], np.ndarray | None]:
+        lines = [p.pixels for p in planned if isinstance(p, LinePlan)]
+        singles = [p.single for p in planned if isinstance(p, LinePlan) and p.single is not None]
+        return (_run_all(lines, models.lines) if lines else [],
+                models.digits(np.stack(singles)) if singles else None)
 
-LINES = ReadTask(plan_lines, line_readings, "lines")  # the sequence reader: whole lines, nothing cut
+    def rows(self, names: Sequence[str], planned: Sequence[Planned],
+             inferred: tuple[list[np.ndarray], np.ndarray | None]) -> list[Reading]:
+        """Each line decoded along its length (CTC's best path). A line of one digit's width that the reader
+        reads as one digit (or none) is read as `classify` reads the image: a one-digit image gets exactly
+        classify's digit and confidence, as with the segmentation reader."""
+        probs = iter(inferred[0])
+        digit_probs = iter(inferred[1] if inferred[1] is not None else [])
+        out = []
+        for name, entry in zip(names, planned):
+            if entry is None:
+                out.append(blank(Reading, name))
+                continue
+            if isinstance(entry, str):
+                out.append(failed(Reading, name, entry))
+                continue
+            p = next(probs)
+            one = next(digit_probs) if entry.single is not None else None
+            if not np.isfinite(p).all() or (one is not None and not np.isfinite(one).all()):
+                out.append(nan_scores(Reading, name))
+                continue
+            found = ctc_greedy(p, BLANK)
+            if one is not None and len(found) <= 1:  # one digit: classify's reading
+                found = [(int(one.argmax()), 0, len(p), float(one.max()))]
+            if not found:
+                out.append(blank(Reading, name))
+                continue
+            confidence = float(np.prod([peak for *_, peak in found]))  # as export/reader.py calibrated it
+            digits = _digits(entry, found)
+            out.append(Reading(name, "".join(str(d.digit) for d in digits), confidence, digits,
+                               unsure=confidence < self.min_confidence))
+        return out

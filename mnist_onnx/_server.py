@@ -1,6 +1,6 @@
 """`mnist-onnx serve`: a drawing page and an HTTP API over one shared Classifier.
 
-The same engine as `classify` (`_batch.classify_items`: decode -> preprocess -> model -> rows), so the API
+The same engine and tasks as `classify` and `read` (`_engine.run_items`: decode -> preprocess -> model -> rows), so the API
 gives the same digits and the same error words for the same files. Needs the `serve` extra (FastAPI,
 uvicorn, python-multipart); nothing here is imported by the rest of the package.
 
@@ -32,14 +32,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.requests import ClientDisconnect
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ._batch import classify_items
-from ._chunk import FileResult
+from ._engine import run_items
+from ._schema import ClassifySchema, FileResult, ReadSchema
 from ._version import __version__
 from .errors import MnistOnnxError
 from ._defaults import MODEL_BATCH
-from ._read import Reading, read_items
+from ._schema import Reading
 
 MiB = 1 << 20
+CLASSIFY, READ = ClassifySchema(), ReadSchema()  # each task's rows as the API answers them
 
 
 class _Batcher:
@@ -184,20 +185,6 @@ def _filename(disposition: bytes, options: dict[bytes, bytes]) -> str:
     return options.get(b"filename", b"").decode("utf-8", "replace")
 
 
-def _result_json(r: FileResult, with_pixels: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "filename": r.path,
-        "digit": r.digit,
-        "confidence": r.confidence,
-        "probabilities": None if r.probabilities is None or r.digit is None else [float(p) for p in r.probabilities],
-        "status": r.status,
-        "error": r.error,
-    }
-    if with_pixels:
-        out["pixels"] = None if r.pixels is None else np.round(r.pixels, 3).tolist()
-    return out
-
-
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -230,10 +217,11 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
         with decoding:
             return work(*args)
 
-    def read_with(items: list, config: Any, model: Any, threshold: float | None) -> list[Reading]:
+    def read_with(items: list, model: Any, threshold: float | None) -> list[Reading]:
         if reader is not None:
             return reader.read_items(items, threshold)
-        return read_items(items, config, model, classifier.threshold(threshold, "read"))  # read's one rule
+        task, _ = classifier.task("read", threshold)  # the segmentation, over the shared (batched) model
+        return run_items(items, task, classifier.config, model)
 
     def guarded_read(*args: Any) -> Any:
         with reading:
@@ -353,7 +341,7 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
             results = await run_in_threadpool(guarded, _classify, classifier, batcher, items, pixels, threshold)
         except MnistOnnxError as e:  # the model misbehaves: a JSON error, as every other answer
             return _error(500, str(e))
-        return JSONResponse({"results": [_result_json(r, pixels) for r in results]})
+        return JSONResponse({"results": [CLASSIFY.api(r, pixels) for r in results]})
 
     @app.post("/v1/read", responses=responses)
     async def read(request: Request, min_confidence: Optional[float] = None) -> JSONResponse:
@@ -369,24 +357,18 @@ def create_app(classifier, *, max_upload_mb: float = 16, max_files: int = 1000, 
             return items
         model = batcher or classifier.predict_pixels
         try:
-            results = await run_in_threadpool(guarded_read, items, classifier.config, model, min_confidence)
+            results = await run_in_threadpool(guarded_read, items, model, min_confidence)
         except MnistOnnxError as e:
             return _error(500, str(e))
-        return JSONResponse({"results": [_reading_json(r) for r in results]})
+        return JSONResponse({"results": [READ.api(r) for r in results]})
 
     return app
 
 
-def _reading_json(r: Reading) -> dict[str, Any]:
-    return {"filename": r.path, "number": r.number, "confidence": r.confidence, "status": r.status,
-            "error": r.error, "digits": [{"digit": d.digit, "confidence": d.confidence, "box": list(d.box)}
-                                         for d in r.digits]}
-
-
 def _classify(classifier, batcher: _Batcher | None, items: list[tuple[str, bytes]],
               want_pixels: bool, min_confidence: float) -> list[FileResult]:
-    model = batcher or classifier.predict_pixels  # without batching: every request thread runs the model itself
-    return classify_items(items, classifier.config, model, keep_pixels=want_pixels, min_confidence=min_confidence)
+    task, own = classifier.task("classify", min_confidence, keep_probabilities=True, keep_pixels=want_pixels)
+    return run_items(items, task, classifier.config, batcher or own)  # without batching: each thread runs the model
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")

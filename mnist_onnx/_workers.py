@@ -23,11 +23,12 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from ._chunk import decode_chunk
-from ._read import plan_chunk
-from ._sequence import plan_lines
+from ._chunk import Classify
+from ._read import Segment
+from ._sequence import Lines
 from .errors import UsageError
 
+JOBS = {task.job: task.prepare for task in (Classify(), Segment(), Lines(0.0))}  # every engine task's decoding
 _WORKER_CODE = "import sys; from mnist_onnx._workers import _serve; _serve(int(sys.argv[1]))"
 
 
@@ -42,18 +43,17 @@ def _die_with_parent() -> None:
 
 
 def _serve(fd: int) -> None:
-    """Worker main loop: receive (job, items, PreprocessConfig), send the job's result: `decode` for
-    classify (`_chunk.decode_chunk`), `plan` for read (`_read.plan_chunk`)."""
+    """Worker main loop: receive (job, items, PreprocessConfig), send the job's result (`JOBS`: a task's
+    `prepare`, by the task's `job` name)."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
-    jobs = {"decode": decode_chunk, "plan": plan_chunk, "lines": plan_lines}
     conn = Connection(fd)
     while True:
         try:
             kind, items, config = conn.recv()
         except (EOFError, OSError):
             return
-        conn.send(jobs[kind](items, config))
+        conn.send(JOBS[kind](items, config))
 
 
 class _Worker:
@@ -92,7 +92,7 @@ class _Worker:
 
 
 class DecoderPool:
-    """N decoding processes fed from one queue; `submit` returns a Future of `decode_chunk`'s result."""
+    """N decoding processes fed from one queue; `submit` returns a Future of the job's result."""
 
     def __init__(self, workers: int) -> None:
         self.size = workers

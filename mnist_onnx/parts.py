@@ -15,14 +15,14 @@ one of these names is a change to this page.
 from __future__ import annotations
 
 from ._calibration import expected_calibration_error, soften, softmax, threshold_for
-from ._clean import _levels as levels
+from .image.levels import levels as levels
 from ._contract import (INPUT_NAME, KEY_LABELS, KEY_MIN_CONFIDENCE, KEY_MODEL_CARD, KEY_OUTPUT, KEY_PREPROCESSING,
                         KEY_TEST_ACCURACY, KEY_VALIDATION_ACCURACY, LABELS, OUTPUT_NAME, PREPROCESSING)
 from ._idx import find_split, load_split
-from ._line import HEIGHT, STRIDE, ctc_greedy, find_line, pad_batch, to_input
+from .image.line import HEIGHT, STRIDE, ctc_greedy, find_line, pad_batch, to_input
 from ._model import named_model
 from ._paths import atomic_write, check_writable, default_export_path, user_cache_dir
-from ._preprocess import load_image, to_mnist
+from .image.normal import load_image, to_mnist
 
 __all__ = [
     "INPUT_NAME", "OUTPUT_NAME", "LABELS", "PREPROCESSING", "KEY_LABELS", "KEY_MIN_CONFIDENCE", "KEY_MODEL_CARD",

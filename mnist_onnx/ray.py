@@ -5,7 +5,7 @@
     mnist_onnx.ray.classify(ds).write_parquet("s3://bucket/digits/")
 
 The model runs in Ray Data actors (`map_batches` with a callable class: one model load per actor). Each
-batch goes through `_batch.classify_items`, the function the server also uses: one decoding, one
+batch goes through `_engine.run_items`, the function the server also uses: one decoding, one
 preprocessing, one model contract, so a file gets the same digit, confidence or error words as it would
 from `mnist-onnx classify` on one machine.
 
@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-import json
-import math
 import os
 import re
 import tempfile
@@ -30,20 +28,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._batch import classify_items
-from ._chunk import NAN_SCORES, FileResult, blank, failed, nan_scores
-from ._classifier import Classifier, Options, check_probability, path_list
+from ._engine import run_items
+from ._classifier import Classifier, Options, path_list
 from ._files import is_uri, iter_files, matches
-from ._model import resolve_model
+from ._model import check_probability, resolve_model
 from ._defaults import CHUNK, READ_CHUNK
-from ._read import DigitBox, Reading
+from ._schema import Schema, schema
 from ._resume import Done
-from .errors import EngineError, ProviderError, Status, UsageError, needs_extra
+from .errors import EngineError, ProviderError, UsageError, needs_extra
 
 if TYPE_CHECKING:
     import ray.data
 
-__all__ = ["classify", "classify_paths", "read", "read_paths", "Predictor", "Reader", "RayRun", "default_concurrency",
+__all__ = ["classify", "classify_paths", "read", "read_paths", "Predictor", "Reader", "RayRun", "RayEngine",
+           "default_concurrency",
            "COLUMNS", "READ_COLUMNS"]
 
 # Columns of the Dataset `classify` returns (plus `probabilities` when asked for). A row without a digit
@@ -60,12 +58,16 @@ def _import_ray() -> Any:
 
 
 class Predictor:
-    """A Ray Data callable class: loads the model once per actor, then classifies batch after batch.
+    """A Ray Data callable class: loads the model once per actor, then runs its task (`classify`; `Reader`:
+    `read`) on batch after batch, through the engine's `run_items` and the task's schema (`_schema`): the
+    rows a local run gives, as numpy columns.
 
     A batch holds a `path` column and, when the files were read by Ray (`read_binary_files`), a `bytes`
     column; without `bytes` the actor reads each path itself (a shared filesystem), with the same checks
     as a local run (missing files, folders, FIFOs and devices give error rows).
     """
+
+    task = "classify"
 
     def __init__(self, model: str | dict[str, Any], options: Options | dict[str, Any],
                  keep_probabilities: bool = False, min_confidence: float | None = None) -> None:
@@ -81,25 +83,21 @@ class Predictor:
                 path.write_bytes(ray.get(model["ref"]))
                 self.classifier = Classifier(path, **dataclasses.asdict(options))
         self.keep_probabilities = keep_probabilities
-        self.min_confidence = self.classifier.threshold(min_confidence)
+        self.rows = _schema(self.task, keep_probabilities)
+        self.min_confidence = self.classifier.threshold(min_confidence, self.task)  # None: the model's own
         self.node = _import_ray().get_runtime_context().get_node_id()  # which node did the work: rows say
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         clf = self.classifier
-        rows = classify_items(_batch_items(batch), clf.config, clf.predict_pixels,
-                              keep_probabilities=self.keep_probabilities, min_confidence=self.min_confidence)
-        out = {
-            "path": np.asarray([r.path for r in rows], dtype=object),
-            "digit": np.asarray([-1 if r.digit is None else r.digit for r in rows], np.int64),
-            "confidence": np.asarray([math.nan if r.confidence is None else r.confidence for r in rows], np.float64),
-            "status": np.asarray([r.status.value for r in rows], dtype=object),
-            "error": np.asarray([r.error or "" for r in rows], dtype=object),
-            "provider": np.asarray([self.classifier.provider] * len(rows), dtype=object),
-            "node": np.asarray([self.node] * len(rows), dtype=object),
-        }
-        if self.keep_probabilities:
-            out["probabilities"] = np.stack([r.probabilities if r.probabilities is not None
-                                             else np.full(10, np.nan, np.float32) for r in rows])
+        options = {"keep_probabilities": self.keep_probabilities} if self.task == "classify" else {}
+        task, model = clf.task(self.task, self.min_confidence, **options)
+        out = self.rows.to_ray(run_items(_batch_items(batch), task, clf.config, model))
+        probabilities = out.pop("probabilities", None)
+        n = len(out["path"])
+        out["provider"] = np.asarray([clf.provider] * n, dtype=object)
+        out["node"] = np.asarray([self.node] * n, dtype=object)
+        if probabilities is not None:
+            out["probabilities"] = probabilities
         return out
 
 
@@ -107,28 +105,20 @@ READ_COLUMNS = ("path", "number", "confidence", "status", "error", "digits", "pr
 
 
 class Reader(Predictor):
-    """The Ray Data callable class behind `read`: one model load per actor, then `_read.read_items` on each
-    batch. `digits` is a JSON list of {"digit", "confidence", "box"} per row (Ray's numpy batches hold no
-    nested records); a row without a number has number "" and confidence NaN."""
+    """The Ray Data callable class behind `read`: `Predictor` with the read task. `digits` is a JSON list of
+    {"digit", "confidence", "box"} per row (Ray's numpy batches hold no nested records); a row without a
+    number has number "" and confidence NaN."""
+
+    task = "read"
 
     def __init__(self, model: str | dict[str, Any], options: Options | dict[str, Any],
                  min_confidence: float | None = None) -> None:
-        super().__init__(model, options)
-        self.min_confidence = self.classifier.threshold(min_confidence, "read")  # None: the reader's own
+        super().__init__(model, options, min_confidence=min_confidence)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = self.classifier.read_items(_batch_items(batch), self.min_confidence)
-        return {
-            "path": np.asarray([r.path for r in rows], dtype=object),
-            "number": np.asarray([r.number or "" for r in rows], dtype=object),
-            "confidence": np.asarray([math.nan if r.confidence is None else r.confidence for r in rows], np.float64),
-            "status": np.asarray([r.status.value for r in rows], dtype=object),
-            "error": np.asarray([r.error or "" for r in rows], dtype=object),
-            "digits": np.asarray([json.dumps([{"digit": d.digit, "confidence": d.confidence, "box": list(d.box)}
-                                              for d in r.digits]) for r in rows], dtype=object),
-            "provider": np.asarray([self.classifier.provider] * len(rows), dtype=object),
-            "node": np.asarray([self.node] * len(rows), dtype=object),
-        }
+
+def _schema(task: str, keep_probabilities: bool) -> Schema:
+    """*task*'s rows as Ray columns; classify with every probability kept when asked for."""
+    return schema(task, top_k=10 if keep_probabilities and task == "classify" else 0)
 
 
 def _batch_items(batch: dict[str, np.ndarray]) -> list[str | tuple[str, bytes]]:
@@ -229,15 +219,13 @@ class RayRun:
     """An iterator of FileResults (or Readings) from a Ray run, which also records what ran them: the `providers` the
     actors used (seen in the rows) and the number of `actors`."""
 
-    def __init__(self, ds: ray.data.Dataset | None, actors: int, keep_probabilities: bool,
-                 provider: str = "auto", readings: bool = False) -> None:
+    def __init__(self, ds: ray.data.Dataset | None, actors: int, rows: Schema, provider: str = "auto") -> None:
         self.providers: set[str] = set()
         self.nodes: dict[str, int] = {}  # rows per node that made them
         self.actors = actors
         self._asked = provider
         self._batches = ds.iter_batches(batch_size=None, batch_format="numpy") if ds is not None else iter(())
-        self._keep = keep_probabilities
-        self._readings = readings
+        self._rows = rows
 
     @property
     def ran_on(self) -> str:
@@ -268,18 +256,7 @@ class RayRun:
             if "node" in batch:
                 for node in batch["node"].tolist():
                     self.nodes[node] = self.nodes.get(node, 0) + 1
-            if self._readings:
-                yield from _readings(batch)
-                continue
-            probs = batch.get("probabilities") if self._keep else None
-            for i, (path, status, digit, conf, error) in enumerate(zip(
-                    batch["path"].tolist(), batch["status"].tolist(), batch["digit"].tolist(),
-                    batch["confidence"].tolist(), batch["error"].tolist())):
-                if status in ("ok", "unsure"):
-                    yield FileResult(str(path), digit=int(digit), confidence=float(conf), unsure=status == "unsure",
-                                     probabilities=None if probs is None else np.asarray(probs[i], np.float32))
-                else:
-                    yield _failed(FileResult, str(path), status, str(error))
+            yield from self._rows.from_ray(batch)
 
 
 _RAISED = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$")
@@ -296,24 +273,6 @@ def _task_cause(e: Exception) -> str:
     raised = [m for m in map(_RAISED.match, lines)
               if m and not m.group(1).startswith(("RayTaskError", "RayError")) and "ray::" not in m.group(2)]
     return f"{raised[-1].group(1)}: {raised[-1].group(2)}" if raised else ""
-
-
-def _readings(batch: dict[str, np.ndarray]) -> Iterator[Reading]:
-    for path, number, conf, status, error, digits in zip(
-            batch["path"].tolist(), batch["number"].tolist(), batch["confidence"].tolist(),
-            batch["status"].tolist(), batch["error"].tolist(), batch["digits"].tolist()):
-        if status in ("ok", "unsure"):
-            boxes = [DigitBox(d["digit"], d["confidence"], tuple(d["box"])) for d in json.loads(digits)]
-            yield Reading(str(path), str(number), float(conf), boxes, unsure=status == "unsure")
-        else:
-            yield _failed(Reading, str(path), status, str(error))
-
-
-def _failed(row_type: type, path: str, status: str, error: str) -> Any:
-    """A row without an answer, as an actor wrote it: its status says which kind."""
-    if status == Status.NO_DIGIT:
-        return blank(row_type, path)
-    return nan_scores(row_type, path) if error == NAN_SCORES else failed(row_type, path, error)
 
 
 _LISTED_BLOCK = 8192  # paths per block of the listing: ~1 MB of Arrow, a few batches of work each
@@ -560,7 +519,7 @@ def classify_paths(paths: Iterable[str | os.PathLike], model: str | Path | None 
         ds = classify(ds, model, options=options, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
                       keep_probabilities=keep_probabilities, ship_model=uris, min_confidence=min_confidence,
                       check_model=not checked)
-    return RayRun(ds, concurrency, keep_probabilities, options.provider)
+    return RayRun(ds, concurrency, _schema("classify", keep_probabilities), options.provider)
 
 
 def read_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = None, *, options: Options | None = None,
@@ -575,7 +534,30 @@ def read_paths(paths: Iterable[str | os.PathLike], model: str | Path | None = No
     if ds is not None:
         ds = read(ds, model, options=options, min_confidence=min_confidence, batch_size=batch_size,
                   concurrency=concurrency, num_cpus=num_cpus, ship_model=uris, check_model=not checked)
-    return RayRun(ds, concurrency, False, options.provider, readings=True)
+    return RayRun(ds, concurrency, _schema("read", False), options.provider)
+
+
+class RayEngine:
+    """The engine `--engine ray` picks (`_engines.Engine`): a task's rows from Ray actors
+    (`classify_paths`, `read_paths`), in the local engine's order. *model*: a path; *options*: the actors'
+    Classifier options; *checked*: the caller has checked the model (see `classify`'s *check_model*)."""
+
+    def __init__(self, model: str | Path, options: Options, *, actors: int | None = None, num_cpus: float = 1.0,
+                 checked: bool = False) -> None:
+        self.model, self.options, self.actors, self.num_cpus, self.checked = model, options, actors, num_cpus, checked
+        self._run: RayRun | None = None
+
+    def rows(self, task: str, paths: list[str], *, recursive: bool, pattern: str | None, batch_size: int,
+             min_confidence: float, skip: Done | None = None, **options: bool) -> RayRun:
+        run = classify_paths if task == "classify" else read_paths
+        self._run = run(paths, self.model, options=self.options, recursive=recursive, pattern=pattern,
+                        batch_size=batch_size, concurrency=self.actors, num_cpus=self.num_cpus,
+                        min_confidence=min_confidence, skip=skip, checked=self.checked, **options)
+        return self._run
+
+    @property
+    def ran_on(self) -> str:
+        return self._run.ran_on if self._run is not None else f"{self.options.provider.upper()} (Ray)"
 
 
 def _concurrency(asked: int | None, provider: str, num_cpus: float) -> int:

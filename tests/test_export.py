@@ -131,7 +131,7 @@ def test_augment_is_identity_at_zero_and_keeps_range():
 
 def test_lowres_variants_go_through_the_runtime_preprocessing(test_set):
     """Each digit as an 8x8/16x16 source, brought back by the runtime: MNIST layout, recognisably the same."""
-    from mnist_onnx._preprocess import is_normal_form
+    from mnist_onnx.image.normal import is_normal_form
     from mnist_onnx_export.augment import lowres_variants
 
     x, _ = test_set

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from mnist_onnx import _png
-from mnist_onnx import _decode as P
+from mnist_onnx.image import png as _png
+from mnist_onnx.image import decode as P
 
 # Skipped only where pyspng has no wheel (pyproject installs it everywhere else). MNIST_ONNX_PILLOW_ONLY in
 # the environment switches the fast path off for users; here it is switched on, whatever the environment.

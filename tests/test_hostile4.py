@@ -47,7 +47,7 @@ def test_the_library_reads_a_hostile_image_as_an_error_not_an_exception(tmp_path
 def test_segmentation_caps_pieces_and_cuts_before_making_them():
     """The caps hold before the work: a wide component needing more cuts than there is room for is refused
     from its cut count, not after the paths are traced."""
-    from mnist_onnx import _segment
+    from mnist_onnx.image import segment as _segment
 
     ink = np.zeros((10, 4000), np.float32)
     ink[:, ::2] = 1.0  # one wide component of comb teeth joined at the top
@@ -498,7 +498,7 @@ def test_a_lab_tiff_is_read_by_its_lightness(tmp_path):
 
 
 def test_an_unconvertible_mode_is_not_called_corrupt():
-    from mnist_onnx._decode import _describe
+    from mnist_onnx.image.decode import _describe
 
     assert _describe(ValueError("conversion from HSV to L not supported")).startswith("unsupported image mode")
 

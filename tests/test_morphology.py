@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_onnx._clean import _block_floor, _levels, _ring, _ring_levels
-from mnist_onnx._morphology import _sliding, components, components_or_one, may_hold_window
-from mnist_onnx._preprocess import _MATRIX_SIDE, _lanczos
+from mnist_onnx.image.levels import _block_floor, _ring, _ring_levels
+from mnist_onnx.image.levels import levels
+from mnist_onnx.image.morphology import sliding, components, components_or_one, may_hold_window
+from mnist_onnx.image.normal import _MATRIX_SIDE, _lanczos
 
 
 def _masks(n: int, seed: int = 0, side: int = 40):
@@ -90,7 +91,7 @@ def test_sliding_filters_match_brute_force():
         p = np.pad(x, k // 2, mode="edge")
         for reduce, fn in ((np.minimum, np.min), (np.maximum, np.max)):
             want = np.array([[fn(p[i : i + k, j : j + k]) for j in range(w)] for i in range(h)])
-            assert np.array_equal(_sliding(x, k, reduce), want)
+            assert np.array_equal(sliding(x, k, reduce), want)
 
 
 def test_may_hold_window_never_rules_out_a_real_window():
@@ -102,7 +103,7 @@ def test_may_hold_window_never_rules_out_a_real_window():
         if rng.random() < 0.5:  # a margin of paper: only whole windows inside can be all True
             mask = np.pad(mask | (rng.random((h, w)) < 0.5), int(rng.integers(1, 4)))
         k = int(rng.integers(2, 12)) | 1
-        exists = bool(_sliding(mask, k, np.minimum).any())
+        exists = bool(sliding(mask, k, np.minimum).any())
         if not may_hold_window(mask, k):
             ruled_out += 1
             assert not exists
@@ -133,7 +134,7 @@ def test_levels_same_for_uint8_and_float_input():
         gray[y : y + h // 3, x : x + w // 3] = rng.integers(0, 256)
         gray = np.clip(gray + rng.normal(0, rng.uniform(0, 12), (h, w)), 0, 255).astype(np.uint8)
         for invert in ("auto", "always", "never"):
-            assert np.array_equal(_levels(gray, invert), _levels(gray.astype(np.float32), invert))
+            assert np.array_equal(levels(gray, invert), levels(gray.astype(np.float32), invert))
 
 
 def _percentile_floor(x: np.ndarray, n: int = 4) -> np.ndarray:

@@ -50,7 +50,7 @@ def test_frames_and_flat_strokes_are_not_digits():
     thin 4 whose bar and stem stand beside its other stroke (cut apart by squared paper's removed lines) are."""
     from PIL import ImageDraw
 
-    from mnist_onnx._morphology import components, not_digits
+    from mnist_onnx.image.morphology import components, not_digits
 
     def marks(draw_them):
         im = Image.new("L", (240, 140), 0)

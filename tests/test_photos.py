@@ -7,8 +7,8 @@ import pytest
 from benchmarks.photos import CASES, blank_images
 from conftest import run_cli
 from mnist_onnx import Classifier
-from mnist_onnx._morphology import stroke_width
-from mnist_onnx._preprocess import NO_DIGIT, is_normal_form, no_digit
+from mnist_onnx.image.morphology import stroke_width
+from mnist_onnx.image.normal import NO_DIGIT, is_normal_form, no_digit
 
 N = 40
 

@@ -7,8 +7,8 @@ from PIL import Image
 from benchmarks.styles import STYLES
 from conftest import save_png
 from mnist_onnx import Classifier, load_image
-from mnist_onnx._decode import decode
-from mnist_onnx._preprocess import is_normal_form, normalize, to_mnist_batch
+from mnist_onnx.image.decode import decode
+from mnist_onnx.image.normal import is_normal_form, normalize, to_mnist_batch
 from mnist_onnx.errors import ImageError
 
 
@@ -129,7 +129,7 @@ def test_batch_fast_path_equals_single_path(test_set):
     rng = np.random.default_rng(1)
     grays = [x[i] for i in range(20)] + [255 - x[20], np.roll(x[21], 5, axis=1), np.asarray(STYLES["shaded"](x[22], rng))]
     batch = to_mnist_batch(grays)
-    from mnist_onnx._preprocess import to_mnist
+    from mnist_onnx.image.normal import to_mnist
 
     for g, b in zip(grays, batch):
         assert np.allclose(to_mnist(g), b)

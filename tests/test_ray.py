@@ -19,7 +19,7 @@ from conftest import ROOT, lazy, run_cli, save_png
 import mnist_onnx.ray as mray
 import mnist_onnx
 from mnist_onnx import Classifier
-from mnist_onnx._batch import classify_items
+from mnist_onnx._engine import run_items
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 ray = lazy("ray")  # the test extra installs it: a missing Ray fails these tests (never skips them)
@@ -95,14 +95,15 @@ def test_cli_ray_flags_are_checked(tmp_path):
 
 
 def test_library_on_a_dataset_read_by_ray(local_ray, mixed):
-    """read_binary_files -> mnist_onnx.ray.classify: the rows classify_items gives for the same bytes."""
+    """read_binary_files -> mnist_onnx.ray.classify: the rows run_items gives for the same bytes."""
     ds = ray.data.read_binary_files(str(mixed), include_paths=True, file_extensions=["png"])
     rows = mray.classify(ds, provider="cpu", batch_size=128).take_all()  # default concurrency, a read stage
     assert {"path", "digit", "confidence", "status", "error"} <= set(rows[0])
     clf = Classifier(provider="cpu")
     by_path = {r["path"]: r for r in rows}
     items = [(p, Path(p).read_bytes()) for p in sorted(by_path)]
-    expected = classify_items(items, clf.config, clf.predict_pixels, min_confidence=clf.min_confidence)
+    task, model = clf.task("classify")
+    expected = run_items(items, task, clf.config, model)
     assert len(rows) == len(expected) > 2000
     for e in expected:
         r = by_path[e.path]

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import NUMBERS, run_cli, save_png
-from mnist_onnx._line import HEIGHT, MARGIN, SIDE, ctc_greedy, find_line, to_input
+from mnist_onnx.image.line import HEIGHT, MARGIN, SIDE, ctc_greedy, find_line, to_input
 
 
 def _number(x: np.ndarray, y: np.ndarray, label: str, rng: np.random.Generator, gap: int = 4) -> np.ndarray:
@@ -263,7 +263,7 @@ def test_numbers_on_squared_paper_read_as_on_plain_paper(reader, test_set):
 
 def test_numbers_under_a_shadow_read_as_on_plain_paper(reader, test_set):
     """Paper whose light falls to 45-60 % from one side or a corner: the paper's brightness is read locally
-    and divided out before the ink is found (`_clean.flatten_light`), so loops are not filled in (0.7.0 read
+    and divided out before the ink is found (`image.levels.flatten_light`), so loops are not filled in (0.7.0 read
     4 % of such numbers)."""
     x, y = test_set
     rng = np.random.default_rng(4)
@@ -284,14 +284,14 @@ def test_numbers_under_a_shadow_read_as_on_plain_paper(reader, test_set):
     on_plain = np.mean([r.number == t for r, t in zip(reader.read(plain, min_confidence=0), labels)])
     on_shadow = np.mean([r.number == t for r, t in zip(reader.read(shadow, min_confidence=0), labels)])
     assert on_plain >= 0.85 and on_shadow >= on_plain - 0.1, (on_plain, on_shadow)
-    from mnist_onnx._clean import flatten_light
+    from mnist_onnx.image.levels import flatten_light
 
     even = np.full((100, 120), 230, np.uint8)
     assert flatten_light(even) is even  # evenly lit paper: untouched, the same array
 
 
 def test_classify_reads_a_shadowed_digit_as_on_plain_paper(test_set):
-    """The same light correction serves classify (it lives in `_levels`): a drawn digit whose paper falls
+    """The same light correction serves classify (it lives in `levels`): a drawn digit whose paper falls
     to 45-60 % from a side or a corner is read as on plain paper (0.7.0 read a shadowed 0 as 1 at 0.97)."""
     from mnist_onnx import Classifier
 
@@ -332,8 +332,8 @@ def test_single_real_digits_read_about_as_classify_reads_them(realworld_dev_all)
 
 
 def test_photographed_training_strings_keep_their_digits_ink(test_set):
-    """The reader's photographed strings (paper, light, lines, JPEG, the runtime's `_levels`) must still
-    show the digits: most of what `_levels` calls ink lies on the drawn strokes, and most strokes stay ink."""
+    """The reader's photographed strings (paper, light, lines, JPEG, the runtime's `levels`) must still
+    show the digits: most of what `levels` calls ink lies on the drawn strokes, and most strokes stay ink."""
     from mnist_onnx_export import strings
 
     x, y = test_set

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_onnx._preprocess import to_mnist
+from mnist_onnx.image.normal import to_mnist
 
 SIZE = 200
 
@@ -79,8 +79,8 @@ def test_a_digits_own_stroke_survives(name: str, paper: str) -> None:
     inked, clean_inked = seen > 0.3, clean > 0.3
     iou = (inked & clean_inked).sum() / max((inked | clean_inked).sum(), 1)
     if iou <= 0.6:  # a pen 3 px wide is half a pixel of 28: a shift of one pixel is no stroke lost
-        from mnist_onnx._morphology import _sliding
+        from mnist_onnx.image.morphology import sliding
 
-        wide, clean_wide = _sliding(inked, 3, np.maximum), _sliding(clean_inked, 3, np.maximum)
+        wide, clean_wide = sliding(inked, 3, np.maximum), sliding(clean_inked, 3, np.maximum)
         iou = (wide & clean_wide).sum() / max((wide | clean_wide).sum(), 1) - 0.05  # held to 0.65 this way
     assert iou > 0.6, f"{name} on {paper} paper: {iou:.2f} overlap with the digit on plain paper"

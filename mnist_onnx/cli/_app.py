@@ -212,7 +212,7 @@ class CheckedModel:
         return SimpleNamespace(source=self.source)
 
     def threshold(self, min_confidence: Optional[float] = None, task: str = "classify") -> float:
-        from .._classifier import decide_threshold
+        from .._model import decide_threshold
 
         return decide_threshold(min_confidence, self.min_confidence, self.reads_lines, task)  # the same rule
 

@@ -14,12 +14,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Optional, TextIO
 
 import typer
 
 from ..errors import MnistOnnxError, OutputError, Status
 from ._app import check_range, fail
+
+if TYPE_CHECKING:
+    from .._schema import Schema
 
 
 def check_inputs(paths: list[str], ray_engine: bool, workers: int, batch_size: int, ray_address: Optional[str],
@@ -83,14 +86,14 @@ def output_path(output: Optional[Path]) -> Optional[Path]:
     return None if output is not None and str(output) == "-" else output
 
 
-def parquet_rows(stack: contextlib.ExitStack, output: Optional[Path], kind: str, top_k: int = 0) -> Any:
+def parquet_rows(stack: contextlib.ExitStack, output: Optional[Path], schema: Schema) -> Any:
     """`-f parquet` / `-o rows.parquet`: a writer of typed columns, a row group at a time, renamed into place
     when the run succeeds. It is its own stream (flush writes a row group)."""
     from .._parquet import ParquetRows
 
     assert output is not None  # checked with the arguments
     try:
-        return stack.enter_context(ParquetRows(output, kind, top_k))
+        return stack.enter_context(ParquetRows(output, schema))
     except MnistOnnxError as e:
         raise fail(str(e)) from None
 
@@ -137,34 +140,35 @@ def keep_stdout_for_rows() -> None:
     sys.stdout = sys.stderr
 
 
-def resume_into(stack: contextlib.ExitStack, output: Optional[Path], fmt: str, header: list[str],
-                kind: str, top_k: int, model: Path) -> tuple[Any, Any, bool]:
+def resume_into(stack: contextlib.ExitStack, output: Optional[Path], fmt: str, schema: Schema,
+                model: Path) -> tuple[Any, Any, bool]:
     """--resume: (the files OUTPUT already holds, OUTPUT opened for appending, whether it needs a header).
     OUTPUT is claimed first (`_resume.claim`: one run at a time, one *model* per output). A torn last row,
     left by a run killed while writing it, is cut off. Parquet: the stream is the Parquet writer, its rows
     journalled beside OUTPUT until the run succeeds (`_parquet`)."""
     if output is None:
         raise fail("--resume needs --output FILE (the rows of the interrupted run)")
-    if fmt not in ("csv", "jsonl", "parquet"):
-        raise fail(f"--resume works with csv, jsonl and parquet output, not {fmt}")
+    from .._writers import WRITERS
+
+    if not (fmt == "parquet" or WRITERS[fmt].resumable):
+        resumable = [name for name, w in WRITERS.items() if w.resumable] + ["parquet"]
+        raise fail(f"--resume works with {', '.join(resumable[:-1])} and {resumable[-1]} output, not {fmt}")
     from .._resume import claim, model_digest
 
     try:
-        stack.enter_context(claim(output, kind, model_digest(model)))
+        stack.enter_context(claim(output, schema.task, model_digest(model)))
     except MnistOnnxError as e:
         raise fail(str(e)) from None
     if fmt == "parquet":
         from .._parquet import ParquetRows
 
         try:
-            rows = stack.enter_context(ParquetRows(output, kind, top_k, resume=True))
+            rows = stack.enter_context(ParquetRows(output, schema, resume=True))
             return rows.done(), rows, False
         except MnistOnnxError as e:
             raise fail(str(e)) from None
-    from .._resume import read_done
-
     try:
-        done = read_done(output, fmt, header)
+        done = WRITERS[fmt].done(output, schema)
     except MnistOnnxError as e:
         raise fail(str(e)) from None
     fresh = not output.exists() or output.stat().st_size == 0

@@ -1,6 +1,7 @@
 """The runner `classify` and `read` share once their options are parsed: the model opened where it will run
 (here, or checked apart for Ray's actors), the engine (local with its pool, or Ray), resume, the output in
-its format, progress, the summary line and the exit code. Each command says only what its task is (`Task`)."""
+its format, progress, the summary line and the exit code. Each command says only what its task is (`Task`):
+the engine's task by name, and its rows' schema."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import dataclasses
 import inspect
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -24,19 +25,20 @@ from ._app import (ActorCpusOpt, ActorsOpt, DeviceOpt, EngineChoice, EngineOpt, 
 from ._rows import (check_inputs, check_some_files, file_count, keep_stdout_for_rows, no_files, open_stream,
                     output_path, parquet_rows, progress, rate, resume_into, start_ray, write_rows)
 
+if TYPE_CHECKING:
+    from .._engines import Engine
+    from .._schema import Schema
+
 
 @dataclass(frozen=True)
 class Task:
-    """What one command makes of the files: its name (progress, resume), the summary's verb, its CSV columns,
-    a row writer, and how each engine runs it (local: on the opened Classifier; Ray: on the model's path)."""
+    """What one command makes of the files: the engine's task by name ("classify" | "read"), the summary's
+    verb, its rows' schema (`_schema`: every format's columns and the resume check) and the task's options."""
 
-    name: str  # "classify" | "read"
+    name: str
     done: str  # "classified" | "read"
-    columns: list[str]
-    writer: Callable[[TextIO, str, bool], Any]  # (stream, format, header?) -> writer.write(result)
-    local: Callable[..., Iterable[Any]]  # (clf, todo, **engine options) -> results
-    ray: Callable[..., Any]  # (paths, model_path, **engine options) -> a Ray run of results
-    top_k: int = 0  # classify's --top-k: the Parquet schema and the resume check need it
+    rows: Schema
+    options: dict[str, bool] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def open_model(run: Run, model: Optional[str], task: str, **prep: Any) -> Any:
     """The Classifier (local), or for Ray what the driver needs of one, checked in a process of its own (the
     actors run the model). `auto` with a few named files stays on CPU: they are done before a CUDA context
     would be up."""
-    from .._batch import inference_threads
+    from .._engine import inference_threads
 
     if run.ray_engine:
         return check_model_elsewhere(model, device_id=run.device_id, max_pixels=run.max_pixels, threads=1, task=task,
@@ -127,52 +129,56 @@ def open_model(run: Run, model: Optional[str], task: str, **prep: Any) -> Any:
                            threads=inference_threads(run.workers), task=task, **prep)
 
 
+def open_engine(run: Run, clf: Any) -> Engine:
+    """The engine --engine names: here, *clf* with its decoding processes; or Ray's actors (started or
+    joined here, stdout kept for the rows alone)."""
+    if not run.ray_engine:
+        from .._engines import LocalEngine
+
+        return LocalEngine(clf, run.workers)
+    from ..ray import RayEngine
+
+    if run.output is None:
+        keep_stdout_for_rows()
+    start_ray(run.ray_address)
+    return RayEngine(clf.model_path, dataclasses.replace(clf.options, provider=run.provider.value),
+                     actors=run.actors, num_cpus=run.actor_cpus, checked=True)
+
+
 def run_rows(task: Task, run: Run, clf: Any, threshold: float) -> None:
     """Run *task* over the files with *clf* at *threshold*, write the rows, print the summary, exit."""
-    from .._files import iter_files
-    from .._output import choose_format
+    from .._writers import choose_format, writer
 
     fmt = FormatChoice(choose_format(run.fmt.value if run.fmt else None, run.output, sys.stdout.isatty()))
     if fmt is FormatChoice.parquet and run.output is None:
         raise fail("Parquet goes to a file: add -o rows.parquet")
     announce(clf, run.quiet)
-    engine = dict(recursive=run.recursive, pattern=run.pattern, batch_size=run.batch_size, min_confidence=threshold)
 
     with contextlib.ExitStack() as stack:
         stack.callback(clf.close)  # decoding processes stop with the command, however it ends
         done = None
         if run.resume:
-            done, stream, fresh = resume_into(stack, run.output, fmt.value, task.columns, task.name, task.top_k,
-                                              clf.model_path)
+            done, stream, fresh = resume_into(stack, run.output, fmt.value, task.rows, clf.model_path)
         update = progress(stack, run.quiet, task.name, file_count(run.paths, run.pattern, run.recursive, done))
-        ray_run = None
-        if run.ray_engine:
-            if run.output is None:
-                keep_stdout_for_rows()
-            start_ray(run.ray_address)
-            try:
-                results = ray_run = task.ray(
-                    run.paths, clf.model_path, options=dataclasses.replace(clf.options, provider=run.provider.value),
-                    concurrency=run.actors, num_cpus=run.actor_cpus, skip=done, checked=True, **engine)
-            except MnistOnnxError as e:
-                raise fail(str(e)) from None
-        else:
-            # with --resume, the files listed once here, those already in the output skipped
-            todo = done.skip(iter_files(run.paths, run.pattern, run.recursive)) if done is not None else run.paths
-            results = task.local(clf, todo, workers=run.workers, **engine)
+        engine = open_engine(run, clf)
+        try:
+            results = engine.rows(task.name, run.paths, recursive=run.recursive, pattern=run.pattern,
+                                  batch_size=run.batch_size, min_confidence=threshold, skip=done, **task.options)
+        except MnistOnnxError as e:
+            raise fail(str(e)) from None
         # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
         # be joined, or a wrong model, writes nothing
         parquet = None
         if fmt is FormatChoice.parquet:
-            parquet = stream = stream if done is not None else parquet_rows(stack, run.output, task.name, task.top_k)
+            parquet = stream = stream if done is not None else parquet_rows(stack, run.output, task.rows)
         elif done is None:
             stream, fresh = open_stream(stack, run.output), True
 
         def make_writer() -> Any:
-            return parquet if parquet is not None else task.writer(stream, fmt.value, fresh)
+            return parquet if parquet is not None else writer(fmt.value, stream, task.rows, header=fresh)
 
         c = write_rows(results, make_writer, stream, run.output, update, run.resume)
-    ran_on = ray_run.ran_on if ray_run is not None else clf.provider.upper()
+    ran_on = engine.ran_on
     if not run.quiet:
         n, secs = c.rows, c.seconds
         note(f"{n:,} image{'' if n == 1 else 's'}: {n - c.failed:,} {task.done}"

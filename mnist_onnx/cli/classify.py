@@ -29,16 +29,8 @@ def classify(
     """Classify every image under PATHS: one row per file, a prediction or an error. Exit 1 if any file failed."""
     check_range("--top-k", top_k, 0, 10, "a count")
     check_range("--min-confidence", min_confidence, 0, 1, "a probability")  # None: the model's own
-    from .._output import RowWriter, csv_header
-
-    def on_ray(paths, model_path, **options):
-        from ..ray import classify_paths
-
-        return classify_paths(paths, model_path, keep_probabilities=top_k > 0, **options)
+    from .._schema import ClassifySchema
 
     clf = open_model(run, model, "classify", invert=invert, center=center, mean=mean, std=std, model_ink=model_ink)
-    task = Task("classify", "classified", csv_header(top_k),
-                writer=lambda stream, fmt, header: RowWriter(stream, fmt, top_k, header=header),
-                local=lambda clf, todo, **options: clf.classify_files(todo, keep_probabilities=top_k > 0, **options),
-                ray=on_ray, top_k=top_k)
+    task = Task("classify", "classified", ClassifySchema(top_k), {"keep_probabilities": top_k > 0})
     run_rows(task, run, clf, clf.threshold(min_confidence))

@@ -27,14 +27,8 @@ def read(
     cuts the number into digits for a digit model instead. Exit 1 if any file failed."""
     check_range("--min-confidence", min_confidence, 0, 1, "a probability")
     from .._model import default_reader
-    from .._output import READ_COLUMNS, ReadingWriter
-
-    def on_ray(paths, model_path, **options):
-        from ..ray import read_paths
-
-        return read_paths(paths, model_path, **options)
+    from .._schema import ReadSchema
 
     clf = open_model(run, model if model is not None else default_reader(), "read", invert=invert)
-    task = Task("read", "read", READ_COLUMNS, writer=lambda stream, fmt, header: ReadingWriter(stream, fmt, header=header),
-                local=lambda clf, todo, **options: clf.read_files(todo, **options), ray=on_ray)
-    run_rows(task, run, clf, clf.threshold(min_confidence, "read"))  # None: the reader's own (a segmentation: 0.9)
+    run_rows(Task("read", "read", ReadSchema()), run, clf, clf.threshold(min_confidence, "read"))  # None: the
+    # reader's own (a segmentation: 0.9)

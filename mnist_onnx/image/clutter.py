@@ -5,12 +5,10 @@ degrees: `remove_lines`), frame edges, specks and marks away from the digit (`ke
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .levels import RING
-from .morphology import components_or_one, may_hold_window, not_digits
+from .morphology import components_or_one, not_digits
 
 
 _STROKE = 0.25  # ink level that counts as stroke for components (anti-aliased edges below it stay if near)
@@ -30,7 +28,7 @@ def _line_runs(frac: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(d[::2].tolist(), d[1::2].tolist()))
 
 
-def _remove_lines(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0),
+def remove_lines(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0),
                   axes: tuple[int, ...] = (0, 1)) -> np.ndarray:
     """Erase straight lines across most (60 %) of the image: ruled or grid paper (two or more parallel lines)
     and a frame edge (a line in the outer band). A single line through the middle may be a digit's bar and
@@ -65,7 +63,7 @@ def _remove_lines(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[
 
 
 def _span(rows: int, n: int, m: int, slope: float, base: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each row of a sheared image (`_remove_lines`), the first and last column of the n x m image it
+    """For each row of a sheared image (`remove_lines`), the first and last column of the n x m image it
     crosses: a slanted line near a corner leaves the image through a side, not the far edge. Row r' at
     column X is the image's row r' + base + round(X * slope)."""
     lift = np.round(np.arange(m) * slope).astype(np.intp)
@@ -83,7 +81,7 @@ def _span(rows: int, n: int, m: int, slope: float, base: int) -> tuple[np.ndarra
 
 def _remove_rows(y: np.ndarray, n: int, m: int, off: int, off_other: int,
                  span: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
-    """`_remove_lines` along the rows of *y* (a crop at row *off*, column *off_other* of an image n x m);
+    """`remove_lines` along the rows of *y* (a crop at row *off*, column *off_other* of an image n x m);
     True when lines were found and erased. *span*: *y* is sheared (slanted lines made level by whole-pixel
     steps), each row crossing the image between these columns (`_span`); a line's coverage and its edges
     are measured there. Such a line keeps part of its edges in the rows beside it: where a row beside
@@ -101,7 +99,7 @@ def _remove_rows(y: np.ndarray, n: int, m: int, off: int, off_other: int,
     # corners (in the outer band, to within the band). A digit's own stroke -- a 7's bar, a 1's stem or
     # base, a 4's stem, drawn large -- stops where the digit does, short of the margins.
     band = max(1, round(_FRAME_BAND * n))
-    margin, corner = max(2, round(_RING * m)), max(1, round(_FRAME_BAND * m))
+    margin, corner = max(2, round(RING * m)), max(1, round(_FRAME_BAND * m))
     # (a sheared line's ink hops between its run and the rows beside it: they are looked at together)
     near = [(a - int(sheared and a > 0 and cover[a - 1] >= _LINE_COVER / 2),
              b + int(sheared and b < len(cover) and cover[b] >= _LINE_COVER / 2)) for a, b in runs]
@@ -190,7 +188,7 @@ def _edge_to_edge(rows: np.ndarray, off: int, m: int, band: int, span: tuple[int
     return bool(((starts < first + band) & (ends > last - band)).any())
 
 
-def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0)) -> np.ndarray:
+def keep_digit(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Keep the digit, drop specks and marks away from it: the heaviest ink component, plus every component
     with at least 8 % of its ink that lies close to it (a 5's detached bar, a broken faint stroke). All zeros
     when what is left is a speck. *x* may be a crop holding all the ink of an image of shape *full*."""
@@ -220,7 +218,7 @@ def _keep_digit(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[in
 def _companions(x: np.ndarray, labels: np.ndarray, n: int, boxes: np.ndarray, area: np.ndarray,
                 full: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0)
                 ) -> tuple[list[int] | None, tuple[int, int, int, int]]:
-    """The components `_keep_digit` keeps -- their indices, None for all of them -- and the box (top, left,
+    """The components `keep_digit` keeps -- their indices, None for all of them -- and the box (top, left,
     bottom, right, inclusive) around them."""
     mass = np.bincount(labels.ravel(), weights=x.ravel(), minlength=n + 1)[1:]
     dropped = not_digits(boxes + (0, 0, 1, 1), area, mass, labels, full, at)  # a register cell's box, its underline
@@ -254,7 +252,7 @@ def _companions(x: np.ndarray, labels: np.ndarray, n: int, boxes: np.ndarray, ar
     return (None if len(keep) == n else keep), (int(t), int(l), int(b), int(r))
 
 
-def _clean(x: np.ndarray) -> np.ndarray:
+def clean(x: np.ndarray) -> np.ndarray:
     """Lines and clutter out; returns ink-high [0, 1] for the box around all of *x*'s ink (the image holds
     nothing outside it), all zeros when no digit is left -- what `normalize` needs, without writing the
     box back into a full-size page.
@@ -268,6 +266,6 @@ def _clean(x: np.ndarray) -> np.ndarray:
     t, b, l, r = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     crop = x[t:b, l:r]
     if min(x.shape) >= _LINES_MIN_SIDE:
-        crop = _remove_lines(crop, x.shape, (t, l))
-    return _keep_digit(crop, x.shape, (t, l))
+        crop = remove_lines(crop, x.shape, (t, l))
+    return keep_digit(crop, x.shape, (t, l))
 

@@ -17,9 +17,9 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from . import _png
-from ._formats import DEFAULT_MAX_PIXELS, FORMATS
-from .errors import ImageError
+from . import png as _png
+from .._formats import DEFAULT_MAX_PIXELS, FORMATS
+from ..errors import ImageError
 
 _WORK_SIDE = 512  # larger images are box-reduced to about this before any float work (the digit ends at 20 px)
 _MAX_SIDE = 100 * _WORK_SIDE  # a side longer than 51,200 px ...

@@ -1,6 +1,6 @@
 """The line of a number: find the main row of ink in an image and bring it to the sequence reader's input.
 
-`find_line` takes the cleaned ink (the `_levels` image: polarity, paper, shadows and noise handled as for a
+`find_line` takes the cleaned ink (the `levels` image: polarity, paper, shadows and noise handled as for a
 single digit; ruling along the rows, frame edges and underlines erased as the segmentation reader does) and
 keeps the row of similar-sized marks that carries the most ink: specks, page borders and marks far off the
 row are left out. `to_input` scales that row to the reader's height. The export side synthesises its training
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ._clean import _remove_lines
-from ._contract import LINE_HEIGHT, LINE_STRIDE
-from ._morphology import FLAT, components, not_digits
-from ._segment import TooManyMarks, _remove_side_edges, _remove_underline
+from .clutter import remove_lines
+from .._contract import LINE_HEIGHT, LINE_STRIDE
+from .morphology import FLAT, components, not_digits
+from .segment import TooManyMarks, remove_side_edges, remove_underline
 
 HEIGHT = LINE_HEIGHT  # the reader's input height
 MARGIN = 2  # rows of background above and below the ink: the ink's box is HEIGHT - 2 * MARGIN rows high
@@ -60,11 +60,11 @@ def find_line(x: np.ndarray, clean: bool = True) -> Line | None:
         crop = x[t:b, l:r]
         if min(x.shape) >= 40:
             before = float(crop.sum())
-            _remove_lines(crop, x.shape, (t, l), axes=(0,))
+            remove_lines(crop, x.shape, (t, l), axes=(0,))
             if float(crop.sum()) < before:  # ruled along the rows: squared paper or a form's boxes too, so
-                _remove_lines(crop, x.shape, (t, l), axes=(1,))  # the columns' lines go (a lone 1 is no grid)
-            _remove_side_edges(crop, x.shape, l)
-        _remove_underline(crop)
+                remove_lines(crop, x.shape, (t, l), axes=(1,))  # the columns' lines go (a lone 1 is no grid)
+            remove_side_edges(crop, x.shape, l)
+        remove_underline(crop)
         inked = x > _MASK
         if not inked.any():
             return None

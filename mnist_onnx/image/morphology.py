@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _sliding(x: np.ndarray, k: int, reduce: np.ufunc) -> np.ndarray:
+def sliding(x: np.ndarray, k: int, reduce: np.ufunc) -> np.ndarray:
     """Separable k x k minimum or maximum filter (edges replicated).
 
     Per axis a sparse table: windows of 1, 2, 4 ... p <= k by doubling, then two overlapping windows of p
@@ -141,7 +141,7 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def may_hold_window(mask: np.ndarray, k: int) -> bool:
-    """Whether *mask* may hold a k x k window all True, as `_sliding` (edges replicated) sees it; False is
+    """Whether *mask* may hold a k x k window all True, as `sliding` (edges replicated) sees it; False is
     exact. Inside the image that takes k consecutive rows, each with a run of k True; pen strokes thinner
     than that rule a page out at a fraction of the minimum filter's cost. A window cut by the image's
     edge holds as little as its inner half (n = k//2 + 1 rows or columns) but then lies along that edge,

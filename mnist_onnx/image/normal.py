@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ._clean import NO_DIGIT, Invert, _clean, _levels
-from ._decode import decode
-from ._formats import DEFAULT_MAX_PIXELS
-from ._morphology import stroke_width
+from .clutter import clean
+from .levels import NO_DIGIT, Invert, levels
+from .decode import decode
+from .._formats import DEFAULT_MAX_PIXELS
+from .morphology import stroke_width
 
 _INK_THRESHOLD = 0.1  # in [0, 1] after levels: what counts as ink for the bounding box
 _FULL_INK = 192  # MNIST's own digits reach at least this (of 255): no contrast stretch is needed for them
@@ -169,17 +170,17 @@ def to_mnist(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> 
     """One decoded grayscale image -> (28, 28) float32 [0, 1], white ink on black, MNIST normal form.
 
     All zeros when there is no digit to see (blank page, uniform colour, only specks): see `no_digit`."""
-    return normal_form(_levels(gray, invert), center)
+    return normal_form(levels(gray, invert), center)
 
 
 def normal_form(x: np.ndarray, center: bool = True) -> np.ndarray:
-    """The second half of `to_mnist`: a `_levels` image (ink high, [0, 1]) -> the (28, 28) model input.
+    """The second half of `to_mnist`: a `levels` image (ink high, [0, 1]) -> the (28, 28) model input.
     May change *x*."""
     if x.shape == (28, 28) and (not center or is_normal_form(x[None])[0]):
         return x
     if not center:  # only resize: the caller asked us not to crop or centre
         return np.clip(np.asarray(Image.fromarray(x, mode="F").resize((28, 28), Image.Resampling.LANCZOS)), 0, 1)
-    return normalize(_clean(x), pen=True)
+    return normalize(clean(x), pen=True)
 
 
 def to_mnist_batch(grays: list[np.ndarray], invert: Invert = "auto", center: bool = True) -> np.ndarray:
@@ -198,7 +199,7 @@ def to_mnist_batch(grays: list[np.ndarray], invert: Invert = "auto", center: boo
             flip = np.full(len(fast), invert == "always")
         if flip.any():
             u8[flip] = 255 - u8[flip]
-        # Exactly the cases where _levels() reduces to x / 255: the majority of pixels are exactly 0 once
+        # Exactly the cases where levels() reduces to x / 255: the majority of pixels are exactly 0 once
         # white-on-black, and the ink reaches _FULL_INK or more (no contrast stretch).
         ok = (np.count_nonzero(u8 == 0, axis=1) >= half) & (u8.max(1) >= _FULL_INK)
         if center:

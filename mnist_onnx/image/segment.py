@@ -1,6 +1,6 @@
 """Find the digits of a handwritten number: over-segment the ink, then let the model choose the split.
 
-The number's ink (the `_levels` image: polarity, paper, shadows and noise handled exactly as for a single
+The number's ink (the `levels` image: polarity, paper, shadows and noise handled exactly as for a single
 digit; ruling, frames and underlines erased) is cut into *pieces*: its connected components, and wide
 components -- touching or overlapping digits -- cut further along the paths through the least ink near
 each dip of their column profile. Pieces are ordered left to right. Every run of neighbouring pieces that
@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._clean import Invert, _levels, _remove_lines
-from ._morphology import components
-from ._preprocess import normal_form, normalize
+from .clutter import remove_lines
+from .levels import Invert, levels
+from .morphology import components
+from .normal import normal_form, normalize
 
-_MASK = 0.25  # ink level that counts for components (as in `_keep_digit`)
+_MASK = 0.25  # ink level that counts for components (as in `keep_digit`)
 _MAX_COMPONENTS = 3  # components one digit may be made of (a 5's bar, a broken stroke, a two-stroke 4)
 _MAX_PIECES = 12  # pieces of one digit (a cut-through component rejoined)
 _MAX_WIDTH = 1.25  # a digit made of several pieces is at most this times the line's height wide
@@ -101,7 +102,7 @@ class _Piece:
 
 def plan(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> Plan:
     """Pieces and candidates of one decoded image (no model needed)."""
-    x = _levels(gray, invert)
+    x = levels(gray, invert)
     out = Plan(shape=(int(x.shape[0]), int(x.shape[1])))
     if not x.any():
         out.single = np.zeros((28, 28), np.float32)
@@ -121,9 +122,9 @@ def plan(gray: np.ndarray, invert: Invert = "auto", center: bool = True) -> Plan
     if min(x.shape) >= 40:
         # Ruled paper and frame edges along the rows, as classify does. Not along the columns: a number's
         # 1s are vertical strokes (two of them would pass for ruling); only a frame's edge goes there.
-        _remove_lines(crop, x.shape, (t, l), axes=(0,))
-        _remove_side_edges(crop, x.shape, l)
-    _remove_underline(crop)
+        remove_lines(crop, x.shape, (t, l), axes=(0,))
+        remove_side_edges(crop, x.shape, l)
+    remove_underline(crop)
     pieces = _pieces(x, out)
     out.pieces = len(pieces)
     if pieces:
@@ -203,7 +204,7 @@ def _candidate(pieces: list[_Piece], i: int, j: int, height: float) -> Candidate
                      run[0].component if whole else -1, cuts)
 
 
-def _remove_side_edges(x: np.ndarray, full: tuple[int, int], left: int) -> None:
+def remove_side_edges(x: np.ndarray, full: tuple[int, int], left: int) -> None:
     """Erase a photo's or a frame's vertical edge: a thin column of ink over 90 % of the image's height
     within 3 % of its left or right side. *x* is the box around the ink, at column *left*; in place."""
     h, w = full
@@ -214,7 +215,7 @@ def _remove_side_edges(x: np.ndarray, full: tuple[int, int], left: int) -> None:
             x[:, c] = 0.0
 
 
-def _remove_underline(x: np.ndarray) -> None:
+def remove_underline(x: np.ndarray) -> None:
     """Erase a straight stroke across most of a number's width near its top or bottom (an underline, a
     line above): one unbroken run of ink over 60 % of the width, in a thin band of rows. Two digits' bars
     (77) are separate runs and stay. *x* is the box around the ink; changed in place."""
