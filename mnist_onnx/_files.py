@@ -165,3 +165,74 @@ def _sorted_listing(folder: str, match: Callable[[str], object]) -> tuple[np.nda
 def is_uri(path: str | os.PathLike) -> bool:
     """`s3://…`, `gs://…`, `abfs://…`, … : read by Ray Data itself rather than listed by `iter_files`."""
     return "://" in str(path)
+
+
+class Listing:
+    """Files listed once and read back as they come: a thread walks *files* into an unlinked temporary file
+    (NUL-separated names) and counts them, while the engine reads them back in order -- so the progress bar's
+    total and the run share one walk of the folders, in memory that does not grow with the number of files
+    (the temporary file does: ~60 bytes a file). `total()` waits for the walk; an error in it is raised to
+    the reader."""
+
+    def __init__(self, files: Iterable[str]) -> None:
+        import tempfile
+        import threading
+
+        fd, name = tempfile.mkstemp(prefix="mnist-onnx-listing-")
+        self._w = os.fdopen(fd, "wb")
+        self._r = open(name, "rb")
+        os.unlink(name)
+        self._cond = threading.Condition()
+        self._listed = 0
+        self._done = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._walk, args=(files,), name="mnist-onnx-listing", daemon=True)
+        self._thread.start()
+
+    def _walk(self, files: Iterable[str]) -> None:
+        try:
+            for f in files:
+                self._w.write(os.fsencode(f) + b"\0")
+                self._w.flush()
+                with self._cond:
+                    self._listed += 1
+                    self._cond.notify_all()
+        except BaseException as e:  # noqa: BLE001 -- handed to the reader, which raises it
+            self._error = e
+        finally:
+            with self._cond:
+                self._done = True
+                self._cond.notify_all()
+
+    def total(self) -> int:
+        """How many files the walk found (waits for it to end)."""
+        with self._cond:
+            while not self._done:
+                self._cond.wait()
+            return self._listed
+
+    def __iter__(self) -> Iterator[str]:
+        read, rest = 0, b""
+        while True:
+            with self._cond:
+                while read >= self._listed and not self._done:
+                    self._cond.wait()
+                available, done = self._listed, self._done
+            if read >= available and done:
+                if self._error is not None:
+                    raise self._error
+                return
+            while read < available:
+                chunk = self._r.read(1 << 16)
+                if not chunk:
+                    break
+                names = (rest + chunk).split(b"\0")
+                rest = names.pop()
+                for raw in names:
+                    read += 1
+                    yield os.fsdecode(raw)
+
+    def close(self) -> None:
+        self._r.close()
+        with contextlib.suppress(OSError):  # the walker may still be writing: its next write fails, quietly
+            self._w.close()

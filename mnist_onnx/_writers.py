@@ -11,11 +11,13 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
-from ._resume import Done, Lines, path_key
 from ._schema import Schema
 from .errors import OutputError, UsageError
+
+if TYPE_CHECKING:  # the resume readers' helpers (and hashlib) load only when a run resumes
+    from ._resume import Done, Lines
 
 
 class Writer:
@@ -39,6 +41,8 @@ class Writer:
 
 
 def _read_csv(path: Path, schema: Schema) -> Done:
+    from ._resume import path_key
+
     header = schema.columns
 
     def keys(lines: Lines) -> list[int]:
@@ -66,6 +70,8 @@ def _read_csv(path: Path, schema: Schema) -> Done:
 
 
 def _read_jsonl(path: Path, schema: Schema) -> Done:
+    from ._resume import path_key
+
     columns = set(schema.columns)
 
     def keys(lines: Lines) -> list[int]:
@@ -93,6 +99,7 @@ def _resumed(path: Path, keys: Callable[[Lines], list[int]]) -> Done:
     `lines.keep()`); a torn last row is cut off (the file is truncated after the last complete row, and to
     nothing when even a CSV header is torn). An output that is not one of ours is an OutputError: it is never
     truncated."""
+    from ._resume import Done, Lines
     if not path.exists() or path.stat().st_size == 0:
         return Done(())
     try:

@@ -36,6 +36,7 @@ def test_import_does_not_pull_tensorflow_or_onnxruntime():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_predict_matches_plain_onnxruntime_on_the_test_set(clf, test_set):
     x, y = test_set
     ours = clf.predict(x)
@@ -198,6 +199,7 @@ def test_array_scale_follows_the_dtype_not_the_values(test_set):
     assert clf.classify(np.zeros((0, 28, 28), np.uint8)) == []
 
 
+@pytest.mark.slow
 def test_predict_converts_a_big_array_a_batch_at_a_time(test_set):
     """A uint8 array is never copied whole to float32 (a 747 MiB array once peaked at 6.8 GB)."""
     import tracemalloc

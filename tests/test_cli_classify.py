@@ -16,6 +16,7 @@ def rows(text):
     return list(csv.DictReader(io.StringIO(text)))
 
 
+@pytest.mark.slow
 def test_samples_all_right():
     r = run_cli("classify", "samples/")
     assert r.returncode == 0, r.stderr
@@ -25,6 +26,7 @@ def test_samples_all_right():
     assert "12 images: 12 classified, 0 failed" in r.stderr and "on CPU" in r.stderr
 
 
+@pytest.mark.slow
 def test_third_party_model_reads_the_samples(third_party):
     r = run_cli("classify", "samples/", "--model", str(third_party), "--mean", "0.1307", "--std", "0.3081", "-p", "cpu")
     assert r.returncode == 0, r.stderr
@@ -49,6 +51,7 @@ def mixed(tmp_path, test_set):
     return d, y
 
 
+@pytest.mark.slow
 def test_mixed_folder_one_row_per_file(mixed):
     d, y = mixed
     r = run_cli("classify", str(d), "--max-pixels", "1000000")
@@ -65,6 +68,7 @@ def test_mixed_folder_one_row_per_file(mixed):
     assert "10 images: 6 classified, 4 failed" in r.stderr and "img/s" in r.stderr
 
 
+@pytest.mark.slow
 def test_recursive_pattern_and_deterministic_order(mixed):
     d, y = mixed
     r1 = run_cli("classify", str(d), "-r", "--pattern", "good_*.PNG", "-f", "csv")
@@ -76,6 +80,7 @@ def test_recursive_pattern_and_deterministic_order(mixed):
     assert deep["digit"] == str(y[6])
 
 
+@pytest.mark.slow
 def test_workers_give_identical_rows(mixed):
     d, _ = mixed
     one = run_cli("classify", str(d), "-r", "--batch-size", "2", "-f", "jsonl")
@@ -83,6 +88,7 @@ def test_workers_give_identical_rows(mixed):
     assert one.stdout == two.stdout and one.returncode == two.returncode == 1
 
 
+@pytest.mark.slow
 def test_output_file_formats_and_top_k(mixed, tmp_path):
     d, y = mixed
     out = tmp_path / "res.jsonl"
@@ -104,6 +110,7 @@ def test_output_is_atomic_on_failure(tmp_path):
     assert r.returncode == 2 and target.read_text() == "previous complete results\n"
 
 
+@pytest.mark.slow
 def test_usage_and_model_errors_exit_2(tmp_path):
     r = run_cli("classify", "samples/", "--model", str(tmp_path / "missing.onnx"))
     assert r.returncode == 2 and r.stderr.strip() == f"error: {tmp_path / 'missing.onnx'}: model file not found"
@@ -114,6 +121,7 @@ def test_usage_and_model_errors_exit_2(tmp_path):
     assert r.returncode == 2
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 def test_provider_cuda_without_gpu_is_one_honest_line():
     from mnist_onnx._model import cuda_problem

@@ -68,6 +68,7 @@ def subset_sums():
     return sums
 
 
+@pytest.mark.slow
 def test_downloads_verifies_caches_and_reuses(server, tmp_path):
     url, _, log = server
     cache = tmp_path / "cache"
@@ -81,6 +82,7 @@ def test_downloads_verifies_caches_and_reuses(server, tmp_path):
     assert len(log) == 4
 
 
+@pytest.mark.slow
 def test_checksum_mismatch_is_clear_and_leaves_nothing(server, tmp_path):
     url, served, _ = server
     (served / "t10k-labels-idx1-ubyte.gz").write_bytes(b"corrupted" * 100)
@@ -92,6 +94,7 @@ def test_checksum_mismatch_is_clear_and_leaves_nothing(server, tmp_path):
     assert list(cache.rglob("*")) == []  # not even a partial file
 
 
+@pytest.mark.slow
 def test_canonical_sums_reject_the_subset(server, tmp_path):
     """Served under the canonical name, the 5k training subset must fail canonical verification."""
     url, _, _ = server
@@ -99,6 +102,7 @@ def test_canonical_sums_reject_the_subset(server, tmp_path):
         download_mnist(tmp_path / "c", [url], files={"train-images-idx3-ubyte.gz": MNIST_FILES["train-images-idx3-ubyte.gz"]})
 
 
+@pytest.mark.slow
 def test_falls_back_to_next_mirror(server, tmp_path):
     url, _, log = server
     dead = "http://127.0.0.1:9/"  # discard port: connection refused
@@ -112,6 +116,7 @@ def test_offline_error_suggests_data(tmp_path, monkeypatch):
         load_mnist(None)
 
 
+@pytest.mark.slow
 def test_env_mirror_and_default_cache(server, monkeypatch):
     url, _, _ = server
     monkeypatch.setenv("MNIST_ONNX_MIRRORS", url)
@@ -122,6 +127,7 @@ def test_env_mirror_and_default_cache(server, monkeypatch):
     assert np.frombuffer((folder / "t10k-labels-idx1-ubyte.gz").read_bytes()[:2], np.uint8).tolist() == [0x1F, 0x8B]
 
 
+@pytest.mark.slow
 def test_recompressed_mirror_is_accepted_by_its_content(full_mirror, tmp_path):
     """The full MNIST re-compressed: other .gz bytes, canonical content -> accepted, cached, reused."""
     url, served, log = full_mirror
@@ -135,6 +141,7 @@ def test_recompressed_mirror_is_accepted_by_its_content(full_mirror, tmp_path):
     assert len(log) == 4
 
 
+@pytest.mark.slow
 def test_recompressed_file_with_other_content_is_rejected(server, tmp_path):
     """Re-compressing is fine, changing the content is not: a re-compressed 5k subset fails, nothing cached."""
     url, served, _ = server
@@ -147,6 +154,7 @@ def test_recompressed_file_with_other_content_is_rejected(server, tmp_path):
     assert list(cache.rglob("*")) == []
 
 
+@pytest.mark.slow
 def test_tampered_cache_file_is_replaced(full_mirror, tmp_path):
     url, _, log = full_mirror
     cache = tmp_path / "cache"
@@ -203,6 +211,7 @@ def test_download_deadline_and_size_cap_leave_nothing(hostile_mirror, tmp_path, 
     assert list(cache.rglob("*")) == []
 
 
+@pytest.mark.slow
 def test_http_404_is_named(server, tmp_path):
     url, _, _ = server
     with pytest.raises(DataError, match=r"HTTP 404"):

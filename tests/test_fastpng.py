@@ -147,6 +147,7 @@ def test_the_fast_path_reads_real_digit_folders_identically(monkeypatch, realwor
         assert a == b, f
 
 
+@pytest.mark.slow
 def test_cli_rows_are_byte_identical_with_and_without_the_fast_path(tmp_path, test_set):
     """The whole command, on MNIST PNGs, every sample style and hostile files: the same CSV either way."""
     import os as _os

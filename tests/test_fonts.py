@@ -46,6 +46,7 @@ def registry(tmp_path, monkeypatch):
         yield base, font, log
 
 
+@pytest.mark.slow
 def test_fonts_fetched_verified_cached_and_rendered(registry, tmp_path):
     base, font, log = registry
     cache = tmp_path / "cache"
@@ -61,6 +62,7 @@ def test_fonts_fetched_verified_cached_and_rendered(registry, tmp_path):
     assert "aileron" in fonts.notice(sheet) and "OFL-1.1" in fonts.notice(sheet)
 
 
+@pytest.mark.slow
 def test_a_tampered_font_package_is_refused_in_one_line(registry, tmp_path):
     base, font, _ = registry
     wrong = fonts.Font(font.name, font.version, "0" * 64, font.licence)
@@ -79,6 +81,7 @@ def test_hollow_glyphs_are_told_from_strokes():
     assert fonts.hollow_share(np.asarray(outline)) > 1.0
 
 
+@pytest.mark.slow
 def test_the_bundled_sheet_and_its_split_by_font():
     sheet = fonts.load_sheet()
     names = [str(n) for n in sheet["names"]]
@@ -125,6 +128,7 @@ def _shapes(n, rng):
     return x, y
 
 
+@pytest.mark.slow
 def test_non_digit_data_trains_with_the_plain_recipe(tmp_path):
     from mnist_onnx_export import export_model
 
@@ -142,6 +146,7 @@ def test_non_digit_data_trains_with_the_plain_recipe(tmp_path):
     assert card["metrics"]["test_accuracy"] >= 0.9
 
 
+@pytest.mark.slow
 def test_extra_data_is_trained_on_end_to_end(tmp_path):
     """`export --extra-data DIR`, as a user runs it: a company's own mark (an X) taught as a 1, and a bad
     file named in one line without stopping the export."""

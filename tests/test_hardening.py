@@ -49,6 +49,7 @@ def test_output_to_a_fifo_writes_through(digits, tmp_path):
     assert not list(tmp_path.glob(".out.fifo.*"))
 
 
+@pytest.mark.slow
 def test_non_utf8_and_carriage_return_names_round_trip(digits, tmp_path):
     raw = os.fsencode(tmp_path / "digits") + b"/caf\xe9.png"
     os.rename(digits / "0.png", raw)
@@ -80,6 +81,7 @@ def test_head_closes_the_pipe_quietly(tmp_path, test_set):
 
 # --- inputs that used to hang or vanish -----------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_fifo_and_devices_get_a_row_not_a_hang(digits, tmp_path, workers):
     os.mkfifo(digits / "x.png")
@@ -123,6 +125,7 @@ def test_folder_past_path_max_gets_a_row(digits):
     assert len(rows) == 4 and rows[-1]["status"] == "error" and "too long" in rows[-1]["error"]
 
 
+@pytest.mark.slow
 def test_empty_folder_and_wrong_pattern_say_so(tmp_path, test_set):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -172,6 +175,7 @@ def test_memory_follows_file_count_not_image_size(tmp_path):
     assert _peak_rss_mib(one) < 300
 
 
+@pytest.mark.slow
 def test_idx_gzip_bomb_is_cut_off(tmp_path):
     from mnist_onnx._idx import read_idx
     from mnist_onnx.errors import DataError
@@ -195,6 +199,7 @@ def test_idx_gzip_bomb_is_cut_off(tmp_path):
 
 # --- one clear line, exit 2, before any work ------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, words", [
     (["--epochs", "0"], "--epochs 0: must be from 1"),
     (["--batch-size", "0"], "--batch-size 0: must be from 1"),
@@ -217,6 +222,7 @@ def test_export_options_checked_before_tensorflow(args, words, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, words", [
     (["--max-pixels", "0"], "--max-pixels 0: must be a pixel count from 1"),
     (["--workers", "1000"], "--workers 1000: must be a process count from 1 to"),
@@ -247,6 +253,7 @@ def _model_with_metadata(path, meta):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("meta", [
     {"preprocessing": '{"std": NaN}'},
     {"preprocessing": '{"std": -1}'},
@@ -312,6 +319,7 @@ def _wait_for_workers(proc: subprocess.Popen, n: int = 2) -> list[int]:
     raise AssertionError("workers did not start")
 
 
+@pytest.mark.slow
 def test_killed_worker_costs_its_chunk_not_the_run(many, tmp_path):
     import signal as sig
 
@@ -328,6 +336,7 @@ def test_killed_worker_costs_its_chunk_not_the_run(many, tmp_path):
     assert sum(r["status"] in ("ok", "unsure") for r in rows) >= 2900
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
 def test_terminated_run_leaves_no_part_file_and_no_worker(many, tmp_path, signame):
     import signal as sig
@@ -344,6 +353,7 @@ def test_terminated_run_leaves_no_part_file_and_no_worker(many, tmp_path, signam
     assert not out.exists() and not list(tmp_path.glob(".rows.csv*"))
 
 
+@pytest.mark.slow
 def test_library_workers_in_a_script_without_main_guard(tmp_path, digits):
     """The README's snippet, saved as a plain script: workers must not re-run it."""
     script = tmp_path / "plain.py"
@@ -360,6 +370,7 @@ def test_library_workers_in_a_script_without_main_guard(tmp_path, digits):
 
 # --- tracebacks that became one line --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_thin_strip_image_and_show_onto_a_file(tmp_path):
     strip = np.full((4, 6000), 255, np.uint8)
     strip[:, 2000:2100] = 0
@@ -410,6 +421,7 @@ def test_model_output_shape_contradicting_its_declaration(tmp_path):
     assert r.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_labels_csv_with_a_folder_row_or_duplicates(tmp_path):
     import shutil
 
@@ -430,6 +442,7 @@ def test_directory_given_as_model(tmp_path):
 
 # --- the command line as the ecosystem expects ----------------------------------------------------------
 
+@pytest.mark.slow
 def test_version_help_and_bare_command():
     from mnist_onnx import __version__
 
@@ -479,6 +492,7 @@ def test_nan_scores_are_an_error_row_never_ok(tmp_path):
     assert all(row["status"] == "error" and row["error"] == "model returned NaN or infinite scores" for row in rows)
 
 
+@pytest.mark.slow
 def test_a_thousand_folders_deep_is_walked_not_recursed(tmp_path):
     """~1,000 nested levels (under PATH_MAX): every file gets its row, in the usual order; no RecursionError."""
     deep = tmp_path / "top"
@@ -501,6 +515,7 @@ def test_a_thousand_folders_deep_is_walked_not_recursed(tmp_path):
             os.rmdir(level)
 
 
+@pytest.mark.slow
 def test_table_output_escapes_what_a_terminal_would_obey(tmp_path, test_set):
     """A file name can carry escape sequences: the table (the terminal's format) shows them as \\xNN, CSV and
     JSON Lines keep the name exactly."""
@@ -514,6 +529,7 @@ def test_table_output_escapes_what_a_terminal_would_obey(tmp_path, test_set):
         assert Path(csv_rows(csv_out.stdout)[0]["path"]).name == name
 
 
+@pytest.mark.slow
 def test_output_dash_is_stdout_and_a_failed_run_leaves_no_new_folders(tmp_path):
     r = run_cli("classify", str(ROOT / "samples" / "0_mnist.png"), "-o", "-", "-p", "cpu", cwd=tmp_path)
     assert r.returncode == 0 and csv_rows(r.stdout)[0]["digit"] == "0" and not (tmp_path / "-").exists()
@@ -524,6 +540,7 @@ def test_output_dash_is_stdout_and_a_failed_run_leaves_no_new_folders(tmp_path):
     assert r.returncode == 0 and len(csv_rows(target.read_text())) == 12
 
 
+@pytest.mark.slow
 def test_odd_inputs_are_one_line_or_a_row(tmp_path, test_set):
     """#20's tracebacks on odd input: a superscript label, a CSV field over 128 KiB, a BOM without a header,
     /dev/zero as a model, a 0x0 PIL image; float TIFFs in 0..1 and with a few NaN pixels are read."""
@@ -553,6 +570,7 @@ def test_odd_inputs_are_one_line_or_a_row(tmp_path, test_set):
         assert clf.classify(str(tmp_path / name)).digit == y[0], name
 
 
+@pytest.mark.slow
 def test_a_long_thin_strip_costs_what_its_header_says_not_what_it_claims(tmp_path):
     """A 76 KiB PNG of 1 x 40,000,000 pixels took 46-50 s and ~900 MB: now an error row from the header
     (here 1 x 200,000 and 200,000 x 1, same rule); a merely long image (600 x 60,000) is reduced per axis."""
@@ -572,6 +590,7 @@ def test_a_long_thin_strip_costs_what_its_header_says_not_what_it_claims(tmp_pat
     assert rows["long.png"]["status"] in ("ok", "unsure", "no-digit")  # decoded and reduced, not refused
 
 
+@pytest.mark.slow
 def test_one_classifier_shared_by_threads_with_different_worker_counts(tmp_path, test_set):
     """Two threads, workers=2 and workers=3, on one Classifier: every row right, no pool closed under
     another thread, and no worker process left after close()."""
@@ -613,6 +632,7 @@ def _parent(pid: str) -> int:
         return -1
 
 
+@pytest.mark.slow
 def test_workers_share_a_folder_smaller_than_one_chunk(tmp_path, test_set):
     """300 photos fit in one 1,024-file chunk: the chunk is split across the workers (classify and read), and
     the rows are the one-process rows."""
@@ -667,6 +687,7 @@ def test_a_huge_image_of_any_mode_stays_under_300_mb(kind, tmp_path):
     assert row.split(",")[1] == "1" and peak_mib < 300, (row, peak_mib)
 
 
+@pytest.mark.slow
 def test_output_onto_an_input_is_refused_and_our_temporary_files_are_never_inputs(tmp_path):
     """`classify d -o d/7_mnist.png` overwrote the image with CSV; with --pattern '*' and -o inside the
     folder, the run classified its own .part file. Both refused up front; .part files are never listed."""

@@ -23,6 +23,7 @@ from benchmarks.hostile import dithered_page, many_marks  # noqa: E402 -- the be
 
 # --- 2. read has a bound on one image's cost ------------------------------------------------------------
 
+@pytest.mark.slow
 def test_read_refuses_an_image_of_too_many_marks_with_one_error_row(tmp_path, test_set):
     x, _ = test_set
     marks, page = many_marks(tmp_path / "marks.png"), dithered_page(tmp_path / "page.png")
@@ -58,6 +59,7 @@ def test_segmentation_caps_pieces_and_cuts_before_making_them():
 
 # --- 4. special files: write errors are one line, and a special file is never replaced ------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["classify", "read"])
 def test_a_full_device_is_one_line_and_exit_2(digits, command):
     r = run_cli(command, str(digits), "-o", "/dev/full", "-f", "csv")
@@ -111,6 +113,7 @@ def test_a_closed_stderr_still_writes_the_output_file(digits, tmp_path):
     assert len(csv_rows((tmp_path / "rows.csv").read_text())) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["classify", "read"])
 def test_a_closed_stdout_is_one_line_or_the_file_is_written(digits, tmp_path, command):
     r = _closed([command, str(digits), "-f", "csv"], 1, tmp_path)
@@ -123,6 +126,7 @@ def test_a_closed_stdout_is_one_line_or_the_file_is_written(digits, tmp_path, co
 
 # --- 18. a legal name of 241-255 bytes ------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("length", [241, 250, 255])
 def test_an_output_name_up_to_255_bytes_is_written(digits, tmp_path, length):
     name = "r" * (length - 4) + ".csv"
@@ -132,6 +136,7 @@ def test_an_output_name_up_to_255_bytes_is_written(digits, tmp_path, length):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["digits", name])
 
 
+@pytest.mark.slow
 @pytest.mark.parquet
 def test_a_parquet_output_name_of_250_bytes_resumes(digits, tmp_path):
     name = "r" * 242 + ".parquet"
@@ -177,6 +182,7 @@ def test_two_resume_runs_at_once_write_every_file_exactly_once(many, tmp_path, s
     assert len(paths) == len(set(paths)) == 4000
 
 
+@pytest.mark.slow
 def test_resuming_with_another_model_or_task_is_refused(digits, tmp_path):
     out = tmp_path / "rows.jsonl"
     assert run_cli("classify", str(digits), "-o", str(out), "--resume").returncode == 0
@@ -192,6 +198,7 @@ def test_resuming_with_another_model_or_task_is_refused(digits, tmp_path):
 
 # --- 7. --resume into foreign or crafted files ---------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [
     '{"path": 5, "digit": 1, "confidence": 0.9, "status": "ok", "error": null}\n',
     "[" * 100_000 + "]" * 100_000 + "\n",
@@ -207,6 +214,7 @@ def test_foreign_jsonl_is_refused_in_one_line_and_left_alone(digits, tmp_path, c
     assert out.read_text() == content
 
 
+@pytest.mark.slow
 @pytest.mark.parquet
 def test_a_users_file_or_folder_in_the_parquet_journal_is_refused_not_deleted(digits, tmp_path):
     out = tmp_path / "rows.parquet"
@@ -222,6 +230,7 @@ def test_a_users_file_or_folder_in_the_parquet_journal_is_refused_not_deleted(di
     assert r.returncode == 2 and "'sub', which is not a part of ours" in r.stderr and (journal / "sub").is_dir()
 
 
+@pytest.mark.slow
 @pytest.mark.parquet
 def test_crafted_merge_metadata_is_refused(digits, tmp_path):
     import pyarrow as pa
@@ -269,6 +278,7 @@ def test_resume_past_ulimit_says_the_rows_are_kept(many, tmp_path, command, suff
 
 # --- 9. Parquet names: a non-UTF-8 name and its escape spelled literally are two files --------------------
 
+@pytest.mark.slow
 @pytest.mark.parquet
 def test_parquet_resume_keeps_a_bad_name_and_its_literal_escape_apart(tmp_path, test_set):
     import pyarrow.parquet as pq
@@ -290,6 +300,7 @@ def test_parquet_resume_keeps_a_bad_name_and_its_literal_escape_apart(tmp_path, 
 
 # --- 5. Parquet paths are local files; URIs refused in one line, nothing left behind ------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("uri", ["s3://bucket/x.parquet", "hdfs://host/x.parquet", "file:/tmp/x.parquet",
                                  "mock://x.parquet", "gs://b/rows.csv"])
 def test_an_output_uri_is_refused_and_nothing_is_left(digits, tmp_path, uri):
@@ -299,6 +310,7 @@ def test_an_output_uri_is_refused_and_nothing_is_left(digits, tmp_path, uri):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]
 
 
+@pytest.mark.slow
 @pytest.mark.parquet
 @pytest.mark.parametrize("resume", [False, True])
 def test_a_non_utf8_parquet_name_is_written_as_those_bytes(digits, tmp_path, resume):
@@ -350,6 +362,7 @@ def api():
     proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", ["abc", "", "0x10", "true", "2", "nan"])
 @pytest.mark.parametrize("endpoint", ["read", "classify"])
 @pytest.mark.serve
@@ -386,6 +399,7 @@ def test_three_hostile_images_in_one_read_request_are_error_rows(api, tmp_path):
 
 # --- 12. a bundled model's name, a folder of that name, ./name, $MNIST_ONNX_MODEL --------------------------
 
+@pytest.mark.slow
 def test_model_names_paths_and_the_environment(tmp_path):
     png = str(ROOT / "samples" / "1_paper.png")
     (tmp_path / "cnn").mkdir()
@@ -401,6 +415,7 @@ def test_model_names_paths_and_the_environment(tmp_path):
 
 # --- 13. a model whose own threshold is not a probability -----------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.export
 @pytest.mark.parametrize("value", ["nan", "5", "-1", "inf"])
 def test_a_model_threshold_that_is_not_a_probability_is_said(tmp_path, value):
@@ -460,6 +475,7 @@ def test_the_bundled_models_and_small_external_data_pass_the_size_check(tmp_path
 
 # --- 15. calibrate's errors are one line --------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model,problem", [("missing.onnx", "no such model file"), ("README.md", "not a loadable ONNX model"),
                                            ("mnist_onnx/models/default.onnx", "already calibrated")])
 @pytest.mark.export
@@ -472,6 +488,7 @@ def test_calibrate_says_what_is_wrong_in_one_line(model, problem):
 
 # --- 16. evaluate's report never lands in the evaluated images ---------------------------------------------
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_report_inside_its_digit_folders(tmp_path, test_set):
     x, y = test_set
     data = tmp_path / "digits"

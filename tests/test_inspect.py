@@ -18,6 +18,7 @@ def plain_predictions(model, x, mean=0.0, std=1.0):
     return s.run(None, {inp.name: feed.astype(np.float32)})[0].argmax(1)
 
 
+@pytest.mark.slow
 def test_evaluate_idx_matches_plain_onnxruntime(test_set, tmp_path):
     x, y = test_set
     r = run_cli("evaluate", str(DATA), "--json", "--report", str(tmp_path / "rep"))
@@ -51,6 +52,7 @@ def test_evaluate_third_party_with_its_normalisation(test_set, third_party):
     assert json.loads(r.stdout)["accuracy"] == float((ref == y).mean())
 
 
+@pytest.mark.slow
 def test_evaluate_png_subfolders_and_unreadable(test_set, tmp_path):
     x, y = test_set
     for i in range(300):
@@ -66,12 +68,14 @@ def test_evaluate_png_subfolders_and_unreadable(test_set, tmp_path):
     assert "warning:" in r.stderr and "broken.png" in r.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_labels_csv_table():
     r = run_cli("evaluate", "samples/labels.csv")
     assert r.returncode == 0, r.stderr
     assert "100.00% accuracy (12 of 12)" in r.stdout and "confusion matrix" in r.stdout and "precision" in r.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_errors(tmp_path):
     r = run_cli("evaluate", str(tmp_path))
     assert r.returncode == 2 and "no IDX test files" in r.stderr and r.stderr.count("\n") == 1
@@ -97,6 +101,7 @@ def test_show_draws_what_the_model_sees(tmp_path, test_set):
     assert np.corrcoef(small.ravel(), x[0].ravel())[0, 1] > 0.99  # the saved picture is the model input
 
 
+@pytest.mark.slow
 def test_info_json_and_table():
     r = run_cli("info", "--json")
     out = json.loads(r.stdout)
@@ -121,6 +126,7 @@ def test_evaluate_with_nothing_readable_exits_1_with_one_summary(tmp_path):
     assert "accuracy" not in r.stdout
 
 
+@pytest.mark.slow
 def test_info_of_a_model_made_elsewhere(third_party):
     third = json.loads(run_cli("info", str(third_party), "--json").stdout)
     assert third["card"] is None and third["inputs"][0]["shape"] == ["batch_size", 1, 28, 28]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 
 PACKAGE = ROOT / "mnist_onnx"
@@ -122,6 +124,7 @@ def test_the_command_line_loads_no_heavy_package_until_a_command_runs():
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_a_one_file_classify_builds_one_command_and_loads_no_segmentation():
     """Start-up (#19): a `classify` run builds only its own command's parameters, and loads neither the
     number segmentation nor the evaluation; `--help` still lists every command."""

@@ -122,6 +122,7 @@ def test_ring_levels_equal_numpy_medians():
         assert _ring_levels(gray) == (background, float(np.median(np.abs(ring - background))), float(high - low))
 
 
+@pytest.mark.slow
 def test_levels_same_for_uint8_and_float_input():
     """The uint8 shortcuts (histogram medians, one minimum for the polarity on white paper) against the
     float path, which computes everything in full."""

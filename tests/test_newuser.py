@@ -32,6 +32,7 @@ def numbers(tmp_path_factory, test_set):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parquet
 def test_pandas_recipes_keep_numbers_as_text_and_digits_as_lists(numbers):
     import pandas as pd
@@ -50,6 +51,7 @@ def test_pandas_recipes_keep_numbers_as_text_and_digits_as_lists(numbers):
     assert [d["digit"] for d in parquet_df["digits"][0]] == [0, 0, 4, 2]
 
 
+@pytest.mark.slow
 @pytest.mark.parquet
 def test_polars_recipes_keep_numbers_as_text(numbers):
     import polars as pl
@@ -102,6 +104,7 @@ def test_read_summary_names_its_threshold(tmp_path, test_set):
     assert r.returncode == 0 and "(1 unsure, below 1)" in r.stderr
 
 
+@pytest.mark.slow
 def test_help_names_every_command_in_whole_lines():
     env = {"COLUMNS": "80"}
     top = run_cli("--help", env=env).stdout

@@ -35,6 +35,7 @@ def _scores(condition, cases, seed):
     return sum(one), sum(num)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("condition", ["hand shadow edge", "register cell", "dotted guides", "squared grey 45px",
                                        "speckled page", "punch holes", "dark border",
                                        "squared grey 45px tilted"])

@@ -45,6 +45,7 @@ BARS = {"dark_photo": 0.95, "pasted_crop": 0.85, "grid_paper": 0.95, "thin_pen":
         "filled_box": 0.75, "clutter": 0.92}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_case_is_read_like_mnist(name, seen, digits):
     images, pixels, pred = seen[name]

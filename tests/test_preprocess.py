@@ -61,6 +61,7 @@ MODES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_every_png_mode(mode, tmp_path, test_set, clf):
     x, y = test_set

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from PIL import Image
 
 from conftest import run_cli
@@ -23,6 +25,7 @@ def _folder(tmp_path: Path, test_set, n: int) -> Path:
     return d
 
 
+@pytest.mark.slow
 def test_a_terminal_gets_a_bar_with_total_rate_and_time_left(tmp_path, test_set):
     folder = _folder(tmp_path, test_set, 700)
     exe = Path(sys.executable).with_name("mnist-onnx")
@@ -74,6 +77,7 @@ def _on_a_terminal(args: list[str], stdout) -> tuple[int, str]:
     return proc.wait(timeout=120), seen.decode("utf-8", "replace")
 
 
+@pytest.mark.slow
 def test_rows_go_to_redirected_stdout_when_stderr_is_a_terminal(tmp_path, test_set):
     """#29: `mnist-onnx classify dir > out.csv` from an interactive shell: every row in the file, none on the
     terminal (the bar's console used to swallow stdout)."""
@@ -87,6 +91,7 @@ def test_rows_go_to_redirected_stdout_when_stderr_is_a_terminal(tmp_path, test_s
     assert "0000.png," not in shown
 
 
+@pytest.mark.slow
 def test_read_rows_go_to_a_pipe_when_stderr_is_a_terminal(tmp_path, test_set):
     folder = _folder(tmp_path, test_set, 40)
     r, w = os.pipe()
@@ -96,3 +101,46 @@ def test_read_rows_go_to_a_pipe_when_stderr_is_a_terminal(tmp_path, test_set):
         lines = f.read().splitlines()
     assert rc == 0 and len(lines) == 40 and all(line.startswith('{"path"') for line in lines)
     assert '"path"' not in shown
+
+
+@pytest.mark.slow
+def test_a_folder_is_walked_once_for_the_bar_and_the_run(tmp_path, test_set):
+    """#30: on a terminal the bar's total and the run come from one walk of the folder (`_files.Listing`),
+    not a second walk beside the run; the rows are every file's, in order, and --resume's skip still holds."""
+    folder = _folder(tmp_path, test_set, 300)
+    out, log = tmp_path / "rows.csv", tmp_path / "walks.txt"
+    code = (
+        "import atexit, sys\n"
+        "import mnist_onnx._files as F\n"
+        "calls = []\n"
+        "walk = F._walk\n"
+        "def counted(folder, *a, **k):\n"
+        "    calls.append(folder)\n"
+        "    yield from walk(folder, *a, **k)\n"
+        "F._walk = counted\n"
+        f"atexit.register(lambda: open({str(log)!r}, 'w').write(str(calls.count({str(folder)!r}))))\n"
+        "from mnist_onnx.cli import app\n"
+        f"sys.argv = ['mnist-onnx', 'classify', {str(folder)!r}, '-o', {str(out)!r}, '--provider', 'cpu', '--resume']\n"
+        "app()\n")
+    first = (tmp_path / "first.csv")
+    r = run_cli("classify", str(folder), "--provider", "cpu", "-o", str(first))
+    assert r.returncode == 0
+    out.write_text("".join(first.read_text().splitlines(keepends=True)[:101]))  # 100 rows done already
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=terminal, env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=120) == 0, seen.decode("utf-8", "replace")[-2000:]
+    text = seen.decode("utf-8", "replace")
+    assert "of 200 images" in text and "200 images: 200 classified" in text, text[-2000:]
+    assert log.read_text() == "1"  # 0.7.0 and before: 2 (one walk for the bar's total, one for the run)
+    assert out.read_text() == first.read_text()

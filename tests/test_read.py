@@ -74,6 +74,7 @@ def test_one_digit_reads_as_classify_does(realworld_dev_all, clf):
     assert same >= 0.995, same
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case,floor", [("lined_paper", 0.9), ("blue_shadow", 0.9), ("long_number", 0.8),
                                         ("cramped", 0.7), ("underlined", 0.9)])  # cramped measures 82-84 %
 def test_photo_cases(case, floor, clear, clf):
@@ -88,6 +89,7 @@ def test_photo_cases(case, floor, clear, clf):
     assert right >= floor, list(zip(labels, got))
 
 
+@pytest.mark.slow
 def test_library_inputs_and_boxes_in_the_images_own_pixels(clear, clf, tmp_path):
     x, pool = clear
     rng = np.random.default_rng(3)
@@ -109,6 +111,7 @@ def test_library_inputs_and_boxes_in_the_images_own_pixels(clear, clf, tmp_path)
     assert abs(many[0].confidence - np.prod([d.confidence for d in many[0].digits])) < 1e-9
 
 
+@pytest.mark.slow
 def test_bad_files_get_classifys_error_words(tmp_path, test_set, clf):
     x, _ = test_set
     d = tmp_path / "mixed"
@@ -149,6 +152,7 @@ def test_workers_give_identical_rows_and_unsure_follows_the_threshold(tmp_path):
     assert {row["status"] for row in never} == {"ok"}
 
 
+@pytest.mark.slow
 def test_usage_errors_and_atomic_output(tmp_path):
     r = run_cli("read", str(tmp_path / "missing"))
     assert r.returncode == 2 and r.stderr.strip().endswith("no such file or folder")

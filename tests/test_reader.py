@@ -141,6 +141,7 @@ def test_long_numbers_and_a_small_number_on_a_speckled_page(reader, test_set):
     assert exact >= 0.8, list(zip(got, labels))
 
 
+@pytest.mark.slow
 def test_read_uses_the_reader_by_default_with_boxes_per_digit(tmp_path):
     r = run_cli("read", str(NUMBERS), "-f", "jsonl", "-p", "cpu")
     assert r.returncode == 0, r.stderr
@@ -161,6 +162,7 @@ def test_read_uses_the_reader_by_default_with_boxes_per_digit(tmp_path):
     assert seg.returncode == 0 and "default.onnx (bundled mlp)" in seg.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.serve
 def test_server_reads_with_the_reader_and_the_library_and_cli_agree(reader, tmp_path):
     import requests
@@ -195,6 +197,7 @@ def test_server_reads_with_the_reader_and_the_library_and_cli_agree(reader, tmp_
     assert bad.returncode == 2 and "--read-model mlp: not a sequence reader" in bad.stderr
 
 
+@pytest.mark.slow
 def test_workers_give_the_same_rows(tmp_path):
     files = sorted(NUMBERS.glob("*.png"))[:20]
     one = run_cli("read", *map(str, files), "-f", "csv", "-p", "cpu")

@@ -134,6 +134,7 @@ def test_parquet_killed_then_resumed_every_file_exactly_once(tmp_path, test_set)
     assert pq.read_table(out).num_rows == len(expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parquet
 def test_parquet_resume_merges_a_journal_and_drops_what_the_output_holds(tmp_path):
     """What a kill leaves at each moment: a torn part (.tmp), parts merged into the output but not yet
@@ -163,6 +164,7 @@ def test_parquet_resume_merges_a_journal_and_drops_what_the_output_holds(tmp_pat
     assert read_out.read_bytes() == out.read_bytes()
 
 
+@pytest.mark.slow
 def test_resume_checks_its_output(tmp_path):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     r = run_cli("classify", str(ROOT / "samples"), "-o", str(tmp_path / "other.csv"), "--resume", "-p", "cpu")
@@ -183,6 +185,7 @@ def test_resume_checks_its_output(tmp_path):
     assert r.returncode == 0 and sorted(_rows(done, "csv")) == sorted(str(p) for p in (ROOT / "samples").glob("*.png"))
 
 
+@pytest.mark.slow
 @pytest.mark.parquet
 def test_parquet_rows_are_the_csv_rows_typed_and_written_in_row_groups(tmp_path, test_set):
     """`-o rows.parquet`: the CSV's rows with typed columns (digit a nullable integer), a row group per 4,096

@@ -90,6 +90,7 @@ def post_files(url: str, paths: list[Path], **params) -> requests.Response:
     return requests.post(url + "v1/classify", files=files, params=params, timeout=60)
 
 
+@pytest.mark.slow
 def test_health_page_and_docs(server):
     health = requests.get(server + "healthz", timeout=5).json()
     assert health["status"] == "ok" and health["provider"] == "cpu" and health["model"].endswith(".onnx")
@@ -105,6 +106,7 @@ def test_health_page_and_docs(server):
         assert head.status_code == 200 and head.content == b""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", ["samples", "hostile"])
 def test_same_results_as_classify(folder, server, hostile):
     """Digit for digit, status for status, the same error words: one engine behind both."""
@@ -126,6 +128,7 @@ def test_same_results_as_classify(folder, server, hostile):
         assert {r["status"] for r in got} - {"unsure"} == {"ok", "error", "no-digit"}
 
 
+@pytest.mark.slow
 def test_read_gives_the_command_lines_readings(server, hostile):
     """`POST /v1/read`: the rows `mnist-onnx read` writes for the same files, in upload order."""
     from conftest import NUMBERS as numbers
@@ -193,6 +196,7 @@ def test_limits_are_clear_json_errors(server, tmp_path):
     assert requests.get(server + "healthz", timeout=5).ok  # still standing
 
 
+@pytest.mark.slow
 def test_concurrent_requests_share_one_model(server):
     paths = sorted(SAMPLES.glob("*.png"))
     truth = {p.name: int(p.name[0]) for p in paths}
@@ -206,6 +210,7 @@ def test_concurrent_requests_share_one_model(server):
     assert all(truth[name] == digit for name, digit in answers)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_within_seconds():
     proc, url = start_server()
     assert "serving http://127.0.0.1:" in proc.stderr.readline()
@@ -217,6 +222,7 @@ def test_sigterm_stops_within_seconds():
     assert "Traceback" not in proc.stderr.read()
 
 
+@pytest.mark.slow
 def test_port_in_use_is_one_line(server):
     port = server.rsplit(":", 1)[1].strip("/")
     r = run_cli("serve", "--port", port, "--provider", "cpu")
@@ -307,6 +313,7 @@ def test_browser_draw_a_seven(server):
         browser.close()
 
 
+@pytest.mark.slow
 def test_batcher_merges_concurrent_calls_and_returns_each_its_rows():
     import threading
 
@@ -357,6 +364,7 @@ def test_host_check_refuses_a_rebinding_page(server):
         assert requests.get(server + "healthz", headers={"Host": host}, timeout=5).ok
 
 
+@pytest.mark.slow
 def test_rfc2231_file_names_and_a_model_error_as_json(server, tmp_path):
     data = (SAMPLES / "7_mnist.png").read_bytes()
     body = (b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"x.png\"; "
@@ -388,6 +396,7 @@ def test_rfc2231_file_names_and_a_model_error_as_json(server, tmp_path):
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_a_body_of_many_empty_parts_stops_early_and_healthz_stays_quick(server):
     """130,000 empty parts: refused with 413 as soon as the file count passes --max-files (parsed off the
     event loop), and /healthz answers within 100 ms meanwhile."""
@@ -419,6 +428,7 @@ def test_a_body_of_many_empty_parts_stops_early_and_healthz_stays_quick(server):
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_a_full_queue_answers_503_with_retry_after_and_healthz_still_answers(tmp_path):
     """Past --max-queue requests in progress, a request is told at once to come back (503, Retry-After)
     instead of waiting behind all the others; the page and /healthz are never queued."""
@@ -463,6 +473,7 @@ def test_twenty_concurrent_huge_uploads_keep_the_server_under_1_gb(tmp_path):
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_slow_connections_are_closed_and_new_clients_are_served():
     """Slowloris: 300 connections that send half a request head and stop. Each is closed when its header
     deadline passes; new clients are served all along; a body trickled too slowly gets 408."""
@@ -497,6 +508,7 @@ def test_slow_connections_are_closed_and_new_clients_are_served():
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_more_slow_connections_than_the_cap_leave_new_clients_served():
     """Past --max-connections uvicorn answers 503, and slow connections used to count until their header
     deadline: 4x the cap of half-sent heads shut new clients out for 10 s. Now the connections waiting for a
@@ -535,6 +547,7 @@ def test_more_slow_connections_than_the_cap_leave_new_clients_served():
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_a_client_leaving_mid_upload_and_malformed_bodies_leave_the_log_clean():
     """A client that disconnects mid-upload logged an ASGI traceback, and python-multipart a warning per
     malformed body: the server's stderr holds only its own start line."""

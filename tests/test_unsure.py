@@ -74,6 +74,7 @@ def test_library_marks_unsure_below_the_threshold(clf, test_set):
         clf.classify(x[:1], min_confidence=1.5)
 
 
+@pytest.mark.slow
 def test_classify_command_unsure_rows_exit_code_and_summary(tmp_path):
     out = tmp_path / "rows.csv"
     r = run_cli("classify", str(SAMPLES), "--min-confidence", "0.9999", "-o", str(out), "--provider", "cpu")
@@ -90,6 +91,7 @@ def test_classify_command_unsure_rows_exit_code_and_summary(tmp_path):
     assert r.returncode == 2 and "--min-confidence" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_evaluate_reports_calibration_coverage_and_the_picture(tmp_path, test_set):
     from PIL import Image
 

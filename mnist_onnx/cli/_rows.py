@@ -186,12 +186,17 @@ def resume_into(stack: contextlib.ExitStack, output: Optional[Path], fmt: str, s
     return done, stream, fresh
 
 
+def shows_progress(quiet: bool) -> bool:
+    """A bar is drawn: stderr is a terminal and --quiet was not given."""
+    return sys.stderr.isatty() and not quiet
+
+
 def progress(stack: contextlib.ExitStack, quiet: bool, what: str,
              count: Callable[[], int] | None = None) -> Callable[[int, float], None] | None:
     """A live count, rate and -- once *count* (run on a thread beside the work: listing a million files
     takes seconds, and the rows should not wait for it) has said how many files there are -- a bar and the
     time left, on a terminal's stderr. Nothing when piped or quiet. Call it with (rows, seconds)."""
-    if not sys.stderr.isatty() or quiet:
+    if not shows_progress(quiet):
         return None
     import threading
 
@@ -226,7 +231,8 @@ def rate(n: int, seconds: float) -> str:
 
 def file_count(paths: list[str], pattern: Optional[str], recursive: bool, done: Any = None) -> Callable[[], int] | None:
     """How many files the run has to do (for the progress bar's total): the same listing the engine makes,
-    less those an interrupted run already wrote (`--resume`). None for URIs, which Ray lists itself."""
+    less those an interrupted run already wrote (`--resume`). None for URIs, which Ray lists itself. A walk
+    of its own: for the Ray engine, which lists the files again in its own way (`listing` serves a local run)."""
     from .._files import is_uri, iter_files
 
     if any(is_uri(p) for p in paths):
@@ -237,6 +243,18 @@ def file_count(paths: list[str], pattern: Optional[str], recursive: bool, done: 
         return sum(1 for _ in (done.skip(files) if done is not None else files))
 
     return count
+
+
+def listing(stack: contextlib.ExitStack, paths: list[str], pattern: Optional[str], recursive: bool,
+            done: Any = None) -> Any:
+    """The files of a local run with a bar, listed once (`_files.Listing`): the engine reads them as the walk
+    finds them, and the bar's total comes from the same walk -- not a second walk of the folders beside the
+    run. Files an interrupted run already wrote are left out here (`--resume`)."""
+    from .._files import Listing, iter_files
+
+    files = iter_files(paths, pattern, recursive)
+    found = stack.enter_context(contextlib.closing(Listing(done.skip(files) if done is not None else files)))
+    return found
 
 
 @dataclass

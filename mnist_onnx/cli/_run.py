@@ -22,8 +22,8 @@ from ._app import (ActorCpusOpt, ActorsOpt, DeviceOpt, EngineChoice, EngineOpt, 
                    MaxPixelsOpt, ModelOpt, PathsArg, PatternOpt, ProviderChoice, ProviderOpt, QuietOpt,
                    RayAddressOpt, RecursiveOpt, ResumeOpt, RowsOutputOpt, announce, check_model_elsewhere, fail,
                    make_classifier, note)
-from ._rows import (check_inputs, check_some_files, file_count, keep_stdout_for_rows, no_files, open_stream,
-                    output_path, parquet_rows, progress, rate, resume_into, start_ray, write_rows)
+from ._rows import (check_inputs, check_some_files, file_count, keep_stdout_for_rows, listing, no_files, open_stream,
+                    output_path, parquet_rows, progress, rate, resume_into, shows_progress, start_ray, write_rows)
 
 if TYPE_CHECKING:
     from .._engines import Engine
@@ -159,11 +159,17 @@ def run_rows(task: Task, run: Run, clf: Any, threshold: float) -> None:
         done = None
         if run.resume:
             done, stream, fresh = resume_into(stack, run.output, fmt.value, task.rows, clf.model_path)
-        update = progress(stack, run.quiet, task.name, file_count(run.paths, run.pattern, run.recursive, done))
+        paths: Any = run.paths
+        skip = done
+        count = file_count(run.paths, run.pattern, run.recursive, done)
+        if count is not None and not run.ray_engine and shows_progress(run.quiet):  # one walk for the bar and the run
+            paths = listing(stack, run.paths, run.pattern, run.recursive, done)
+            count, skip = paths.total, None
+        update = progress(stack, run.quiet, task.name, count)
         engine = open_engine(run, clf)
         try:
-            results = engine.rows(task.name, run.paths, recursive=run.recursive, pattern=run.pattern,
-                                  batch_size=run.batch_size, min_confidence=threshold, skip=done, **task.options)
+            results = engine.rows(task.name, paths, recursive=run.recursive, pattern=run.pattern,
+                                  batch_size=run.batch_size, min_confidence=threshold, skip=skip, **task.options)
         except MnistOnnxError as e:
             raise fail(str(e)) from None
         # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
