@@ -191,4 +191,5 @@ def test_every_measured_block_in_the_docs_has_its_benchmark():
             found[name] = str(page.relative_to(root))
     assert found == {name: page for name, (page, _, _) in BLOCKS.items()}
     for _, command, _ in BLOCKS.values():
-        assert (root / command[0]).is_file(), command[0]
+        script = command[1] if command[0] == "{installed}" else command[0]
+        assert (root / script).is_file(), script
