@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_onnx.errors import UsageError
+from mnist_onnx.errors import UsageError, about
 
 ARCHS = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")  # tf2onnx converts these exactly
@@ -68,35 +68,35 @@ def make_config(preset: str = "tutorial", **overrides) -> TrainConfig:
 
 def validate(cfg: TrainConfig, opset: int = 17) -> None:
     """Raise UsageError (a ValueError) naming the option and its allowed range: before any data is loaded or trained."""
-    def bad(flag: str, value: object, allowed: str) -> UsageError:
-        return UsageError(f"{flag} {value}: {allowed}")
+    def bad(parameter: str, value: object, allowed: str) -> UsageError:
+        return about(UsageError(f"{parameter} {value}: {allowed}"), parameter)
 
     if cfg.arch not in ARCHS:
-        raise bad("--arch", cfg.arch, f"choose {' or '.join(ARCHS)}")
+        raise bad("arch", cfg.arch, f"choose {' or '.join(ARCHS)}")
     if not all(isinstance(w, int) and 1 <= w <= 65536 for w in cfg.hidden):
-        raise bad("--hidden", ",".join(map(str, cfg.hidden)), "each layer width must be an integer from 1 to 65536")
+        raise bad("hidden", ",".join(map(str, cfg.hidden)), "each layer width must be an integer from 1 to 65536")
     if cfg.activation not in ACTIVATIONS:
-        raise bad("--activation", cfg.activation, f"choose {', '.join(ACTIVATIONS)} (others do not convert to ONNX exactly)")
+        raise bad("activation", cfg.activation, f"choose {', '.join(ACTIVATIONS)} (others do not convert to ONNX exactly)")
     if cfg.optimizer not in OPTIMIZERS:
-        raise bad("--optimizer", cfg.optimizer, f"choose {' or '.join(OPTIMIZERS)}")
+        raise bad("optimizer", cfg.optimizer, f"choose {' or '.join(OPTIMIZERS)}")
     if not (math.isfinite(cfg.dropout) and 0.0 <= cfg.dropout < 1.0):
-        raise bad("--dropout", cfg.dropout, "must be at least 0 and below 1 (1 drops everything)")
+        raise bad("dropout", cfg.dropout, "must be at least 0 and below 1 (1 drops everything)")
     if not (math.isfinite(cfg.learning_rate) and 0.0 < cfg.learning_rate <= 10.0):
-        raise bad("--lr", cfg.learning_rate, "must be a positive number, at most 10")
+        raise bad("learning_rate", cfg.learning_rate, "must be a positive number, at most 10")
     if not 1 <= cfg.batch_size <= 1_000_000:
-        raise bad("--batch-size", cfg.batch_size, "must be from 1 to 1,000,000")
+        raise bad("batch_size", cfg.batch_size, "must be from 1 to 1,000,000")
     if not 1 <= cfg.epochs <= 10_000:
-        raise bad("--epochs", cfg.epochs, "must be from 1 to 10,000")
+        raise bad("epochs", cfg.epochs, "must be from 1 to 10,000")
     if not 1 <= cfg.patience <= 10_000:
-        raise bad("--patience", cfg.patience, "must be from 1 to 10,000")
+        raise bad("patience", cfg.patience, "must be from 1 to 10,000")
     if not (math.isfinite(cfg.distill_temperature) and 0.1 <= cfg.distill_temperature <= 100):
-        raise bad("--distill-temperature", cfg.distill_temperature, "must be from 0.1 to 100")
+        raise bad("distill_temperature", cfg.distill_temperature, "must be from 0.1 to 100")
     if not (math.isfinite(cfg.distill_weight) and 0.0 <= cfg.distill_weight <= 1.0):
-        raise bad("--distill-weight", cfg.distill_weight, "must be from 0 to 1")
+        raise bad("distill_weight", cfg.distill_weight, "must be from 0 to 1")
     if not (math.isfinite(cfg.font_share) and 0.0 <= cfg.font_share <= 10.0):
-        raise bad("--font-share", cfg.font_share, "must be from 0 to 10")
+        raise bad("font_share", cfg.font_share, "must be from 0 to 10")
     if opset not in OPSETS:
-        raise bad("--opset", opset, f"must be from {OPSETS.start} to {OPSETS.stop - 1}")
+        raise bad("opset", opset, f"must be from {OPSETS.start} to {OPSETS.stop - 1}")
 
 
 def resolve_teacher(teacher: str) -> Path:
@@ -107,5 +107,5 @@ def resolve_teacher(teacher: str) -> Path:
 
     path = named_model(teacher) or Path(teacher)
     if not path.is_file():
-        raise ModelError(f"--teacher {teacher}: no such model file (a path, or a bundled model's name: cnn)")
+        raise about(ModelError(f"teacher {teacher}: no such model file (a path, or a bundled model's name: cnn)"), "teacher")
     return path

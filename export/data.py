@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_onnx.parts import find_split, load_split, user_cache_dir
-from mnist_onnx.errors import DataError
+from mnist_onnx.errors import DataError, about
 
 # Canonical SHA-256 of the four files of the MNIST distribution.
 MNIST_FILES = {
@@ -236,7 +236,7 @@ def load_extra(folder: str | Path, log=print) -> tuple[np.ndarray, np.ndarray]:
 
     root = Path(folder)
     if not root.is_dir():
-        raise DataError(f"--extra-data {folder}: not a folder")
+        raise about(DataError(f"extra_data {folder}: not a folder"), "extra_data")
     items: list[tuple[Path, int]] = []
     table = root / "labels.csv"
     if table.is_file():
@@ -252,7 +252,7 @@ def load_extra(folder: str | Path, log=print) -> tuple[np.ndarray, np.ndarray]:
             if sub.is_dir():
                 items += [(p, d) for p in sorted(sub.iterdir()) if p.is_file() and not p.name.startswith(".")]
     if not items:
-        raise DataError(f"--extra-data {folder}: no labelled images (sub-folders 0 ... 9, or labels.csv with file,label)")
+        raise about(DataError(f"extra_data {folder}: no labelled images (sub-folders 0 ... 9, or labels.csv with file,label)"), "extra_data")
     xs, ys, skipped = [], [], 0
     for path, label in items:
         try:
@@ -262,7 +262,7 @@ def load_extra(folder: str | Path, log=print) -> tuple[np.ndarray, np.ndarray]:
             skipped += 1
             log(f"{path}: left out ({getattr(e, 'problem', None) or e})")
     if not xs:
-        raise DataError(f"--extra-data {folder}: none of its {len(items)} images could be read")
+        raise about(DataError(f"extra_data {folder}: none of its {len(items)} images could be read"), "extra_data")
     log(f"extra data: {len(xs)} labelled digits from {folder}" + (f" ({skipped} left out)" if skipped else ""))
     return np.stack(xs), np.array(ys, np.uint8)
 

@@ -22,7 +22,7 @@ from .image.levels import Invert
 from ._defaults import CHUNK, MODEL_BATCH, READ_CHUNK
 from ._formats import DEFAULT_MAX_PIXELS
 from .image.normal import PreprocessConfig
-from .errors import ImageError, ModelError, Status, UsageError
+from .errors import ImageError, ModelError, Status, UsageError, about
 
 if TYPE_CHECKING:  # the decoding processes' module (sockets, subprocesses) loads only when workers > 1
     from ._evaluate import Evaluation
@@ -406,7 +406,7 @@ def path_list(paths: object) -> Iterable[str | Path]:
 
 def _check_batch_size(batch_size: int) -> None:
     if not isinstance(batch_size, int) or not 1 <= batch_size <= 1 << 20:
-        raise UsageError(f"batch_size {batch_size!r}: must be a whole number from 1 to {1 << 20:,}")
+        raise about(UsageError(f"batch_size {batch_size!r}: must be a whole number from 1 to {1 << 20:,}"), "batch_size")
 
 
 def _array_to_pixels(a: np.ndarray) -> np.ndarray:

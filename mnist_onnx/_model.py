@@ -441,9 +441,9 @@ def decide_threshold(min_confidence: float | None, own: float, reads_lines: bool
 
 def check_probability(value: object, name: str = "min_confidence") -> float:
     """A threshold given by the caller: a number from 0 to 1 (NaN, -1, 2, None, 'abc' are a UsageError)."""
-    from .errors import UsageError
+    from .errors import UsageError, about
 
     if isinstance(value, bool) or not (isinstance(value, (int, float, np.floating, np.integer))
                                        and 0.0 <= float(value) <= 1.0):
-        raise UsageError(f"{name} {value!r}: must be a probability from 0 to 1")
+        raise about(UsageError(f"{name} {value!r}: must be a probability from 0 to 1"), name)
     return float(value)

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ._paths import beside
-from .errors import OutputError
+from .errors import OutputError, about
 
 RECORD = ".resume"  # beside the output: `.NAME.resume`, the run's lock and the model its rows came from
 
@@ -56,8 +56,8 @@ def claim(output: Path, task: str, model_sha256: str) -> Iterator[None]:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                raise OutputError(f"{output}: another run is writing it (--resume); wait for it to end, or write "
-                                  "elsewhere") from None
+                raise about(OutputError(f"{output}: another run is writing it (resume); wait for it to end, or write "
+                                        "elsewhere"), "resume") from None
         with os.fdopen(os.dup(fd), "rb") as f:
             raw = f.read(4096)
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 from ._schema import Schema
-from .errors import OutputError, UsageError
+from .errors import OutputError, UsageError, about
 
 if TYPE_CHECKING:  # the resume readers' helpers (and hashlib) load only when a run resumes
     from ._resume import Done, Lines
@@ -31,7 +31,7 @@ class Writer:
     @classmethod
     def done(cls, path: Path, schema: Schema) -> Done:
         """The files an output of this format already holds (`--resume`)."""
-        raise UsageError(f"--resume cannot read {cls.name} output")
+        raise about(UsageError(f"resume: {cls.name} output cannot be resumed"), "resume")
 
     def __init__(self, stream: TextIO, schema: Schema, header: bool = True) -> None:
         self.stream, self.schema = stream, schema
@@ -164,7 +164,6 @@ class TableWriter(Writer):
 
 WRITERS: dict[str, type[Writer]] = {w.name: w for w in (TableWriter, CsvWriter, JsonlWriter)}
 FILE_FORMATS = {".parquet": "parquet"}  # formats written to a path, not a stream (`_parquet.ParquetRows`)
-FORMATS = tuple(WRITERS)
 SUFFIXES = {suffix: w.name for w in WRITERS.values() for suffix in w.suffixes} | FILE_FORMATS
 
 
@@ -182,5 +181,5 @@ def choose_format(fmt: str | None, output: str | os.PathLike | None, terminal: b
 def writer(fmt: str, stream: TextIO, schema: Schema, header: bool = True) -> Writer:
     """The writer of format *fmt* on *stream*."""
     if fmt not in WRITERS:
-        raise UsageError(f"unknown format {fmt!r}; choose {', '.join(FORMATS)}")
+        raise about(UsageError(f"format {fmt!r}: choose {', '.join(WRITERS)}"), "format")
     return WRITERS[fmt](stream, schema, header=header)

@@ -10,17 +10,31 @@
     └── EngineError     a distributed engine (Ray) is missing, cannot be reached, or failed
 
 Every message is one line that names the file (or setting) and the problem, so the command line can print
-it as it is and a batch can record it against one file without stopping. Anything else that escapes is a
-bug.
+it as it is and a batch can record it against one file without stopping. An error about an argument names
+it by its Python name and says so (`parameter`, set by `about`): only the command line turns it into its flag
+(`--batch-size`, `--actors`). Anything else that escapes is a bug.
 """
 
 from __future__ import annotations
 
 from enum import Enum
+from typing import TypeVar
 
 
 class MnistOnnxError(Exception):
-    """Base class for every error this package raises on purpose."""
+    """Base class for every error this package raises on purpose. `parameter`: the argument it is about, by
+    its Python name (None: a file, a model, the environment)."""
+
+    parameter: str | None = None
+
+
+E = TypeVar("E", bound=MnistOnnxError)
+
+
+def about(error: E, parameter: str) -> E:
+    """*error*, marked as being about the argument *parameter* (named in its message by that name)."""
+    error.parameter = parameter
+    return error
 
 
 class DataError(MnistOnnxError):

@@ -35,7 +35,7 @@ from ._model import check_probability, resolve_model
 from ._defaults import CHUNK, READ_CHUNK
 from ._schema import Schema, schema
 from ._resume import Done
-from .errors import EngineError, ProviderError, UsageError, needs_extra
+from .errors import EngineError, ProviderError, UsageError, about, needs_extra
 
 if TYPE_CHECKING:
     import ray.data
@@ -198,8 +198,8 @@ def _map(ds: ray.data.Dataset, actor: type, actor_kwargs: dict[str, Any], model:
     options = dataclasses.replace(options, threads=max(1, int(num_cpus)))  # ONNX Runtime: the CPUs Ray reserved
     if options.provider == "cuda" and not ray.cluster_resources().get("GPU"):
         # actors asking for a GPU on a cluster without one would wait for it forever
-        raise ProviderError("--provider cuda: this Ray cluster has no GPU (ray.cluster_resources() lists none); "
-                            "use --provider cpu or auto, or join a cluster with GPUs (--ray-address)")
+        raise about(ProviderError("provider cuda: this Ray cluster has no GPU (ray.cluster_resources() lists none); "
+                                  "choose cpu or auto, or join a cluster with GPUs"), "provider")
     path, _ = resolve_model(model)
     if check_model:
         check = Classifier(path, **{**dataclasses.asdict(options), "provider": "cpu"})  # our words, if anything is wrong
@@ -576,6 +576,6 @@ def _concurrency(asked: int | None, provider: str, num_cpus: float) -> int:
         cpus = resources.get("CPU", 1)
         room, what = int(cpus // num_cpus), f"{cpus:g} CPUs, {num_cpus:g} per actor"
     if asked > room:
-        raise UsageError(f"--actors {asked}: this Ray cluster holds at most {room} ({what}); ask for fewer, or "
-                         "join a larger cluster")
+        raise about(UsageError(f"concurrency {asked}: this Ray cluster holds at most {room} ({what}); ask for fewer, "
+                               "or join a larger cluster"), "concurrency")
     return asked

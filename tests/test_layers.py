@@ -193,3 +193,26 @@ def test_every_measured_block_in_the_docs_has_its_benchmark():
     for _, command, _ in BLOCKS.values():
         script = command[1] if command[0] == "{installed}" else command[0]
         assert (root / script).is_file(), script
+
+
+def test_library_errors_name_parameters_and_only_the_command_line_names_flags():
+    """#30: an error about an argument names it as Python does and says which (`errors.about`); the command
+    line alone spells it as its flag, even where the two differ (`concurrency` is `--actors`)."""
+    import re
+
+    from mnist_onnx.cli._app import flagged
+    from mnist_onnx.errors import OutputError, UsageError, about
+
+    root = Path(__file__).resolve().parent.parent
+    for path in [*sorted((root / "mnist_onnx").rglob("*.py")), *sorted((root / "export").glob("*.py"))]:
+        if "cli" in path.parts:
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"(Error|bad)\(f?\"--[a-z]", line):
+                raise AssertionError(f"{path.relative_to(root)}:{n} names a flag: {line.strip()}")
+    assert flagged(about(UsageError("batch_size 0: must be"), "batch_size")) == "--batch-size 0: must be"
+    assert flagged(about(UsageError("concurrency 9: too many"), "concurrency")) == "--actors 9: too many"
+    assert flagged(about(UsageError("learning_rate -1: must be"), "learning_rate")) == "--lr -1: must be"
+    odd = "/data/resume (resume)/rows.csv: another run is writing it (resume); wait"  # a path may say anything
+    assert flagged(about(OutputError(odd), "resume")) == odd[: odd.rindex("(resume)")] + "(--resume); wait"
+    assert flagged(UsageError("batch_size 0: no parameter marked")) == "batch_size 0: no parameter marked"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import re
 import sys
 from dataclasses import dataclass
 from enum import Enum
@@ -112,9 +113,24 @@ class PresetChoice(str, Enum):
 closed_streams: set[str] = set()  # standard streams the command was started without (`>&-`), now /dev/null
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one line on stderr and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
+_FLAGS = {"learning_rate": "--lr", "concurrency": "--actors"}  # where a flag is not the parameter's name
+
+
+def flagged(error: BaseException) -> str:
+    """An error's one line as the command line says it: the argument it is about (`parameter`) by its flag --
+    the library names `batch_size` or `concurrency`, the command line `--batch-size` or `--actors`."""
+    text, name = str(error), getattr(error, "parameter", None)
+    if name:  # named at the start (`batch_size 0: ...`) or in parentheses (`... (resume); ...`)
+        flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+        text = re.sub(rf"^{re.escape(name)}(?= )", flag, text)
+        head, found, tail = text.rpartition(f"({name})")  # the last: a path, which comes first, may hold anything
+        text = f"{head}({flag}){tail}" if found else text
+    return text
+
+
+def fail(message: str | BaseException, code: int = 2) -> typer.Exit:
+    """Print one line on stderr (an error: `flagged`) and return the Exit to raise."""
+    typer.echo(f"error: {message if isinstance(message, str) else flagged(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -181,7 +197,7 @@ def make_classifier(model, provider, device_id=0, invert=InvertChoice.auto, cent
         clf = Classifier(model, provider=provider.value, device_id=device_id, invert=invert.value, center=center,
                          mean=mean, std=std, model_ink=model_ink.value if model_ink else None, **kwargs)
     except MnistOnnxError as e:
-        raise fail(str(e)) from None
+        raise fail(e) from None
     if task == "classify" and clf.reads_lines:
         raise fail(reader_refused(clf.model_path))
     return clf

@@ -55,7 +55,7 @@ def check_inputs(paths: list[str], ray_engine: bool, workers: int, batch_size: i
         try:
             check_writable(output)
         except OutputError as e:
-            raise fail(str(e)) from None
+            raise fail(e) from None
 
 
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")  # s3:/, gs:/, hdfs:/, file:/, mock:/ -- not a drive letter (C:/)
@@ -95,7 +95,7 @@ def parquet_rows(stack: contextlib.ExitStack, output: Optional[Path], schema: Sc
     try:
         return stack.enter_context(ParquetRows(output, schema))
     except MnistOnnxError as e:
-        raise fail(str(e)) from None
+        raise fail(e) from None
 
 
 def open_stream(stack: contextlib.ExitStack, output: Optional[Path]) -> TextIO:
@@ -109,7 +109,7 @@ def open_stream(stack: contextlib.ExitStack, output: Optional[Path]) -> TextIO:
             return stack.enter_context(atomic_write(output, newline="", encoding="utf-8",  # type: ignore[return-value]
                                                     errors="surrogateescape"))
         except OutputError as e:
-            raise fail(str(e)) from None
+            raise fail(e) from None
     from ._app import closed_streams
 
     if "stdout" in closed_streams:
@@ -158,7 +158,7 @@ def resume_into(stack: contextlib.ExitStack, output: Optional[Path], fmt: str, s
     try:
         stack.enter_context(claim(output, schema.task, model_digest(model)))
     except MnistOnnxError as e:
-        raise fail(str(e)) from None
+        raise fail(e) from None
     if fmt == "parquet":
         from .._parquet import ParquetRows
 
@@ -166,11 +166,11 @@ def resume_into(stack: contextlib.ExitStack, output: Optional[Path], fmt: str, s
             rows = stack.enter_context(ParquetRows(output, schema, resume=True))
             return rows.done(), rows, False
         except MnistOnnxError as e:
-            raise fail(str(e)) from None
+            raise fail(e) from None
     try:
         done = WRITERS[fmt].done(output, schema)
     except MnistOnnxError as e:
-        raise fail(str(e)) from None
+        raise fail(e) from None
     fresh = not output.exists() or output.stat().st_size == 0
     output.parent.mkdir(parents=True, exist_ok=True)
     stream = open(output, "a", newline="", encoding="utf-8", errors="surrogateescape")
@@ -287,7 +287,7 @@ def write_rows(results: Iterable[Any], make_writer: Callable[[], Any], stream: T
         finish = getattr(stream, "finish", None)  # Parquet: the last row group, and --resume's merge
         finish() if finish is not None else stream.flush()
     except MnistOnnxError as e:  # the model itself misbehaves: nothing after this can be right
-        raise fail(str(e)) from None
+        raise fail(e) from None
     except BrokenPipeError:  # `| head`, or a FIFO's reader gone: the reader has what it wanted; stop quietly
         with contextlib.suppress(OSError, ValueError, AttributeError):  # the last flush (at exit) goes nowhere, not to a traceback
             os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())

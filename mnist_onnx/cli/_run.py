@@ -171,7 +171,7 @@ def run_rows(task: Task, run: Run, clf: Any, threshold: float) -> None:
             results = engine.rows(task.name, paths, recursive=run.recursive, pattern=run.pattern,
                                   batch_size=run.batch_size, min_confidence=threshold, skip=skip, **task.options)
         except MnistOnnxError as e:
-            raise fail(str(e)) from None
+            raise fail(e) from None
         # the output opens (and a CSV header is written) only once the engine stands: a Ray that cannot
         # be joined, or a wrong model, writes nothing
         parquet = None

@@ -18,7 +18,7 @@ def classify(
     model: Optional[str],
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also list the K most likely digits.")] = 0,
     min_confidence: MinConfidenceOpt = None,
-    batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = CLI_CHUNK,
+    batch_size: Annotated[int, typer.Option(help="Images per chunk: decoded together, then given to the model in one pass.")] = CLI_CHUNK,
     workers: Annotated[int, typer.Option(help="Processes decoding images in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,
     center: CenterOpt = True,

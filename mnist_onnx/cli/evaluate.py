@@ -46,7 +46,7 @@ def evaluate(
         ev = evaluate_labelled(clf, path, keep_pixels=report is not None, workers=workers,
                                min_confidence=min_confidence)
     except MnistOnnxError as e:
-        raise fail(str(e)) from None
+        raise fail(e) from None
     finally:
         clf.close()
     announce(clf)

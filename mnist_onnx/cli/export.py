@@ -64,7 +64,7 @@ def export(
     try:  # every option, before TensorFlow is imported
         validate(make_config(preset.value, **options), opset)
     except ValueError as e:
-        raise fail(str(e)) from None
+        raise fail(e) from None
     _check_before_tensorflow(data, out, None, teacher=teacher)
     if extra_data is not None and not extra_data.is_dir():
         raise fail(f"--extra-data {extra_data}: not a folder (sub-folders 0 ... 9 of images, or labels.csv)")
@@ -75,7 +75,7 @@ def export(
     try:
         result = export_model(data, out, preset=preset.value, opset=opset, extra_data=extra_data, **options)
     except (MnistOnnxError, ValueError) as e:
-        raise fail(str(e)) from None
+        raise fail(e) from None
     m = result.card["metrics"]
     typer.echo(f"model: {result.model_path}  test accuracy {m['test_accuracy']:.2%}  validation {m['validation_accuracy']:.2%}")
 
@@ -105,7 +105,7 @@ def _export_reader(data, out, opset, *, seed, batch_size, lr, steps, others) -> 
     try:
         path, card = export_reader(data, out, opset=opset, cfg=cfg)
     except (MnistOnnxError, ValueError) as e:
-        raise fail(str(e)) from None
+        raise fail(e) from None
     typer.echo(f"model: {path}  held-out exact {card['metrics']['held_out_exact']:.2%}")
 
 
@@ -128,4 +128,4 @@ def _check_before_tensorflow(data, out, default_name: str | None, teacher=None) 
             find_split(data, "train", "images")
             find_split(data, "train", "labels")
     except MnistOnnxError as e:
-        raise fail(str(e)) from None
+        raise fail(e) from None

@@ -22,7 +22,7 @@ def info(
     try:
         summary = model_summary(model)
     except MnistOnnxError as e:
-        raise fail(str(e)) from None
+        raise fail(e) from None
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
