@@ -28,23 +28,9 @@ def _folder(tmp_path: Path, test_set, n: int) -> Path:
 @pytest.mark.slow
 def test_a_terminal_gets_a_bar_with_total_rate_and_time_left(tmp_path, test_set):
     folder = _folder(tmp_path, test_set, 700)
-    exe = Path(sys.executable).with_name("mnist-onnx")
-    controller, terminal = pty.openpty()
-    proc = subprocess.Popen([str(exe), "classify", str(folder), "--batch-size", "16", "-o", str(tmp_path / "rows.csv"),
-                             "--provider", "cpu"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=terminal, env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
-    os.close(terminal)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # the child closed its end
-            break
-        if not chunk:
-            break
-        seen += chunk
-    assert proc.wait(timeout=120) == 0
-    text = seen.decode("utf-8", "replace")
+    rc, text = _on_a_terminal(["classify", str(folder), "--batch-size", "16", "-o", str(tmp_path / "rows.csv"),
+                               "--provider", "cpu"], subprocess.DEVNULL)
+    assert rc == 0
     assert "of 700 images" in text and "img/s" in text and "left" in text, text[-2000:]
     assert "700 images: 700 classified" in text
     assert len((tmp_path / "rows.csv").read_text().splitlines()) == 701
@@ -57,19 +43,19 @@ def test_piped_stderr_gets_only_the_summary(tmp_path, test_set):
     assert "left" not in r.stderr and r.stderr.startswith("300 images: 300 classified")
 
 
-def _on_a_terminal(args: list[str], stdout) -> tuple[int, str]:
-    """Run the command with stderr on a terminal (as from an interactive shell) and stdout where the test
-    says; return the exit code and what the terminal showed."""
-    exe = Path(sys.executable).with_name("mnist-onnx")
+def _on_a_terminal(args: list[str], stdout, program: list[str] | None = None) -> tuple[int, str]:
+    """Run the command (*program*: another command line than `mnist-onnx`) with stderr on a terminal (as from
+    an interactive shell) and stdout where the test says; return the exit code and what the terminal showed."""
+    exe = [str(Path(sys.executable).with_name("mnist-onnx"))] if program is None else program
     controller, terminal = pty.openpty()
-    proc = subprocess.Popen([str(exe), *args], stdin=subprocess.DEVNULL, stdout=stdout, stderr=terminal,
+    proc = subprocess.Popen([*exe, *args], stdin=subprocess.DEVNULL, stdout=stdout, stderr=terminal,
                             env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
     os.close(terminal)
     seen = b""
     while True:
         try:
             chunk = os.read(controller, 65536)
-        except OSError:
+        except OSError:  # the child closed its end
             break
         if not chunk:
             break
@@ -126,21 +112,8 @@ def test_a_folder_is_walked_once_for_the_bar_and_the_run(tmp_path, test_set):
     r = run_cli("classify", str(folder), "--provider", "cpu", "-o", str(first))
     assert r.returncode == 0
     out.write_text("".join(first.read_text().splitlines(keepends=True)[:101]))  # 100 rows done already
-    controller, terminal = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=terminal, env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
-    os.close(terminal)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    assert proc.wait(timeout=120) == 0, seen.decode("utf-8", "replace")[-2000:]
-    text = seen.decode("utf-8", "replace")
+    rc, text = _on_a_terminal([], subprocess.DEVNULL, program=[sys.executable, "-c", code])
+    assert rc == 0, text[-2000:]
     assert "of 200 images" in text and "200 images: 200 classified" in text, text[-2000:]
     assert log.read_text() == "1"  # 0.7.0 and before: 2 (one walk for the bar's total, one for the run)
     assert out.read_text() == first.read_text()

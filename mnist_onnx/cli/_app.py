@@ -19,7 +19,7 @@ from .._version import __version__
 from ..errors import MnistOnnxError
 
 
-def _console(stderr: bool = False):
+def rich_console(stderr: bool = False):
     """A rich console that wraps only on a terminal: piped into a file or program, lines stay whole."""
     from rich.console import Console
 

@@ -11,7 +11,7 @@ import typer
 
 from ..errors import MnistOnnxError
 from ._app import (CenterOpt, InkOpt, InvertChoice, InvertOpt, MeanOpt, MinConfidenceOpt, ModelOpt,
-                   ProviderChoice, ProviderOpt, StdOpt, _console, announce, app, check_range, fail,
+                   ProviderChoice, ProviderOpt, StdOpt, rich_console, announce, app, check_range, fail,
                    make_classifier, note)
 
 
@@ -72,7 +72,7 @@ def evaluate(
         return
     from rich.table import Table
 
-    console = _console()
+    console = rich_console()
     console.print(f"[bold]{ev.accuracy:.2%}[/bold] accuracy ({int((ev.labels == ev.predictions).sum()):,} of "
                   f"{len(ev.labels):,}) on {ev.dataset} with {clf.model_path} ({clf.info.source}, {clf.provider.upper()})")
     if ev.min_confidence > 0:

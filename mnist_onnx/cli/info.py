@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import MnistOnnxError
-from ._app import (_console, app, fail)
+from ._app import (rich_console, app, fail)
 
 
 @app.command()
@@ -28,7 +28,7 @@ def info(
         return
     from rich.table import Table
 
-    console = _console()
+    console = rich_console()
     table = Table(title=f"{summary['path']} ({summary['source']})", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
