@@ -28,7 +28,7 @@ from benchmarks import number_cases  # noqa: E402
 from benchmarks.common import DATA, ROOT, cli, peak_rss_mib, run_timed  # noqa: E402
 from mnist_onnx import Classifier  # noqa: E402
 from mnist_onnx._idx import load_split  # noqa: E402
-from mnist_onnx.image.clutter import levels  # noqa: E402
+from mnist_onnx.image.levels import levels  # noqa: E402
 from mnist_onnx.image.decode import decode  # noqa: E402
 from mnist_onnx.image.normal import to_mnist  # noqa: E402
 
