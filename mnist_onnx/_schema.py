@@ -122,7 +122,6 @@ class Schema:
     row_type: type
     columns: list[str]
     table_header: str
-    fast_csv = False  # `csv_line` may format the common row without the csv module
 
     def csv(self, r: Any) -> list[Any]:
         raise NotImplementedError
@@ -168,7 +167,6 @@ class ClassifySchema(Schema):
         self.top_k = top_k
         self.columns = ["path", "digit", "confidence", "status", "error"] + (["top_k"] if top_k else [])
         self.table_header = f"{'digit':>5}  {'conf':>6}  {'status':<6}  path" + ("  top-k" if top_k else "")
-        self.fast_csv = not top_k
 
     def _top(self, r: FileResult) -> list[tuple[int, float]]:
         if not self.top_k or r.probabilities is None:

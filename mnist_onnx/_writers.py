@@ -127,12 +127,11 @@ class CsvWriter(Writer):
         self._csv = csv.writer(stream, lineterminator="\n")
         # csv quotes a field with "\n" but not one with a lone "\r", which readers then split: quote all of such rows
         self._csv_all = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
-        self._fast = schema.fast_csv
         if header:
             self._csv.writerow(schema.columns)
 
     def write(self, r: Any) -> None:
-        if self._fast and (line := self.schema.csv_line(r)) is not None:
+        if (line := self.schema.csv_line(r)) is not None:  # the common row, formatted directly
             self.stream.write(line)
             return
         (self._csv_all if "\r" in r.path or "\r" in (r.error or "") else self._csv).writerow(self.schema.csv(r))

@@ -253,8 +253,7 @@ def listing(stack: contextlib.ExitStack, paths: list[str], pattern: Optional[str
     from .._files import Listing, iter_files
 
     files = iter_files(paths, pattern, recursive)
-    found = stack.enter_context(contextlib.closing(Listing(done.skip(files) if done is not None else files)))
-    return found
+    return stack.enter_context(contextlib.closing(Listing(done.skip(files) if done is not None else files)))
 
 
 @dataclass
