@@ -9,7 +9,7 @@ parts, both cheap enough for 2 CPU cores:
   then brought back to 28x28 by **the runtime's own preprocessing** -- so the model learns exactly what
   `classify` will hand it for such images.
 * `style_variants` (NumPy, once): 1s with a flag (short or long) and base, 7s with a crossbar or a hooked
-  top, 9s with a long tail, as much of the world writes them and MNIST's writers rarely did.
+  top, 9s with a long or hooked tail, as much of the world writes them and MNIST's writers rarely did.
 * `augment` (TensorFlow, in the graph, per batch): elastic distortion (Simard et al. 2003) combined with a
   small random rotation/shear/zoom/shift, stroke thickness (thinner and thicker pens), blur, contrast and noise.
 
@@ -86,7 +86,7 @@ def lowres_variants(x: np.ndarray, seed: int) -> np.ndarray:
 def _style_one(img: np.ndarray, label: int, rng: np.random.Generator) -> np.ndarray:
     """A 1, 7 or 9 as much of the world writes it: a 1 with a flag (short, or long and shallow: the continental
     1 read as 7) and often a base; a 7 with a crossbar or a hooked top (read as 1 in real numbers more than any
-    other digit); a 9 with a long tail. MNIST's writers (US census staff and students) rarely did; most
+    other digit); a 9 with a long tail or one hooked back left under the loop. MNIST's writers (US census staff and students) rarely did; most
     real-world misreads of 1s come from this. Other digits come back unchanged. Result: the runtime's 28x28
     float input."""
     from PIL import ImageDraw
@@ -125,11 +125,16 @@ def _style_one(img: np.ndarray, label: int, rng: np.random.Generator) -> np.ndar
         if len(cols):
             c, half = float(cols.mean()), height * rng.uniform(0.15, 0.25)
             draw.line([(c - half, mid), (c + half, mid)], fill=level, width=width)
-    else:
+    elif rng.random() < 0.5:
         c1, tail = float(bottom_cols.mean()), height * rng.uniform(0.15, 0.4)
         curl = height * rng.uniform(0.0, 0.2)
         draw.line([(c1, r1), (c1 - curl * 0.3, r1 + tail * 0.7), (c1 - curl, r1 + tail)], fill=level, width=width,
                   joint="curve")
+    else:  # the tail hooked back left under the loop (a typeset 9, or a 9 squeezed into a box: read as 3)
+        c1, reach, dip = float(bottom_cols.mean()), height * rng.uniform(0.3, 0.55), height * rng.uniform(0.05, 0.15)
+        rise = height * rng.uniform(0.0, 0.15)
+        draw.line([(c1, r1 - dip), (c1 - reach * 0.2, r1 + dip * 0.6), (c1 - reach * 0.55, r1 + dip * 0.7),
+                   (c1 - reach * 0.85, r1 + dip * 0.1), (c1 - reach, r1 - rise)], fill=level, width=width, joint="curve")
     small = np.asarray(big.resize((28, big.height // scale), Image.Resampling.BOX))
     return to_mnist(small, invert="never")
 
