@@ -81,7 +81,7 @@ def export_model(
     digit_styles = digits and cfg.augment
     fonts = digit_styles and cfg.font_share > 0
     if cfg.augment:
-        log(f"digit styles (1s with a flag, hooked 7s, long-tailed 9s) and handwriting fonts: "
+        log(f"digit styles (1s with a flag, hooked 7s, long-tailed and hooked 9s) and handwriting fonts: "
             f"{'on' if digit_styles else 'off'} ({why})")
     x_extra, y_extra = [], []
     if fonts:

@@ -111,7 +111,10 @@ def test_help_names_every_command_in_whole_lines():
     assert "classify" in top and "read" in top and "serve" in top
     assert "whole numbers (read)" in " ".join(top.split()) and "(serve)" in top
     assert "{PATH" not in run_cli("classify", "--help", env=env).stdout
-    assert "PATH..." in run_cli("read", "--help", env=env).stdout
+    read_help = " ".join(run_cli("read", "--help", env={"COLUMNS": "200"}).stdout.split())
+    assert "PATH..." in read_help
+    assert "reader (the default)" in read_help and "mlp (the default)" not in read_help  # read's own --model
+    assert "mlp (the default)" in " ".join(run_cli("classify", "--help", env={"COLUMNS": "200"}).stdout.split())
     assert "risk-coverage.png" in " ".join(run_cli("evaluate", "--help", env={"COLUMNS": "200"}).stdout.split())
     wide = run_cli("export", "--help", env={"COLUMNS": "120"}).stdout
     assert "sigmoid5" in wide  # a preset name is never split across lines

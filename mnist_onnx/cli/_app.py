@@ -141,6 +141,7 @@ def note(message: str) -> None:
 # --- shared options -----------------------------------------------------------------------------------
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", show_default=False, help="ONNX model file, or a bundled model by name: mlp (the default) or cnn. Default: $MNIST_ONNX_MODEL, else your last `export`, else the bundled mlp.")]
+ReadModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", show_default=False, help="ONNX model file, or a bundled model by name: reader (the default), or mlp or cnn to cut the number into digits. Default: your last `export --preset reader`, else the bundled reader ($MNIST_ONNX_MODEL is classify's).")]
 MinConfidenceOpt = Annotated[Optional[float], typer.Option("--min-confidence", help="Digits read with a lower confidence get status unsure (the digit is still given). Default: the model's own, chosen by measurement (`mnist-onnx info`); 0: never unsure.")]
 ProviderOpt = Annotated[ProviderChoice, typer.Option("--provider", "-p", help="auto: CUDA if it really works, else CPU.")]
 DeviceOpt = Annotated[int, typer.Option("--device-id", help="CUDA device number.")]

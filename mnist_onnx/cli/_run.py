@@ -79,10 +79,14 @@ _LAST = [("max_pixels", MaxPixelsOpt, 50_000_000), ("quiet", QuietOpt, False), (
 def rows_command(func: Callable[..., None]) -> Callable[..., None]:
     """A rows command (`classify`, `read`) written as `func(run, model, <its own options>)`: Typer sees the
     options every rows command takes (`Run`'s, and --model) around the command's own, declared once here.
+    *model* may carry its own option (an `Annotated` type: its help); else the digit models' `ModelOpt`.
     The command's own options must include `batch_size` and `workers` (their defaults and help differ)."""
-    own = list(inspect.signature(func, eval_str=True).parameters.values())[2:]  # after (run, model)
+    signature = list(inspect.signature(func, eval_str=True).parameters.values())
+    own = signature[2:]  # after (run, model)
+    model_opt = signature[1].annotation if hasattr(signature[1].annotation, "__metadata__") else ModelOpt
     fields = {f.name for f in dataclasses.fields(Run)}
-    params = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=kind, default=default)
+    params = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                annotation=model_opt if name == "model" else kind, default=default)
               for name, kind, default in _FIRST] + own + \
              [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=kind, default=default)
               for name, kind, default in _LAST]

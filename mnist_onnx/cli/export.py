@@ -25,7 +25,7 @@ def export(
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (early stopping may end sooner).")] = None,
     patience: Annotated[Optional[int], typer.Option(help="Epochs without validation improvement before stopping.")] = None,
     augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="Random small rotations/shifts/zooms while training.")] = None,
-    digit_styles: Annotated[Optional[bool], typer.Option("--digit-styles/--no-digit-styles", help="Also train on handwriting-font digits, 1s with a flag, hooked 7s and long-tailed 9s. Default: on for handwritten digits (the bundled MLP reads the data as labelled), off for other data, which then trains with the plain recipe.")] = None,
+    digit_styles: Annotated[Optional[bool], typer.Option("--digit-styles/--no-digit-styles", help="Also train on handwriting-font digits, 1s with a flag, hooked 7s and long-tailed or hooked 9s. Default: on for handwritten digits (the bundled MLP reads the data as labelled), off for other data, which then trains with the plain recipe.")] = None,
     font_share: Annotated[Optional[float], typer.Option(help="Handwriting-font digits added, as a share of the training images (0: none).")] = None,
     extra_data: Annotated[Optional[Path], typer.Option("--extra-data", help="Your own labelled digits to train on as well: sub-folders 0 ... 9 of images, or a labels.csv with file,label.")] = None,
     teacher: Annotated[Optional[str], typer.Option(help="Distil from this ONNX model (a path, or `cnn` for the bundled CNN): learn its soft targets as well as the labels.")] = None,
