@@ -9,6 +9,7 @@ strings made from MNIST's *test* digits, a temperature and an `unsure` threshold
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mnist_onnx.parts import HEIGHT, STRIDE, ctc_greedy, pad_batch
+from mnist_onnx.parts import HEIGHT, STRIDE, ctc_greedy, ctc_probability, pad_batch
 
 from . import strings
 
@@ -111,11 +112,12 @@ def decode(probs: np.ndarray) -> list[str]:
 
 
 def sequence_confidence(probs: np.ndarray) -> float:
-    """A reading's confidence as the runtime gives it: the product of its digits' peak probabilities (0 for
-    no digit). Not the best path's probability: that also multiplies the frames where a digit hands over to
-    the blank, both of which read the same, and falls with a number's length even where it is right."""
+    """A reading's confidence as the runtime gives it: the probability of the best path's string summed over
+    all its alignments (`ctc_probability`; 0 for no digit). Not the best path's own probability: that also
+    multiplies the frames where a digit hands over to the blank, both of which read the same. Not the product
+    of the digits' peaks (0.7.0): that misses a digit the reader nearly saw -- a touching pair read as one."""
     found = ctc_greedy(probs, BLANK)
-    return float(np.prod([peak for *_, peak in found])) if found else 0.0
+    return ctc_probability(probs, [digit for digit, *_ in found], BLANK) if found else 0.0
 
 
 def fit_reader(cfg: ReaderConfig, train_pool: strings.Pool, val_pool: strings.Pool,
@@ -269,6 +271,47 @@ def clean_threshold(probabilities: Callable[[np.ndarray], np.ndarray], val_pool:
     return {"min_confidence": round(threshold, 4), "kept_at_min_confidence": round(kept, 4),
             "min_confidence_held_out": f"{len(lines)} strings of MNIST test digits, none photographed (their labels "
                                        "are certain)", "exact_without_photos": round(float(right.mean()), 4)}
+
+
+def rethreshold(model_path, data_dir=None, log: Callable[[str], None] = print) -> float:
+    """Choose an exported reader's `unsure` threshold again, by today's rule (`clean_threshold`, on ONNX
+    Runtime's probabilities for the same held-out strings its export used), and write it into the model's
+    metadata and card: for a reader exported before the rule or the confidence changed. Returns it."""
+    import json
+    from pathlib import Path
+
+    import onnx
+    import onnxruntime as ort
+
+    from mnist_onnx.parts import KEY_MODEL_CARD, KEY_PREPROCESSING, atomic_write
+
+    from .data import load_mnist
+    from .onnx_export import add_metadata
+
+    path = Path(model_path)
+    proto = onnx.load(str(path))
+    card = json.loads({p.key: p.value for p in proto.metadata_props}[KEY_MODEL_CARD])
+    known = {f.name for f in dataclasses.fields(ReaderConfig)}
+    cfg = ReaderConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in card["config"].items() if k in known})
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    data = load_mnist(data_dir)
+    chosen = clean_threshold(lambda x: session.run(None, {name: x})[0], strings.Pool.from_images(data.x_test, data.y_test),
+                             cfg, log)
+    card["calibration"].update(chosen, min_confidence_rule="lowest string probability (all alignments) keeping 99 % "
+                               "of the numbers above it right")
+    card["min_confidence"] = {"value": chosen["min_confidence"],
+                              "chosen_on": "held-out synthetic strings of MNIST test digits, none photographed (see "
+                                           "calibration); chosen again after export by export/reader.py's rethreshold"}
+    preprocessing = json.loads({p.key: p.value for p in proto.metadata_props}[KEY_PREPROCESSING])
+    add_metadata(proto, card, preprocessing=preprocessing)
+    with atomic_write(path, "wb") as f:
+        f.write(proto.SerializeToString())
+    card_path = path.with_name(path.stem + ".card.json")
+    if card_path.is_file():
+        with atomic_write(card_path) as f:
+            json.dump(card, f, indent=2)
+    return chosen["min_confidence"]
 
 
 # --- the export: pools, training, ONNX, parity, card ------------------------------------------------------

@@ -10,6 +10,6 @@ MODEL_BATCH = 4096
 # image (image.segment.MAX_CANDIDATES), so a chunk of hostile images stays near 100 MB (#29).
 READ_CHUNK = 64
 
-# Numbers read with a lower confidence (the product of their digits') are `unsure` (benchmarks/read_numbers.py:
+# Numbers read by segmentation with a lower confidence (the product of their digits') are `unsure` (benchmarks/read_numbers.py:
 # on numbers-dev 82 % of the rows stay ok, and 78 % of those are right against 72.5 % of all).
 DEFAULT_MIN_CONFIDENCE = 0.9

@@ -63,8 +63,9 @@ class DigitBox:
 
 @dataclass(slots=True)
 class Reading(Row):
-    """The number read in one image. `number` keeps leading zeros ("0042"); `confidence` is the product of
-    its digits' confidences (the chance that every digit is right, if the model's confidences were exact).
+    """The number read in one image. `number` keeps leading zeros ("0042"); `confidence` is the chance that
+    the whole string is right: the sequence reader's probability of the string (every alignment of it), or,
+    read by segmentation, the product of its digits' confidences.
     `status` (a `Status`): `ok`; `unsure` (read, but below the minimum confidence: check it); `no-digit`;
     `error` (`error` says why, `problem` is the typed error)."""
 

@@ -5,8 +5,9 @@ and clean each image as for a single digit (`levels`), find the number's row of 
 specks, page edges and far marks left out), scale it to the reader's height, run the network on every line of
 a chunk at once (lines of similar width together), and decode its output along the line with CTC's best path
 (NumPy). Each digit's confidence is its peak probability, its box the ink between its neighbours' peaks; the
-number's confidence is the product of its digits', which the model's `min_confidence` (chosen on held-out
-synthetic strings) turns into `unsure`.
+number's confidence is the probability the reader gives the whole string (`ctc_probability`: every alignment
+of it, so a digit that may have been lost counts against it), which the model's `min_confidence` (chosen on
+held-out synthetic strings) turns into `unsure`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from ._chunk import Item
 from .image.levels import levels
-from .image.line import SIDE, STRIDE, ctc_greedy, find_line, to_input
+from .image.line import SIDE, STRIDE, ctc_greedy, ctc_probability, find_line, to_input
 from .image.normal import PreprocessConfig, normal_form
 from ._read import plan_each
 from ._schema import DigitBox, Reading, blank, failed, nan_scores
@@ -165,7 +166,10 @@ class Lines:
             if not found:
                 out.append(blank(Reading, name))
                 continue
-            confidence = float(np.prod([peak for *_, peak in found]))  # as export/reader.py calibrated it
+            if one is not None and len(found) == 1:  # classify's digit and confidence
+                confidence = found[0][3]
+            else:  # the string's own probability, as export/reader.py calibrated it
+                confidence = ctc_probability(p, [digit for digit, *_ in found], BLANK)
             digits = _digits(entry, found)
             out.append(Reading(name, "".join(str(d.digit) for d in digits), confidence, digits,
                                unsure=confidence < self.min_confidence))

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import NUMBERS, run_cli, save_png
-from mnist_onnx.image.line import HEIGHT, MARGIN, SIDE, ctc_greedy, find_line, to_input
+from mnist_onnx.image.line import HEIGHT, MARGIN, SIDE, ctc_greedy, ctc_probability, find_line, to_input
 
 
 def _number(x: np.ndarray, y: np.ndarray, label: str, rng: np.random.Generator, gap: int = 4) -> np.ndarray:
@@ -91,6 +91,40 @@ def test_ctc_best_path_collapses_repeats_and_drops_blanks():
     assert ctc_greedy(frames([10, 10])) == []
 
 
+def test_ctc_probability_sums_every_alignment_of_the_string():
+    """Against brute force: the probability of every frame path that collapses to the string, summed."""
+    import itertools
+
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        frames_, classes, blank = int(rng.integers(1, 6)), 4, 3
+        p = rng.random((frames_, classes))
+        p /= p.sum(1, keepdims=True)
+        digits = [int(d) for d in rng.integers(0, 3, size=int(rng.integers(0, 4)))]
+
+        def collapse(path):
+            return [k for i, k in enumerate(path) if k != blank and (i == 0 or path[i - 1] != k)]
+
+        want = sum(np.prod(p[np.arange(frames_), list(path)]) for path in itertools.product(range(classes), repeat=frames_)
+                   if collapse(path) == digits)
+        assert ctc_probability(p, digits, blank) == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+def test_a_digit_nearly_seen_lowers_the_numbers_confidence():
+    """3, then a frame where a 1 was nearly read (0.45 against the blank's 0.55), then 5: the best path reads
+    35 with both peaks at 0.95, which the product of peaks calls 0.90; the string's own probability counts
+    the 1 that may be there."""
+    p = np.full((5, 11), 0.0, np.float32)
+    p[[0, 1, 3, 4], [10, 3, 5, 10]] = 0.95
+    p[[0, 1, 3, 4], [0, 0, 0, 0]] = 0.05
+    p[2, 10], p[2, 1] = 0.55, 0.45
+    found = ctc_greedy(p)
+    assert [d for d, *_ in found] == [3, 5] and np.prod([peak for *_, peak in found]) == pytest.approx(0.9025)
+    assert ctc_probability(p, [3, 5]) == pytest.approx(0.95 ** 4 * 0.55, rel=1e-6)
+    assert ctc_probability(p, [3, 1, 5]) == pytest.approx(0.95 ** 4 * 0.45, rel=1e-6)
+    assert ctc_probability(np.zeros((0, 11)), []) == 1.0
+
+
 # --- the bundled reader ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -105,6 +139,9 @@ def test_the_bundled_reader_is_a_sequence_model_with_its_own_threshold(reader):
     card = reader.info.card
     assert card["kind"] == "sequence" and card["metrics"]["parity"]["reading_disagreements"] == 0
     assert reader.model_path.stat().st_size <= 10 * 2**20
+    # its threshold is the card's, chosen for the string's probability on held-out strings without photos
+    assert reader.min_confidence == card["min_confidence"]["value"] == card["calibration"]["min_confidence"]
+    assert "string probability" in card["calibration"]["min_confidence_rule"]
     from mnist_onnx.errors import UsageError
 
     with pytest.raises(UsageError, match="number reader"):
@@ -235,6 +272,14 @@ def test_export_preset_reader_end_to_end(tmp_path):
     assert list(csv.DictReader(io.StringIO(read.stdout)))[0]["status"] in ("ok", "unsure", "no-digit")
     info = run_cli("info", str(out))
     assert info.returncode == 0 and "sequence" in info.stdout
+    # a reader exported before today's confidence gets its threshold chosen again, metadata and card alike
+    from mnist_onnx import Classifier
+    from mnist_onnx_export.reader import rethreshold
+
+    chosen = rethreshold(out, DATA, log=lambda _: None)
+    card = json.loads(out.with_name("r.card.json").read_text())
+    assert 0.0 <= chosen <= 1.0 and card["min_confidence"]["value"] == chosen
+    assert Classifier(str(out), provider="cpu").min_confidence == pytest.approx(chosen)
 
 
 def test_numbers_on_squared_paper_read_as_on_plain_paper(reader, test_set):

@@ -16,7 +16,7 @@ from ._run import Run, Task, open_model, rows_command, run_rows
 def read(
     run: Run,
     model: ReadModelOpt,
-    min_confidence: Annotated[Optional[float], typer.Option(show_default=False, help="Numbers read with a lower confidence get status unsure. Default: the reader's own, chosen on held-out strings (`mnist-onnx info --model reader`); 0.9 with --model mlp|cnn; 0: never unsure.")] = None,
+    min_confidence: Annotated[Optional[float], typer.Option(show_default=False, help="Numbers read with a lower confidence get status unsure. Default: the reader's own, chosen on held-out strings (`mnist-onnx info reader`); 0.9 with --model mlp|cnn; 0: never unsure.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per chunk: their digits share model calls (memory: up to ~1.6 MB an image).")] = READ_CHUNK,
     workers: Annotated[int, typer.Option(help="Processes decoding and segmenting images in parallel.")] = 1,
     invert: InvertOpt = InvertChoice.auto,

@@ -8,7 +8,7 @@
 - `normal`: MNIST's normal form (crop, fit 20x20, pen width, centre of mass), `PreprocessConfig`,
   `to_mnist`, `load_image`.
 - `segment`: a number cut into candidate digits, and the reading the model reads best.
-- `line`: the sequence reader's input (`find_line`, `to_input`) and CTC decoding (`ctc_greedy`).
+- `line`: the sequence reader's input (`find_line`, `to_input`) and CTC decoding (`ctc_greedy`, `ctc_probability`).
 
 Nothing is imported here: a module loads only what it uses (decoding processes load no segmentation).
 """

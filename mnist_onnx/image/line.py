@@ -166,3 +166,27 @@ def ctc_greedy(probs: np.ndarray, blank: int = 10) -> list[tuple[int, int, int, 
             out.append((k, t, end, float(probs[t:end, k].max())))
         t = end
     return out
+
+
+def ctc_probability(probs: np.ndarray, digits: list[int], blank: int = 10) -> float:
+    """P(digits | line): the probability the reader gives the whole string, summed over every alignment of it
+    to the frames (CTC's forward algorithm, Graves et al. 2006, in log space). Unlike the product of the
+    digits' peaks it also counts the frames where a digit might have been and was not -- a lost digit in a
+    touching pair -- and, unlike the best path's probability, a stroke read across several frames costs
+    nothing. 0 for no digits on a line with ink."""
+    if len(probs) == 0:
+        return 0.0 if digits else 1.0
+    extended = np.full(2 * len(digits) + 1, blank, np.intp)  # blank, d1, blank, d2, ..., blank
+    extended[1::2] = digits
+    n = len(extended)
+    logp = np.log(np.maximum(probs[:, extended], 1e-30))  # (T, n): each frame's log probability of each state
+    skip = np.zeros(n, bool)  # a digit may follow the digit before the blank directly, unless it repeats it
+    skip[3::2] = extended[3::2] != extended[1:-2:2]
+    alpha = np.full(n + 2, -np.inf)  # two -inf states in front: the shifts below read them
+    alpha[2] = logp[0, 0]
+    if n > 1:
+        alpha[3] = logp[0, 1]
+    for t in range(1, len(logp)):
+        stay, step, jump = alpha[2:], alpha[1:-1], np.where(skip, alpha[:-2], -np.inf)
+        alpha[2:] = np.logaddexp(np.logaddexp(stay, step), jump) + logp[t]
+    return float(np.exp(np.logaddexp(alpha[-1], alpha[-2]) if n > 1 else alpha[-1]))
