@@ -8,14 +8,12 @@ import csv
 import io
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import ROOT, run_cli, save_png
