@@ -4,11 +4,9 @@ import functools
 import gzip
 import hashlib
 import http.server
-import os
 import shutil
 import threading
 
-from pathlib import Path
 
 import numpy as np
 import pytest

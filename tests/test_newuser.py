@@ -4,10 +4,8 @@ machine without a GPU, a CPU-only install."""
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from benchmarks import number_cases
-from conftest import NUMBERS, ROOT, run_cli, save_png
+from conftest import NUMBERS, run_cli, save_png
 
 
 def rows(text: str) -> list[dict]:

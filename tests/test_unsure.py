@@ -4,7 +4,6 @@ models by name. The server's side is in test_serve.py."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 from pathlib import Path
 
