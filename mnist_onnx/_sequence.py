@@ -161,8 +161,8 @@ class Lines:
                 out.append(nan_scores(Reading, name))
                 continue
             found = ctc_greedy(p, BLANK)
-            if one is not None and len(found) <= 1:  # one digit: classify's reading
-                found = [(int(one.argmax()), 0, len(p), float(one.max()))]
+            if one is not None and len(found) <= 1:  # one digit: classify's reading (none where classify finds none)
+                found = [(int(one.argmax()), 0, len(p), float(one.max()))] if entry.single.any() else []
             if not found:
                 out.append(blank(Reading, name))
                 continue
