@@ -31,8 +31,7 @@ BLOCKS: dict[str, tuple[str, list[str], bool]] = {
         "benchmarks/previous/cnn-0.7.0.onnx", "mlp", "cnn"], False),
     "digit_sources.py": ("docs/benchmarks.md", ["benchmarks/digit_sources.py"], False),
     "fashion.py": ("docs/benchmarks.md", ["benchmarks/fashion.py", "{fashion}"], False),
-    "read_numbers.py": ("docs/benchmarks.md", ["benchmarks/read_numbers.py", "--peer-python", "{peer}", "--compare",
-                                               "first reader (no fonts, no photographed strings)=benchmarks/previous/reader-first.onnx"], False),
+    "read_numbers.py": ("docs/benchmarks.md", ["benchmarks/read_numbers.py", "--peer-python", "{peer}"], False),
     "photo_conditions.py": ("docs/benchmarks.md", [
         "benchmarks/photo_conditions.py", "--seed", "1", "--digits", "200", "--numbers", "100"], False),
     "ray_cluster.py": ("docs/ray.md", ["benchmarks/ray_cluster.py", "--write-docs"], True),
