@@ -163,7 +163,8 @@ class Lines:
                 out.append(nan_scores(Reading, name))
                 continue
             found = ctc_greedy(p, BLANK)
-            if one is not None and len(found) <= 1:  # one digit: classify's reading (none where classify finds none)
+            if one is not None and entry.single is not None and len(found) <= 1:  # one digit: classify's reading
+                # (none where classify finds none)
                 found = [(int(one.argmax()), 0, len(p), float(one.max()))] if entry.single.any() else []
                 confidence = float(one.max())
             else:  # the string's own probability, as export/reader.py calibrated it
