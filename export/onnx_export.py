@@ -77,11 +77,13 @@ def check_parity(model: tf.keras.Model, model_bytes: bytes, x: np.ndarray, tempe
 
 def rewrite(path: str | Path, proto: onnx.ModelProto, card: dict) -> None:
     """Write *proto* with *card* embedded (`add_metadata`) to *path*, and the card beside it, atomically:
-    how a model changed after its export (a threshold, a temperature) is written."""
+    how a model changed after its export (a threshold, a temperature) is written. The model's own
+    preprocessing contract stays (a sequence reader's is not the digit models')."""
     from mnist_onnx.parts import atomic_write
 
     path = Path(path)
-    add_metadata(proto, card)
+    own = {p.key: p.value for p in proto.metadata_props}.get(KEY_PREPROCESSING)
+    add_metadata(proto, card, json.loads(own) if own else None)
     with atomic_write(path, "wb") as f:
         f.write(proto.SerializeToString())
     with atomic_write(path.with_name(path.stem + ".card.json")) as f:

@@ -283,10 +283,10 @@ def rethreshold(model_path, data_dir=None, log: Callable[[str], None] = print) -
     import onnx
     import onnxruntime as ort
 
-    from mnist_onnx.parts import KEY_MODEL_CARD, KEY_PREPROCESSING, atomic_write
+    from mnist_onnx.parts import KEY_MODEL_CARD
 
     from .data import load_mnist
-    from .onnx_export import add_metadata
+    from .onnx_export import rewrite
 
     path = Path(model_path)
     proto = onnx.load(str(path))
@@ -303,14 +303,7 @@ def rethreshold(model_path, data_dir=None, log: Callable[[str], None] = print) -
     card["min_confidence"] = {"value": chosen["min_confidence"],
                               "chosen_on": "held-out synthetic strings of MNIST test digits, none photographed (see "
                                            "calibration); chosen again after export by export/reader.py's rethreshold"}
-    preprocessing = json.loads({p.key: p.value for p in proto.metadata_props}[KEY_PREPROCESSING])
-    add_metadata(proto, card, preprocessing=preprocessing)
-    with atomic_write(path, "wb") as f:
-        f.write(proto.SerializeToString())
-    card_path = path.with_name(path.stem + ".card.json")
-    if card_path.is_file():
-        with atomic_write(card_path) as f:
-            json.dump(card, f, indent=2)
+    rewrite(path, proto, card)
     return chosen["min_confidence"]
 
 
