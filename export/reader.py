@@ -313,9 +313,10 @@ PARITY_TOLERANCE = 1e-4  # per frame probability (an LSTM's float sums differ a 
 
 
 def pools(data, seed: int) -> tuple[strings.Pool, strings.Pool]:
-    """Training digits (MNIST's training set; its 1s and 7s once more in the world's styles; hooked 7s; half
-    of it once more as a low-resolution source would give it: 8x8 and 16x16 scans; the training fonts' digits,
-    as many as a third of MNIST's) and held-out digits (MNIST's test set) for the strings."""
+    """Training digits (MNIST's training set; its 1s and 7s once more in the world's styles; hooked 7s; 1s
+    written as one straight stroke, 1,000 of them; half of it once more as a low-resolution source would give
+    it: 8x8 and 16x16 scans; the training fonts' digits, as many as a third of MNIST's) and held-out digits
+    (MNIST's test set) for the strings."""
     from .augment import lowres_variants, style_variants
     from .fonts import font_digits
 
@@ -325,11 +326,13 @@ def pools(data, seed: int) -> tuple[strings.Pool, strings.Pool]:
     styled = style_variants(x[sel], y[sel], seed).reshape(-1, 28, 28)
     sevens = np.flatnonzero(y == 7)[: len(y) // 20]
     hooked = strings.hooked_sevens(x[sevens], rng)
+    straight = strings.straight_ones(len(y) // 60, rng)
     small = rng.permutation(len(y))[: len(y) // 2]
     lowres = lowres_variants(x[small], seed).reshape(-1, 28, 28)
     x_font, y_font = font_digits(len(y) // 3, seed)
-    train = strings.Pool.from_images(np.concatenate([x / 255.0, styled, hooked, lowres, x_font / 255.0]).astype(np.float32),
-                                     np.concatenate([y, y[sel], y[sevens], y[small], y_font]))
+    train = strings.Pool.from_images(
+        np.concatenate([x / 255.0, styled, hooked, straight, lowres, x_font / 255.0]).astype(np.float32),
+        np.concatenate([y, y[sel], y[sevens], np.ones(len(straight), y.dtype), y[small], y_font]))
     return train, strings.Pool.from_images(data.x_test, data.y_test)
 
 

@@ -47,6 +47,24 @@ class Pool:
         return cls(glyphs, [np.flatnonzero(labels == d) for d in range(10)])
 
 
+def straight_ones(n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, 28, 28) 1s written as one straight upright stroke (a mouse on a drawing pad, a ruler-straight
+    pen): MNIST's 1s lean and bend, and a reader that has seen a box's sides and ticks only as straight
+    strokes at a number's ends learns to drop such a 1 there (the pad's "174" read as "74")."""
+    out = np.zeros((n, 28, 28), np.float32)
+    scale = 4
+    for i in range(n):
+        im = Image.new("L", (28 * scale, 28 * scale), 0)
+        height = rng.uniform(16, 22) * scale
+        lean = rng.normal(0, 0.06) * height
+        top = (28 * scale - height) / 2
+        x = 14 * scale + rng.uniform(-2, 2) * scale
+        ImageDraw.Draw(im).line([(x + lean / 2, top), (x - lean / 2, top + height)], fill=255,
+                                width=max(1, round(rng.uniform(1.5, 3.5) * scale)))
+        out[i] = np.asarray(im.resize((28, 28), Image.Resampling.BOX), np.float32) / 255.0
+    return out
+
+
 def hooked_sevens(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """7s with a hook down from the left end of their top bar (the continental 7 read as 1 most often)."""
     out = []
