@@ -212,14 +212,14 @@ def keep_digit(x: np.ndarray, full: tuple[int, int] | None = None, at: tuple[int
     near = slice(max(0, t - 2), b + 3), slice(max(0, l - 2), r + 3)
     if keep is None or labels is None:  # every stroke lies inside the box: what is near it is the digit
         out = np.zeros_like(x)
-        if not fills_its_box(x[near] > _STROKE):
+        if not fills_its_box(mask[near]):
             out[near] = x[near]
         return out
     keep_mask = np.isin(labels, np.asarray(keep) + 1)
     near_mask = np.zeros_like(keep_mask)
     near_mask[near] = True
     out = np.where(keep_mask | (near_mask & ~mask), x, 0.0).astype(np.float32)
-    return np.zeros_like(x) if fills_its_box(out[near] > _STROKE) else out
+    return np.zeros_like(x) if fills_its_box((keep_mask & mask)[near]) else out  # out's strokes
 
 
 def fills_its_box(mask: np.ndarray) -> bool:
