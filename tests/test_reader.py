@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from conftest import NUMBERS, run_cli, save_png
 from mnist_onnx.image.line import HEIGHT, MARGIN, SIDE, ctc_greedy, ctc_probability, find_line, to_input
@@ -61,6 +61,26 @@ def test_find_line_of_several_rows_takes_the_one_with_most_ink(test_set):
     page[120:148, 30 : 30 + long.shape[1]] = long
     line = find_line(page.copy())
     assert line.rows == 2 and 120 <= line.box[1] < line.box[3] <= 148
+
+
+def test_find_line_leaves_out_a_tight_boxs_sides_and_keeps_a_straight_1_at_either_end(test_set):
+    """What cleaning leaves of a register cell's box drawn close round the number is two upright strokes at
+    its ends reaching past the digits' top and bottom: not 1s. A 1 at an end, even a tall one, stays."""
+    x, y = test_set
+    rng = np.random.default_rng(3)
+    ink = _number(x, y, "2345", rng)
+    rows = np.flatnonzero(ink.max(1) > 0.1)
+    page = _page(ink, (140, 260), (50, 60))
+    top, bottom = 50 + rows[0] - 5, 50 + rows[-1] + 6  # sides 5-6 rows past the digits
+    im = Image.fromarray(page, "F")
+    ImageDraw.Draw(im).rectangle([54, top, 60 + ink.shape[1] + 5, bottom], outline=1.0, width=2)
+    line = find_line(np.asarray(im).copy())
+    assert line.marks == 4 and (line.box[0], line.box[2]) == (60, 60 + ink.shape[1])
+    ones = _page(ink, (140, 260), (50, 60))
+    ones[50 + rows[0] - 6 : 50 + rows[-1], 52:54] = 1.0  # a straight 1 at the left, taller than the digits
+    ones[50 + rows[0] : 50 + rows[-1] + 1, 60 + ink.shape[1] + 6 : 60 + ink.shape[1] + 8] = 1.0  # one at the right
+    line = find_line(ones.copy())
+    assert line.marks == 6 and (line.box[0], line.box[2]) == (52, 60 + ink.shape[1] + 8)
 
 
 def test_find_line_on_nothing_is_none():
