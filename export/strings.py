@@ -153,7 +153,7 @@ def _marks(canvas: np.ndarray, top: int, height: int, left: int, right: int, rng
         y = top - rng.uniform(0.1, 0.3) * height
         draw.line([(left - 5, y), (right + 5, y)], fill=float(rng.uniform(0.5, 1)), width=width)
     if rng.random() < 0.06:  # a register cell's box around the number
-        m = rng.uniform(0.15, 0.45) * height
+        m = rng.uniform(0.25, 0.5) * height  # sides reaching well past the digits (find_line drops them)
         draw.rectangle([left - m, top - m, right + m, top + height + m], outline=float(rng.uniform(0.4, 1)),
                        width=max(1, width - 1))
     if rng.random() < 0.05:  # a tick (or a full stop) after the number

@@ -30,7 +30,7 @@ _FAR = 3.0  # marks further than this many line heights from the row's others ar
 _TALL_EDGE = 1.6  # a thin upright stroke this many line heights tall is a box's side, not a 1
 _SMALL_END = 0.5  # a mark at an end of the number lower than this share of the line's height ...
 _END_GAP = 0.25  # ... and further than this many line heights from the rest: a tick or a full stop
-_SIDE_REACH = 0.06  # a thin stroke at an end reaching this many line heights past the rest's top and bottom
+_SIDE_REACH = 0.15  # a thin stroke at an end reaching this many line heights past the rest's top and bottom
 _LINE_OVERLAP = 0.4  # a mark belongs to a row when it shares this much of its own height with the row's band
 # Marks (not specks) one image may have: a written number of 60 digits has ~180; a page of text or dither has
 # thousands, and sorting them into rows costs in proportion. Past this: TooManyMarks, an error row (#29).
