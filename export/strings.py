@@ -117,6 +117,12 @@ def _gap(height: int, rng: np.random.Generator) -> int:
 def compose(digits: list[int], pool: Pool, rng: np.random.Generator, height: int = 0) -> np.ndarray:
     """The canvas of one number, its digits about *height* rows (18-63 at random for 0): ink in [0, 1],
     white on black."""
+    return _compose(digits, pool, rng, height)[0]
+
+
+def _compose(digits: list[int], pool: Pool, rng: np.random.Generator, height: int = 0
+             ) -> tuple[np.ndarray, int, int]:
+    """`compose`, and the columns where its digits start and end."""
     height = height or int(rng.integers(18, 64))
     glyphs = [_glyph(pool.glyphs[int(rng.choice(pool.by_label[d]))], height, rng) for d in digits]
     gaps = [_gap(height, rng) for _ in digits[1:]]
@@ -137,7 +143,7 @@ def compose(digits: list[int], pool: Pool, rng: np.random.Generator, height: int
         x += g.shape[1]
     canvas = canvas[:, : x + pad]
     _marks(canvas, base, height, pad, x, rng)
-    return _look(canvas, height, rng)
+    return _look(canvas, height, rng), pad, x
 
 
 def _marks(canvas: np.ndarray, top: int, height: int, left: int, right: int, rng: np.random.Generator) -> None:
@@ -247,6 +253,15 @@ def _photo(canvas: np.ndarray, height: int, rng: np.random.Generator) -> np.ndar
     return levels(np.asarray(im), "auto")
 
 
+def _upright_beyond(line, left: int, right: int, height: int) -> bool:
+    """Whether the line found holds an upright stroke beyond the digits' ends (what the runtime left of a box's
+    side or a grid line): unlabelled, it would teach the reader to drop a 1 written as a straight stroke at a
+    number's end, so such a string is drawn again. Flat marks there (an underline running on) stay."""
+    ink = line.ink > 0.25
+    outside = np.concatenate([ink[:, : max(0, left - line.box[0])], ink[:, max(0, right - line.box[0]) :]], axis=1)
+    return bool(outside.any(axis=1).sum() > 0.5 * height) if outside.size else False
+
+
 def sample(pool: Pool, rng: np.random.Generator, photo_share: float | None = None) -> tuple[np.ndarray, str]:
     """One training string: the reader's input (HEIGHT, W) and its digits. *photo_share*: the share
     photographed (default PHOTO_SHARE)."""
@@ -255,11 +270,11 @@ def sample(pool: Pool, rng: np.random.Generator, photo_share: float | None = Non
         n = int(rng.choice(LENGTHS, p=LENGTH_WEIGHTS / LENGTH_WEIGHTS.sum()))
         digits = [int(d) for d in rng.integers(0, 10, n)]
         height = int(rng.integers(18, 64))
-        canvas = compose(digits, pool, rng, height)
+        canvas, left, right = _compose(digits, pool, rng, height)
         if rng.random() < share:
             canvas = _photo(canvas, height, rng)
         line = find_line(canvas)
-        if line is None:
+        if line is None or _upright_beyond(line, left, right, height):
             continue
         x = to_input(line.ink)[0]
         # CTC needs a frame per digit and a blank between repeats: a line too short for its label (what was

@@ -31,6 +31,7 @@ _TALL_EDGE = 1.6  # a thin upright stroke this many line heights tall is a box's
 _SMALL_END = 0.5  # a mark at an end of the number lower than this share of the line's height ...
 _END_GAP = 0.25  # ... and further than this many line heights from the rest: a tick or a full stop
 _SIDE_REACH = 0.15  # a thin stroke at an end reaching this many line heights past the rest's top and bottom
+_SIDE_SLACK = 0.05  # ... or two at the two ends, level within this many line heights: a box's sides
 _LINE_OVERLAP = 0.4  # a mark belongs to a row when it shares this much of its own height with the row's band
 # Marks (not specks) one image may have: a written number of 60 digits has ~180; a page of text or dither has
 # thousands, and sorting them into rows costs in proportion. Past this: TooManyMarks, an error row (#29).
@@ -117,15 +118,24 @@ def find_line(x: np.ndarray, clean: bool = True) -> Line | None:
     while len(chosen) > 1 and heights[chosen[0]] < _SMALL_END * height and \
             boxes[chosen[1:], 1].min() - boxes[chosen[0], 3] > _END_GAP * height:
         chosen = chosen[1:]
-    # a thin upright stroke at either end reaching past the other digits' top and bottom both is what cleaning
-    # left of a tight box's sides (a 1 is written within the digits' height, or above it, not both)
+    # what cleaning leaves of a box round the number (a register cell, once its top and bottom are erased):
+    # thin upright strokes at the ends reaching past the digits' top and bottom both (a 1 is written within
+    # their height, or above it, not both), or two at the two ends as tall as the digits and level with each
+    # other (a box's two sides; two 1s ending a number are not drawn so alike)
     digits = [c for c in chosen if not thin[c]]
     if digits:
-        top, bottom, reach = boxes[digits, 0].min(), boxes[digits, 2].max(), _SIDE_REACH * height
-        side = thin & (boxes[:, 0] < top - reach) & (boxes[:, 2] > bottom + reach)
-        while side[chosen[-1]]:
+        top, bottom = boxes[digits, 0].min(), boxes[digits, 2].max()
+        reach, slack = _SIDE_REACH * height, _SIDE_SLACK * height
+        past = thin & (boxes[:, 0] < top - reach) & (boxes[:, 2] > bottom + reach)
+        spans = thin & (boxes[:, 0] <= top + slack) & (boxes[:, 2] >= bottom - slack)
+        first, last = chosen[0], chosen[-1]
+        if len(chosen) > 2 and spans[first] and spans[last] and \
+                abs(int(boxes[first, 0]) - int(boxes[last, 0])) <= slack and \
+                abs(int(boxes[first, 2]) - int(boxes[last, 2])) <= slack:
+            chosen = chosen[1:-1]
+        while past[chosen[-1]]:
             chosen = chosen[:-1]
-        while side[chosen[0]]:
+        while past[chosen[0]]:
             chosen = chosen[1:]
     sel = boxes[chosen]
     t, l, b, r = int(sel[:, 0].min()), int(sel[:, 1].min()), int(sel[:, 2].max()), int(sel[:, 3].max())
