@@ -76,6 +76,11 @@ def test_find_line_leaves_out_a_tight_boxs_sides_and_keeps_a_straight_1_at_eithe
     ImageDraw.Draw(im).rectangle([54, top, 60 + ink.shape[1] + 5, bottom], outline=1.0, width=2)
     line = find_line(np.asarray(im).copy())
     assert line.marks == 4 and (line.box[0], line.box[2]) == (60, 60 + ink.shape[1])
+    level = _page(ink, (140, 260), (50, 60))  # a box's two sides left level with the digits' top and bottom
+    level[50 + rows[0] : 50 + rows[-1] + 1, 54:56] = 1.0
+    level[50 + rows[0] : 50 + rows[-1] + 1, 65 + ink.shape[1] : 67 + ink.shape[1]] = 1.0
+    line = find_line(level)
+    assert line.marks == 4 and (line.box[0], line.box[2]) == (60, 60 + ink.shape[1])
     ones = _page(ink, (140, 260), (50, 60))
     ones[50 + rows[0] - 6 : 50 + rows[-1], 52:54] = 1.0  # a straight 1 at the left, taller than the digits
     ones[50 + rows[0] : 50 + rows[-1] + 1, 60 + ink.shape[1] + 6 : 60 + ink.shape[1] + 8] = 1.0  # one at the right
