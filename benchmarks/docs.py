@@ -32,6 +32,8 @@ BLOCKS: dict[str, tuple[str, list[str], bool]] = {
     "digit_sources.py": ("docs/benchmarks.md", ["benchmarks/digit_sources.py"], False),
     "fashion.py": ("docs/benchmarks.md", ["benchmarks/fashion.py", "{fashion}"], False),
     "read_numbers.py": ("docs/benchmarks.md", ["benchmarks/read_numbers.py", "--peer-python", "{peer}"], False),
+    "end_ones.py": ("docs/benchmarks.md", [
+        "benchmarks/end_ones.py", "--compare", "0.7.0's reader=benchmarks/previous/reader-0.7.0.onnx"], False),
     "photo_conditions.py": ("docs/benchmarks.md", [
         "benchmarks/photo_conditions.py", "--seed", "1", "--digits", "200", "--numbers", "100"], False),
     "ray_cluster.py": ("docs/ray.md", ["benchmarks/ray_cluster.py", "--write-docs"], True),
