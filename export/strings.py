@@ -8,7 +8,8 @@ underlines, a line above, a register cell's box, a tick after it, dots and speck
 strings is then photographed (`_photo`): dark ink on paper of any grey, lit by a gradient or a hand's shadow,
 on ruled or squared paper, with sensor noise and JPEG, and brought back by the runtime's own `levels`.
 Every canvas then goes through the runtime's own `find_line` and `to_input` -- what the reader will see of a
-real image.
+real image. A string whose line still holds an upright stroke beyond its digits (what the runtime left of a
+box's side or a grid line) is drawn again: unlabelled, it taught readers to drop a straight 1 at a number's end.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `find_line` takes the cleaned ink (the `levels` image: polarity, paper, shadows and noise handled as for a
 single digit; ruling along the rows, frame edges and underlines erased as the segmentation reader does) and
 keeps the row of similar-sized marks that carries the most ink: specks, page borders and marks far off the
-row are left out. `to_input` scales that row to the reader's height. The export side synthesises its training
+row are left out, and so are a box's sides left at its ends. `to_input` scales that row to the reader's height. The export side synthesises its training
 strings and sends them through these same two functions, so the network sees what the runtime will show it.
 """
 
