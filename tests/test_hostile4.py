@@ -150,6 +150,14 @@ def test_a_parquet_output_name_of_250_bytes_resumes(digits, tmp_path):
 
 # --- 3. one writer per output; 20. one model per output ---------------------------------------------------
 
+def _every_file_read(code: int, stderr: str) -> bool:
+    """A run that read every file: exit 0, or 1 where the only rows without a number are images the reader
+    found no digit in (the bundled reader finds none in one of these 4,000 MNIST digits: a 5 whose top bar
+    stands apart as the line) -- no file failed."""
+    assert code in (0, 1), stderr
+    return code == 0 or (", 0 failed in " in stderr and "without a digit" in stderr)
+
+
 @pytest.fixture
 def many(tmp_path, test_set):
     return digit_folder(tmp_path / "many", test_set[0], 4000)
@@ -168,7 +176,7 @@ def test_two_resume_runs_at_once_write_every_file_exactly_once(many, tmp_path, s
             break
         threading.Event().wait(0.05)
     second = subprocess.run(args, capture_output=True, text=True, timeout=300)
-    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert _every_file_read(first.wait(timeout=300), first.stderr.read())
     assert second.returncode == 2
     assert second.stderr.strip() == f"error: {out}: another run is writing it (--resume); wait for it to end, or write elsewhere"
     if suffix == "parquet":
@@ -271,7 +279,7 @@ def test_resume_past_ulimit_says_the_rows_are_kept(many, tmp_path, command, suff
     kept = out.read_text().splitlines()
     assert len(kept) > 10
     r = run_cli(command, str(many), "-o", str(out), "--resume", "--batch-size", "64")
-    assert r.returncode == 0, r.stderr
+    assert _every_file_read(r.returncode, r.stderr)
     lines = out.read_text().splitlines()
     assert len(lines) == 4000 + (suffix == "csv")
 
