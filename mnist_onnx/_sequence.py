@@ -118,6 +118,14 @@ class LineModels(NamedTuple):
     digits: Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) -> (N, 10) probabilities
 
 
+def _reader_prefers(probs: np.ndarray, digit: int, found: list[tuple[int, int, int, float]]) -> bool:
+    """Whether the reader gives the one-digit string *digit* a higher probability (over all alignments) than
+    the string its best path *found*: best-path decoding is not the likeliest string, and a digit whose box a
+    scanner stretched to a square (USPS, Semeion) can have its best path split in two while the whole string
+    is likelier as one digit."""
+    return ctc_probability(probs, [digit], BLANK) > ctc_probability(probs, [d for d, *_ in found], BLANK)
+
+
 @dataclass(frozen=True)
 class Lines:
     """read by the sequence reader as an engine task (`_engine.Task`): each image's line found
@@ -145,8 +153,9 @@ class Lines:
         """Each line decoded along its length (CTC's best path). A line of one digit's width that the reader
         reads as one digit (or none) is read as `classify` reads the image: a one-digit image gets exactly
         classify's digit and confidence, as with the segmentation reader. Where the reader reads more digits
-        in it, they stand: the digit model reads a narrow "11" as one digit, confidently (tried: taking the
-        surer of the two cost numbers-dev 4 numbers and added 4 wrong `ok` rows)."""
+        in it, they stand -- the digit model reads a narrow "11" as one digit, confidently (tried: taking the
+        surer of the two cost numbers-dev 4 numbers and added 4 wrong `ok` rows) -- unless the reader itself
+        finds classify's one digit likelier than its own best path (`_reader_prefers`)."""
         probs = iter(inferred[0])
         digit_probs = iter(inferred[1] if inferred[1] is not None else [])
         out = []
@@ -163,6 +172,8 @@ class Lines:
                 out.append(nan_scores(Reading, name))
                 continue
             found = ctc_greedy(p, BLANK)
+            if one is not None and len(found) > 1 and _reader_prefers(p, int(one.argmax()), found):
+                found = found[:1]  # the reader itself finds classify's one digit likelier than its best path
             if one is not None and entry.single is not None and len(found) <= 1:  # one digit: classify's reading
                 # (none where classify finds none)
                 found = [(int(one.argmax()), 0, len(p), float(one.max()))] if entry.single.any() else []
