@@ -245,8 +245,8 @@ def test_long_numbers_and_a_small_number_on_a_speckled_page(reader, test_set):
 
 def test_crossed_and_hooked_7s_are_read_as_7s(reader, test_set):
     """The continental 7 -- a long bar across the stem, often a hooked top -- read as 4 or 1 is the most common
-    digit error in real numbers. 60 numbers of 3-5 MNIST test digits, each with such a 7 (the bundled reader
-    the bundled reader: 59 right; the segmentation over the MLP: 56)."""
+    digit error in real numbers. 60 numbers of 3-5 MNIST test digits, each with such a 7 (the bundled reader: 59
+    right; the segmentation over the MLP: 56)."""
     x, y = test_set
     rng = np.random.default_rng(7)
     labels, images = [], []
