@@ -14,7 +14,6 @@ box's side or a grid line) is drawn again: unlabelled, it taught readers to drop
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import io
@@ -67,51 +66,50 @@ def straight_ones(n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def _drawn_on(images: np.ndarray, draw_one: Callable[[ImageDraw.ImageDraw, np.ndarray, np.ndarray], None]
-              ) -> np.ndarray:
-    """(N, 28, 28) digits (0..255 or 0..1) -> 0..1 floats, *draw_one*(draw, digit, ink rows) called on each
-    that has ink."""
+def hooked_sevens(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """7s with a hook down from the left end of their top bar (the continental 7 read as 1 most often)."""
     out = []
     for img in images:
         a = np.asarray(img, np.float32).reshape(28, 28)
         a = a / 255.0 if a.max() > 1.0 else a
         rows = np.flatnonzero((a > 0.3).any(1))
-        if len(rows):
-            im = Image.fromarray((a * 255).astype(np.uint8), "L")
-            draw_one(ImageDraw.Draw(im), a, rows)
-            a = np.asarray(im, np.float32) / 255.0
-        out.append(a)
-    return np.stack(out)
-
-
-def hooked_sevens(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """7s with a hook down from the left end of their top bar (the continental 7 read as 1 most often)."""
-    def hook(draw: ImageDraw.ImageDraw, a: np.ndarray, rows: np.ndarray) -> None:
+        if len(rows) == 0:
+            out.append(a)
+            continue
         top = int(rows[0])
         cols = np.flatnonzero(a[top : top + 3].max(0) > 0.3)
+        im = Image.fromarray((a * 255).astype(np.uint8), "L")
         x0, y0 = int(cols[0]), top + 1
         drop = rng.uniform(0.15, 0.35) * (rows[-1] - top + 1)
-        draw.line([(x0, y0), (x0 - rng.uniform(0, 2), y0 + drop)], fill=255, width=int(rng.integers(1, 3)))
-
-    return _drawn_on(images, hook)
+        ImageDraw.Draw(im).line([(x0, y0), (x0 - rng.uniform(0, 2), y0 + drop)], fill=255,
+                                width=int(rng.integers(1, 3)))
+        out.append(np.asarray(im, np.float32) / 255.0)
+    return np.stack(out)
 
 
 def crossed_sevens(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """7s with a bar across the stem, half of them with a hooked top too (the continental 7 of European forms:
     read as 4 when the reader has seen the bar only short and level)."""
-    def bar(draw: ImageDraw.ImageDraw, a: np.ndarray, rows: np.ndarray) -> None:
+    out = []
+    for img in images:
+        a = np.asarray(img, np.float32).reshape(28, 28)
+        a = a / 255.0 if a.max() > 1.0 else a
+        rows = np.flatnonzero((a > 0.3).any(1))
+        if len(rows) == 0:
+            out.append(a)
+            continue
         top, height = int(rows[0]), int(rows[-1] - rows[0] + 1)
         mid = top + height * rng.uniform(0.4, 0.65)
         cols = np.flatnonzero(a[int(mid)] > 0.3)
         centre = float(cols.mean()) if len(cols) else 14.0
         half, tilt = height * rng.uniform(0.15, 0.35), height * rng.uniform(-0.08, 0.08)
-        draw.line([(centre - half * rng.uniform(0.8, 1.3), mid + tilt), (centre + half, mid - tilt)], fill=255,
-                  width=int(rng.integers(1, 3)))
-
-    out = _drawn_on(images, bar)
+        im = Image.fromarray((a * 255).astype(np.uint8), "L")
+        ImageDraw.Draw(im).line([(centre - half * rng.uniform(0.8, 1.3), mid + tilt), (centre + half, mid - tilt)],
+                                fill=255, width=int(rng.integers(1, 3)))
+        out.append(np.asarray(im, np.float32) / 255.0)
+    out = np.stack(out)
     hooked = rng.random(len(out)) < 0.5
-    if hooked.any():
-        out[hooked] = hooked_sevens(out[hooked], rng)
+    out[hooked] = hooked_sevens(out[hooked], rng) if hooked.any() else out[hooked]
     return out
 
 
