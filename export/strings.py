@@ -113,14 +113,11 @@ def crossed_sevens(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def _glyph(g: np.ndarray, height: int, rng: np.random.Generator, squared: bool = False) -> np.ndarray:
-    """One digit at *height* rows (+-10 %), aspect varied, slanted; *squared*: its box stretched nearly to a
-    square, as scanners that normalise each digit's box give it (USPS's 16x16, Semeion's)."""
+def _glyph(g: np.ndarray, height: int, rng: np.random.Generator) -> np.ndarray:
+    """One digit at *height* rows (+-10 %), aspect varied, slanted."""
     h0, w0 = g.shape
     th = max(4, round(height * rng.uniform(0.9, 1.1)))
     tw = max(1, round(w0 * th / h0 * rng.uniform(0.8, 1.2)))
-    if squared:
-        tw = max(tw, round(th * rng.uniform(0.75, 1.0)))
     img = Image.fromarray(g, "F").resize((tw, th), Image.BILINEAR)
     shear = float(rng.normal(0.0, 0.12))
     if abs(shear) > 0.02:
@@ -154,8 +151,7 @@ def _compose(digits: list[int], pool: Pool, rng: np.random.Generator, height: in
              ) -> tuple[np.ndarray, int, int]:
     """`compose`, and the columns where its digits start and end."""
     height = height or int(rng.integers(18, 64))
-    squared = rng.random() < SQUARED_SHARE  # every digit but the 1s of the string (a square 1 is a blob)
-    glyphs = [_glyph(pool.glyphs[int(rng.choice(pool.by_label[d]))], height, rng, squared and d != 1) for d in digits]
+    glyphs = [_glyph(pool.glyphs[int(rng.choice(pool.by_label[d]))], height, rng) for d in digits]
     gaps = [_gap(height, rng) for _ in digits[1:]]
     pad = height
     width = sum(g.shape[1] for g in glyphs) + sum(max(0, g) for g in gaps) + 2 * pad
@@ -236,7 +232,6 @@ def _look(canvas: np.ndarray, height: int, rng: np.random.Generator) -> np.ndarr
 
 
 PHOTO_SHARE = 0.3  # strings photographed on paper (the rest stay clean scans and drawings)
-SQUARED_SHARE = 0.1  # strings whose digits have their boxes stretched nearly square (box-normalising scanners)
 
 
 def _light(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
