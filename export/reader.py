@@ -313,9 +313,9 @@ PARITY_TOLERANCE = 1e-4  # per frame probability (an LSTM's float sums differ a 
 
 
 def pools(data, seed: int) -> tuple[strings.Pool, strings.Pool]:
-    """Training digits (MNIST's training set; its 1s and 7s once more in the world's styles; hooked 7s; 7s with a
-    crossbar, half of them hooked too; 1s written as one straight stroke, 1,000 of them; half of it once more
-    as a low-resolution source would give it: 8x8 and 16x16 scans; the training fonts' digits, as many as a third of MNIST's) and held-out digits
+    """Training digits (MNIST's training set; its 1s and 7s once more in the world's styles; hooked 7s; 1s
+    written as one straight stroke, 1,000 of them; half of it once more as a low-resolution source would give
+    it: 8x8 and 16x16 scans; the training fonts' digits, as many as a third of MNIST's) and held-out digits
     (MNIST's test set) for the strings."""
     from .augment import lowres_variants, style_variants
     from .fonts import font_digits
@@ -326,15 +326,13 @@ def pools(data, seed: int) -> tuple[strings.Pool, strings.Pool]:
     styled = style_variants(x[sel], y[sel], seed).reshape(-1, 28, 28)
     sevens = np.flatnonzero(y == 7)[: len(y) // 20]
     hooked = strings.hooked_sevens(x[sevens], rng)
-    crossed_from = np.flatnonzero(y == 7)[len(y) // 20 : len(y) // 10]
-    crossed = strings.crossed_sevens(x[crossed_from], rng)
     straight = strings.straight_ones(len(y) // 60, rng)
     small = rng.permutation(len(y))[: len(y) // 2]
     lowres = lowres_variants(x[small], seed).reshape(-1, 28, 28)
     x_font, y_font = font_digits(len(y) // 3, seed)
     train = strings.Pool.from_images(
-        np.concatenate([x / 255.0, styled, hooked, crossed, straight, lowres, x_font / 255.0]).astype(np.float32),
-        np.concatenate([y, y[sel], y[sevens], y[crossed_from], np.ones(len(straight), y.dtype), y[small], y_font]))
+        np.concatenate([x / 255.0, styled, hooked, straight, lowres, x_font / 255.0]).astype(np.float32),
+        np.concatenate([y, y[sel], y[sevens], np.ones(len(straight), y.dtype), y[small], y_font]))
     return train, strings.Pool.from_images(data.x_test, data.y_test)
 
 

@@ -87,32 +87,6 @@ def hooked_sevens(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.stack(out)
 
 
-def crossed_sevens(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """7s with a bar across the stem, half of them with a hooked top too (the continental 7 of European forms:
-    read as 4 when the reader has seen the bar only short and level)."""
-    out = []
-    for img in images:
-        a = np.asarray(img, np.float32).reshape(28, 28)
-        a = a / 255.0 if a.max() > 1.0 else a
-        rows = np.flatnonzero((a > 0.3).any(1))
-        if len(rows) == 0:
-            out.append(a)
-            continue
-        top, height = int(rows[0]), int(rows[-1] - rows[0] + 1)
-        mid = top + height * rng.uniform(0.4, 0.65)
-        cols = np.flatnonzero(a[int(mid)] > 0.3)
-        centre = float(cols.mean()) if len(cols) else 14.0
-        half, tilt = height * rng.uniform(0.15, 0.35), height * rng.uniform(-0.08, 0.08)
-        im = Image.fromarray((a * 255).astype(np.uint8), "L")
-        ImageDraw.Draw(im).line([(centre - half * rng.uniform(0.8, 1.3), mid + tilt), (centre + half, mid - tilt)],
-                                fill=255, width=int(rng.integers(1, 3)))
-        out.append(np.asarray(im, np.float32) / 255.0)
-    out = np.stack(out)
-    hooked = rng.random(len(out)) < 0.5
-    out[hooked] = hooked_sevens(out[hooked], rng) if hooked.any() else out[hooked]
-    return out
-
-
 def _glyph(g: np.ndarray, height: int, rng: np.random.Generator) -> np.ndarray:
     """One digit at *height* rows (+-10 %), aspect varied, slanted."""
     h0, w0 = g.shape
