@@ -172,10 +172,10 @@ class Lines:
                 out.append(nan_scores(Reading, name))
                 continue
             found = ctc_greedy(p, BLANK)
-            if one is not None and len(found) > 1 and _reader_prefers(p, int(one.argmax()), found):
-                found = found[:1]  # the reader itself finds classify's one digit likelier than its best path
-            if one is not None and entry.single is not None and len(found) <= 1:  # one digit: classify's reading
-                # (none where classify finds none)
+            # one digit: classify's reading (none where classify finds none), also where the reader read more
+            # digits but itself finds classify's one digit likelier than its best path
+            if one is not None and entry.single is not None and \
+                    (len(found) <= 1 or _reader_prefers(p, int(one.argmax()), found)):
                 found = [(int(one.argmax()), 0, len(p), float(one.max()))] if entry.single.any() else []
                 confidence = float(one.max())
             else:  # the string's own probability, as export/reader.py calibrated it
