@@ -118,12 +118,12 @@ class LineModels(NamedTuple):
     digits: Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) -> (N, 10) probabilities
 
 
-def _reader_prefers(probs: np.ndarray, digit: int, found: list[tuple[int, int, int, float]]) -> bool:
+def _reader_prefers(probs: np.ndarray, digit: int, own: float) -> bool:
     """Whether the reader gives the one-digit string *digit* a higher probability (over all alignments) than
-    the string its best path *found*: best-path decoding is not the likeliest string, and a digit whose box a
-    scanner stretched to a square (USPS, Semeion) can have its best path split in two while the whole string
-    is likelier as one digit."""
-    return ctc_probability(probs, [digit], BLANK) > ctc_probability(probs, [d for d, *_ in found], BLANK)
+    *own*, that of the string its best path found: best-path decoding is not the likeliest string, and a digit
+    whose box a scanner stretched to a square (USPS, Semeion) can have its best path split in two while the
+    whole string is likelier as one digit."""
+    return ctc_probability(probs, [digit], BLANK) > own
 
 
 @dataclass(frozen=True)
@@ -172,14 +172,14 @@ class Lines:
                 out.append(nan_scores(Reading, name))
                 continue
             found = ctc_greedy(p, BLANK)
+            # the string's own probability, as export/reader.py calibrated it
+            confidence = ctc_probability(p, [digit for digit, *_ in found], BLANK) if found else 0.0
             # one digit: classify's reading (none where classify finds none), also where the reader read more
             # digits but itself finds classify's one digit likelier than its best path
             if one is not None and entry.single is not None and \
-                    (len(found) <= 1 or _reader_prefers(p, int(one.argmax()), found)):
+                    (len(found) <= 1 or _reader_prefers(p, int(one.argmax()), confidence)):
                 found = [(int(one.argmax()), 0, len(p), float(one.max()))] if entry.single.any() else []
                 confidence = float(one.max())
-            else:  # the string's own probability, as export/reader.py calibrated it
-                confidence = ctc_probability(p, [digit for digit, *_ in found], BLANK) if found else 0.0
             if not found:
                 out.append(blank(Reading, name))
                 continue
