@@ -9,6 +9,7 @@ strings and sends them through these same two functions, so the network sees wha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,16 @@ class Line:
     box: tuple[int, int, int, int]
     marks: int
     rows: int
+
+
+def _peel(chosen: list[int], drop: Callable[[int, list[int], bool], bool]) -> list[int]:
+    """*chosen* (marks left to right) less the marks at its right end, then its left end, that
+    *drop(mark, the rest, at the right end)* says are no digits; one mark always stays."""
+    while len(chosen) > 1 and drop(chosen[-1], chosen[:-1], True):
+        chosen = chosen[:-1]
+    while len(chosen) > 1 and drop(chosen[0], chosen[1:], False):
+        chosen = chosen[1:]
+    return chosen
 
 
 def find_line(x: np.ndarray, clean: bool = True) -> Line | None:
@@ -112,12 +123,11 @@ def find_line(x: np.ndarray, clean: bool = True) -> Line | None:
         right = max(right, int(boxes[c, 3]))
     chosen = max(groups, key=lambda g: float(mass[g].sum()))
     # a small mark set apart at either end (a tick, a full stop after the number) is no digit
-    while len(chosen) > 1 and heights[chosen[-1]] < _SMALL_END * height and \
-            boxes[chosen[-1], 1] - boxes[chosen[:-1], 3].max() > _END_GAP * height:
-        chosen = chosen[:-1]
-    while len(chosen) > 1 and heights[chosen[0]] < _SMALL_END * height and \
-            boxes[chosen[1:], 1].min() - boxes[chosen[0], 3] > _END_GAP * height:
-        chosen = chosen[1:]
+    def apart(c: int, rest: list[int], last: bool) -> float:
+        return float(boxes[c, 1] - boxes[rest, 3].max() if last else boxes[rest, 1].min() - boxes[c, 3])
+
+    chosen = _peel(chosen, lambda c, rest, last: heights[c] < _SMALL_END * height and
+                   apart(c, rest, last) > _END_GAP * height)
     # what cleaning leaves of a box round the number (a register cell, once its top and bottom are erased):
     # thin upright strokes at the ends reaching past the digits' top and bottom both (a 1 is written within
     # their height, or above it, not both), or two at the two ends as tall as the digits and level with each
@@ -133,10 +143,7 @@ def find_line(x: np.ndarray, clean: bool = True) -> Line | None:
                 abs(int(boxes[first, 0]) - int(boxes[last, 0])) <= slack and \
                 abs(int(boxes[first, 2]) - int(boxes[last, 2])) <= slack:
             chosen = chosen[1:-1]
-        while past[chosen[-1]]:
-            chosen = chosen[:-1]
-        while past[chosen[0]]:
-            chosen = chosen[1:]
+        chosen = _peel(chosen, lambda c, rest, last: bool(past[c]))  # a digit is never thin: one stays
     sel = boxes[chosen]
     t, l, b, r = int(sel[:, 0].min()), int(sel[:, 1].min()), int(sel[:, 2].max()), int(sel[:, 3].max())
     near = labels[t:b, l:r]
