@@ -177,6 +177,15 @@ def test_classify_works_with_plain_onnxruntime(tmp_path):
     digits = lambda text: [(r["path"], r["digit"], r["status"]) for r in csv.DictReader(text.splitlines())]  # noqa: E731
     assert digits(there.stdout) == digits(here.stdout) and len(digits(here.stdout)) == 12
     assert "on CPU" in there.stderr
+    # `export` without the export extra: one line naming it, whichever path would have imported it first (with
+    # no --data the download's pooch came first, and `--preset reader` raised a traceback)
+    for args in ([], ["--preset", "reader"], ["--preset", "cnn", "--data", str(tmp_path)], ["--data", str(tmp_path)]):
+        r = subprocess.run([str(venv / "bin" / "mnist-onnx"), "export", *args], capture_output=True, text=True,
+                           timeout=120, cwd=tmp_path)
+        assert r.returncode == 2 and r.stdout == "", (args, r.stderr)
+        assert r.stderr.strip().splitlines() == [
+            'error: `mnist-onnx export` needs the export extra (tensorflow is missing): pip install "mnist-onnx[export]"'
+        ], (args, r.stderr)
 
 
 def test_the_cheap_emptiness_check_agrees_with_the_listing(tmp_path, test_set):

@@ -38,6 +38,7 @@ def export(
 ) -> None:
     """Train the MLP (or, --preset cnn, its convolutional teacher) in TensorFlow, export it to ONNX, verify it
     against TensorFlow, write model + card + plots."""
+    _require_export_extra()
     try:
         from mnist_onnx_export import make_config, validate
     except ImportError as e:
@@ -78,6 +79,19 @@ def export(
         raise fail(e) from None
     m = result.card["metrics"]
     typer.echo(f"model: {result.model_path}  test accuracy {m['test_accuracy']:.2%}  validation {m['validation_accuracy']:.2%}")
+
+
+# the export extra's packages (pyproject.toml), by import name: looked up, not imported, so a missing one is
+# named before any work starts -- whichever path (a download, the reader, the MLP) would import it first
+_EXPORT_EXTRA = ("tensorflow", "tf2onnx", "onnx", "matplotlib", "pooch", "requests")
+
+
+def _require_export_extra() -> None:
+    from importlib.util import find_spec
+
+    for name in _EXPORT_EXTRA:
+        if find_spec(name) is None:
+            raise fail(needs_extra("`mnist-onnx export`", "export", name))
 
 
 def _export_reader(data, out, opset, *, seed, batch_size, lr, steps, others) -> None:
