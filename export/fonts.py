@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,7 +306,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--registry", default=None, help=f"npm registry (default: {REGISTRY} or ${REGISTRY_ENV})")
     ap.add_argument("-o", "--out", type=Path, default=SHEET)
     args = ap.parse_args(argv)
-    sheet = make_sheet(cache_dir=args.cache, registry=args.registry)
+    from importlib.util import find_spec
+
+    from mnist_onnx.errors import MnistOnnxError, needs_extra
+
+    missing = next((name for name in ("pooch", "requests") if find_spec(name) is None), None)
+    try:
+        if missing:  # the download's packages, named before any work (not a traceback from deep inside it)
+            raise MnistOnnxError(needs_extra("`python -m mnist_onnx_export.fonts`", "export", missing))
+        sheet = make_sheet(cache_dir=args.cache, registry=args.registry)
+    except MnistOnnxError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     write_sheet(sheet, args.out)
     with atomic_write(args.out.with_name("NOTICE-fonts.md")) as f:
         f.write(notice(sheet))

@@ -72,6 +72,23 @@ def test_a_tampered_font_package_is_refused_in_one_line(registry, tmp_path):
     assert not list((tmp_path / "cache").glob("*.tgz"))  # nothing unverified is kept
 
 
+@pytest.mark.slow
+def test_the_sheet_command_fails_in_one_line_and_writes_nothing(registry, tmp_path):
+    """`python -m mnist_onnx_export.fonts` against a registry without the pinned packages: one line naming the
+    package and what to set, exit 2, no sheet and no notice (a traceback before)."""
+    import subprocess
+    import sys
+
+    base, _, _ = registry
+    out = tmp_path / "sheet.npz"
+    r = subprocess.run([sys.executable, "-m", "mnist_onnx_export.fonts", "--cache", str(tmp_path / "cache"),
+                        "--registry", base, "-o", str(out)], capture_output=True, text=True, timeout=120)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(errors) == 1 and f"{fonts.FONTS[0].name}-{fonts.FONTS[0].version}.tgz" in errors[0], r.stderr
+    assert not out.exists() and not (tmp_path / "NOTICE-fonts.md").exists()
+
+
 def test_hollow_glyphs_are_told_from_strokes():
     solid = np.zeros((64, 64), np.uint8)
     ImageDraw.Draw(im := Image.fromarray(solid).copy()).line([(32, 6), (32, 58)], fill=255, width=6)
