@@ -130,6 +130,13 @@ def test_extras_are_named_one_way():
     for path in (ROOT / "mnist_onnx").rglob("*.py"):
         text = path.read_text()
         assert "pip install 'mnist-onnx[" not in text and "the server extra" not in text, path
+    import re
+    import tomllib
+
+    from mnist_onnx.cli.export import _EXPORT_EXTRA
+
+    export = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["export"]
+    assert set(_EXPORT_EXTRA) == {re.split(r"[<>=\[;]", d)[0].strip() for d in export}  # `export` checks them all
 
 
 @pytest.mark.ray
