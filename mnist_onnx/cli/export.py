@@ -36,8 +36,8 @@ def export(
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
     steps: Annotated[Optional[int], typer.Option(help="--preset reader: training steps (batches of fresh synthetic strings).")] = None,
 ) -> None:
-    """Train the MLP (or, --preset cnn, its convolutional teacher) in TensorFlow, export it to ONNX, verify it
-    against TensorFlow, write model + card + plots."""
+    """Train the MLP (or --preset cnn, the CNN; --preset reader, the sequence reader `read` uses) in
+    TensorFlow, export it to ONNX, verify it against TensorFlow, write model + card + plots."""
     _require_export_extra()
     try:
         from mnist_onnx_export import make_config, validate
