@@ -306,13 +306,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--registry", default=None, help=f"npm registry (default: {REGISTRY} or ${REGISTRY_ENV})")
     ap.add_argument("-o", "--out", type=Path, default=SHEET)
     args = ap.parse_args(argv)
-    from importlib.util import find_spec
+    from mnist_onnx.errors import MnistOnnxError, missing_package, needs_extra
 
-    from mnist_onnx.errors import MnistOnnxError, needs_extra
-
-    missing = next((name for name in ("pooch", "requests") if find_spec(name) is None), None)
+    missing = missing_package(("pooch", "requests"))  # the download's packages (Pillow renders the glyphs)
     try:
-        if missing:  # the download's packages, named before any work (not a traceback from deep inside it)
+        if missing:
             raise MnistOnnxError(needs_extra("`python -m mnist_onnx_export.fonts`", "export", missing))
         sheet = make_sheet(cache_dir=args.cache, registry=args.registry)
     except MnistOnnxError as e:

@@ -74,6 +74,14 @@ class EngineError(MnistOnnxError):
     """The Ray engine is not installed, cannot be reached, or its run failed."""
 
 
+def missing_package(names: tuple[str, ...]) -> str | None:
+    """The first of *names* (import names) that is not installed, looked up without importing it; None when
+    all are: a command checks its extra before any work, not by a traceback from deep inside it."""
+    from importlib.util import find_spec
+
+    return next((name for name in names if find_spec(name) is None), None)
+
+
 def needs_extra(what: str, extra: str, missing: str | None = None) -> str:
     """The one way a missing extra is named (#31): `WHAT needs the EXTRA extra (MISSING is missing): pip install
     "mnist-onnx[EXTRA]"`."""

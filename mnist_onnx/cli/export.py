@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import MnistOnnxError, needs_extra
+from ..errors import MnistOnnxError, missing_package, needs_extra
 from ._app import PresetChoice, app, fail
 
 
@@ -87,11 +87,9 @@ _EXPORT_EXTRA = ("tensorflow", "tf2onnx", "onnx", "matplotlib", "pooch", "reques
 
 
 def _require_export_extra() -> None:
-    from importlib.util import find_spec
-
-    for name in _EXPORT_EXTRA:
-        if find_spec(name) is None:
-            raise fail(needs_extra("`mnist-onnx export`", "export", name))
+    missing = missing_package(_EXPORT_EXTRA)
+    if missing:
+        raise fail(needs_extra("`mnist-onnx export`", "export", missing))
 
 
 def _export_reader(data, out, opset, *, seed, batch_size, lr, steps, others) -> None:
